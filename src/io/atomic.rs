@@ -1,0 +1,58 @@
+//! Crash-safe output: every file equifx writes goes to a temporary file in the
+//! destination folder and is renamed over the target only once complete, so a
+//! killed render never leaves a half-written frame or report behind.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Writes `path` atomically: `write` fills a temporary sibling file, which is
+/// flushed, synced and renamed over `path` only if `write` succeeds.
+pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&mut BufWriter<&mut std::fs::File>) -> Result<()>,
+{
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".equifx-")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        write(&mut w)?;
+        w.flush().map_err(|e| Error::io(path, e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Writes a whole byte buffer atomically.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, |w| w.write_all(bytes).map_err(|e| Error::io(path, e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_leaves_no_file_and_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.txt");
+        write_bytes_atomic(&p, b"old").unwrap();
+        let r = write_atomic(&p, |w| {
+            w.write_all(b"half").unwrap();
+            Err(Error::Aborted)
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "temporary file must be cleaned up");
+    }
+}
