@@ -3,10 +3,18 @@
 //!
 //! This crate is the safe core. Host interfaces (C ABI, OpenFX, C++) are thin
 //! adapters in the `equifx-ffi` crate; the `equifx` CLI lives in `src/bin/`.
+//! Start at [`Instance`]: pick a node by id, set parameters, render frames.
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod frame;
+pub mod instance;
 pub mod io;
+pub mod manifest;
+pub mod node;
+pub mod nodes;
+pub mod params;
 pub mod rng;
 
 pub use error::{Error, ErrorCode, Result};
+pub use instance::Instance;

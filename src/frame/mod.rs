@@ -6,7 +6,9 @@ mod colour;
 mod convert;
 mod pixel;
 
-pub use colour::{linear_to_srgb, premultiply, srgb_to_linear, unpremultiply, AlphaMode, ColourSpace};
+pub use colour::{
+    linear_to_srgb, premultiply, srgb_to_linear, unpremultiply, AlphaMode, ColourSpace,
+};
 pub use pixel::{Channels, PixelFormat, SampleType};
 
 use crate::error::{Error, Result};
@@ -33,7 +35,13 @@ pub struct FrameLayout {
 
 impl FrameLayout {
     /// A tightly packed, top-down layout.
-    pub fn packed(width: usize, height: usize, format: PixelFormat, colour: ColourSpace, alpha: AlphaMode) -> Self {
+    pub fn packed(
+        width: usize,
+        height: usize,
+        format: PixelFormat,
+        colour: ColourSpace,
+        alpha: AlphaMode,
+    ) -> Self {
         FrameLayout {
             width,
             height,
@@ -163,9 +171,12 @@ impl<'a> FrameMut<'a> {
     /// mode: the pass-through path, as cheap as a memcpy.
     pub fn copy_from(&mut self, src: &FrameRef<'_>) -> Result<()> {
         let (a, b) = (src.layout(), self.layout);
-        if (a.width, a.height, a.format, a.colour, a.alpha) != (b.width, b.height, b.format, b.colour, b.alpha) {
+        if (a.width, a.height, a.format, a.colour, a.alpha)
+            != (b.width, b.height, b.format, b.colour, b.alpha)
+        {
             return Err(Error::InvalidFrame(
-                "copy needs frames of the same size, pixel format, colour space and alpha mode".into(),
+                "copy needs frames of the same size, pixel format, colour space and alpha mode"
+                    .into(),
             ));
         }
         for y in 0..a.height {
@@ -190,7 +201,11 @@ impl Image {
         let n = width * height;
         let mut data = vec![0.0; 4 * n];
         data[3 * n..].fill(1.0);
-        Image { width, height, data }
+        Image {
+            width,
+            height,
+            data,
+        }
     }
 
     /// Wraps planar RGBA data (`4 × width × height` values).
@@ -202,7 +217,11 @@ impl Image {
                 4 * width * height
             )));
         }
-        Ok(Image { width, height, data })
+        Ok(Image {
+            width,
+            height,
+            data,
+        })
     }
 
     pub fn width(&self) -> usize {

@@ -84,14 +84,22 @@ impl PixelFormat {
         let channels = match code / 16 {
             0 => Channels::Rgba,
             1 => Channels::Rgb,
-            _ => return Err(Error::InvalidFrame(format!("unknown pixel format code {code:#x}"))),
+            _ => {
+                return Err(Error::InvalidFrame(format!(
+                    "unknown pixel format code {code:#x}"
+                )))
+            }
         };
         let sample = match code % 16 {
             0 => SampleType::U8,
             1 => SampleType::U16,
             2 => SampleType::F16,
             3 => SampleType::F32,
-            _ => return Err(Error::InvalidFrame(format!("unknown pixel format code {code:#x}"))),
+            _ => {
+                return Err(Error::InvalidFrame(format!(
+                    "unknown pixel format code {code:#x}"
+                )))
+            }
         };
         Ok(PixelFormat { channels, sample })
     }

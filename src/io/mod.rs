@@ -1,5 +1,7 @@
 //! File input and output: atomic writes, image files (PNG, TIFF, OpenEXR).
 
 pub mod atomic;
+pub mod image_file;
 
 pub use atomic::{write_atomic, write_bytes_atomic};
+pub use image_file::{read_image, write_image, Depth, FileKind, LoadedImage};

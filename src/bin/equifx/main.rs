@@ -1,13 +1,24 @@
 //! `equifx`: the command-line interface. One file per subcommand; this file
 //! only parses arguments, sets up logging and maps errors to exit codes.
 
+mod nodes;
+mod render;
+
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+use equifx::ErrorCode;
 
 #[derive(Parser)]
 #[command(
     name = "equifx",
     version,
-    about = "ML nodes that reveal and correct dataset bias in generative models"
+    about = "ML nodes that reveal and correct the biases generative models inherit from their training data",
+    long_about = "equifx runs its compositing nodes from the command line: the same nodes, parameters and \
+                  results as the OpenFX plugin and the C library.\n\nStart with `equifx nodes` to see what \
+                  is available.",
+    after_help = "Exit codes: 0 success, 2 bad input or arguments, 3 model error, 4 some frames failed, \
+                  5 aborted, 1 any other error. Set EQUIFX_LOG=debug for detailed logs."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -15,9 +26,47 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// List the nodes and their parameters.
+    Nodes(nodes::NodesArgs),
+    /// Run a node on an image file and write the result.
+    Render(render::RenderArgs),
+}
 
-fn main() {
+/// Documented exit codes, stable for pipelines and farm managers.
+fn exit_code(e: &equifx::Error) -> u8 {
+    match e.code() {
+        ErrorCode::InvalidArgument
+        | ErrorCode::InvalidFrame
+        | ErrorCode::UnknownNode
+        | ErrorCode::UnknownParam
+        | ErrorCode::InvalidParamValue
+        | ErrorCode::ImageFormat
+        | ErrorCode::Io => 2,
+        ErrorCode::Model | ErrorCode::Device => 3,
+        ErrorCode::Aborted => 5,
+        _ => 1,
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EQUIFX_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Nodes(a) => nodes::run(a),
+        Command::Render(a) => render::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("equifx: error: {e}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
 }

@@ -1,0 +1,334 @@
+//! Image files: PNG and TIFF (8/16-bit, sRGB, straight alpha) through `image`,
+//! OpenEXR (half/float, scene-linear, premultiplied alpha as the format
+//! defines) through `exr`. Everything is decoded into the working [`Image`].
+
+use std::path::Path;
+
+use exr::prelude::{ReadChannels, ReadLayers, WritableImage};
+
+use crate::error::{Error, Result};
+use crate::frame::{
+    AlphaMode, ColourSpace, FrameLayout, FrameMut, FrameRef, Image, PixelFormat, SampleType,
+};
+
+/// File kinds equifx reads and writes, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Png,
+    Tiff,
+    Exr,
+}
+
+impl FileKind {
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "png" => Ok(FileKind::Png),
+            "tif" | "tiff" => Ok(FileKind::Tiff),
+            "exr" => Ok(FileKind::Exr),
+            _ => Err(Error::ImageFormat {
+                path: path.to_path_buf(),
+                reason: format!("unsupported extension '.{ext}': use .png, .tif/.tiff or .exr"),
+            }),
+        }
+    }
+}
+
+/// Sample depth of a file on disk, so outputs can keep their input's depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    U8,
+    U16,
+    F16,
+    F32,
+}
+
+/// A decoded image file.
+pub struct LoadedImage {
+    pub image: Image,
+    pub depth: Depth,
+    pub has_alpha: bool,
+}
+
+fn format_err(path: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::ImageFormat {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads an image file into the working space (linear light, straight alpha).
+pub fn read_image(path: &Path) -> Result<LoadedImage> {
+    if !path.exists() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
+    }
+    match FileKind::from_path(path)? {
+        FileKind::Exr => read_exr(path),
+        FileKind::Png | FileKind::Tiff => read_with_image_crate(path),
+    }
+}
+
+fn read_with_image_crate(path: &Path) -> Result<LoadedImage> {
+    let img = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?
+        .decode()
+        .map_err(|e| format_err(path, format!("cannot decode image: {e}")))?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let has_alpha = img.color().has_alpha();
+    let (bytes, sample, depth, colour): (Vec<u8>, SampleType, Depth, ColourSpace) =
+        match img.color() {
+            image::ColorType::L8
+            | image::ColorType::La8
+            | image::ColorType::Rgb8
+            | image::ColorType::Rgba8 => (
+                img.into_rgba8().into_raw(),
+                SampleType::U8,
+                Depth::U8,
+                ColourSpace::Srgb,
+            ),
+            image::ColorType::Rgb32F | image::ColorType::Rgba32F => {
+                let v = img.into_rgba32f().into_raw();
+                (
+                    v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+                    SampleType::F32,
+                    Depth::F32,
+                    ColourSpace::Linear,
+                )
+            }
+            _ => {
+                let v = img.into_rgba16().into_raw();
+                (
+                    v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+                    SampleType::U16,
+                    Depth::U16,
+                    ColourSpace::Srgb,
+                )
+            }
+        };
+    let layout = FrameLayout::packed(
+        w,
+        h,
+        PixelFormat::new(crate::frame::Channels::Rgba, sample),
+        colour,
+        AlphaMode::Straight,
+    );
+    let frame = FrameRef::new(layout, &bytes).map_err(|e| format_err(path, e))?;
+    Ok(LoadedImage {
+        image: Image::from_frame(&frame),
+        depth,
+        has_alpha,
+    })
+}
+
+fn read_exr(path: &Path) -> Result<LoadedImage> {
+    let file = exr::prelude::read()
+        .no_deep_data()
+        .largest_resolution_level()
+        .rgba_channels(
+            |size, ch| {
+                let (w, h) = (size.width(), size.height());
+                (
+                    w,
+                    h,
+                    vec![0f32; 4 * w * h],
+                    ch.3.is_some(),
+                    ch.0.sample_type,
+                )
+            },
+            |(w, h, data, _, _), pos, (r, g, b, a): (f32, f32, f32, f32)| {
+                let (n, p) = (*w * *h, pos.y() * *w + pos.x());
+                data[p] = r;
+                data[n + p] = g;
+                data[2 * n + p] = b;
+                data[3 * n + p] = a;
+            },
+        )
+        .first_valid_layer()
+        .all_attributes()
+        .from_file(path)
+        .map_err(|e| format_err(path, format!("cannot read OpenEXR: {e}")))?;
+    let (w, h, mut data, has_alpha, sample_type) = file.layer_data.channel_data.pixels;
+    if w == 0 || h == 0 {
+        return Err(format_err(path, "image has no pixels"));
+    }
+    // EXR colour is premultiplied by definition; the working space is straight.
+    let n = w * h;
+    for p in 0..n {
+        let a = data[3 * n + p];
+        for c in 0..3 {
+            data[c * n + p] = crate::frame::unpremultiply(data[c * n + p], a);
+        }
+    }
+    let depth = if sample_type == exr::prelude::SampleType::F16 {
+        Depth::F16
+    } else {
+        Depth::F32
+    };
+    Ok(LoadedImage {
+        image: Image::from_planes(w, h, data)?,
+        depth,
+        has_alpha,
+    })
+}
+
+/// Writes an image file atomically; the format comes from the extension and
+/// `depth` picks 8/16-bit for PNG/TIFF or half/float for EXR (others are
+/// mapped to the nearest depth the format has).
+pub fn write_image(path: &Path, image: &Image, depth: Depth) -> Result<()> {
+    let kind = FileKind::from_path(path)?;
+    let (w, h) = (image.width(), image.height());
+    match kind {
+        FileKind::Exr => {
+            let n = w * h;
+            let d = image.data();
+            let px = |x: usize, y: usize| {
+                let p = y * w + x;
+                let a = d[3 * n + p];
+                let c = |i: usize| crate::frame::premultiply(d[i * n + p], a);
+                (c(0), c(1), c(2), a)
+            };
+            crate::io::write_atomic(path, |out| {
+                let result = if depth == Depth::F16 {
+                    let px16 = |pos: exr::prelude::Vec2<usize>| {
+                        let (r, g, b, a) = px(pos.x(), pos.y());
+                        (
+                            half::f16::from_f32(r),
+                            half::f16::from_f32(g),
+                            half::f16::from_f32(b),
+                            half::f16::from_f32(a),
+                        )
+                    };
+                    exr::prelude::Image::from_channels(
+                        (w, h),
+                        exr::prelude::SpecificChannels::rgba(px16),
+                    )
+                    .write()
+                    .to_buffered(out)
+                } else {
+                    let px32 = |pos: exr::prelude::Vec2<usize>| px(pos.x(), pos.y());
+                    exr::prelude::Image::from_channels(
+                        (w, h),
+                        exr::prelude::SpecificChannels::rgba(px32),
+                    )
+                    .write()
+                    .to_buffered(out)
+                };
+                result.map_err(|e| format_err(path, format!("cannot write OpenEXR: {e}")))
+            })
+        }
+        FileKind::Png | FileKind::Tiff => {
+            let wide = matches!(depth, Depth::U16 | Depth::F16 | Depth::F32);
+            let format = if wide {
+                PixelFormat::RGBA_U16
+            } else {
+                PixelFormat::RGBA_U8
+            };
+            let layout = FrameLayout::packed(w, h, format, ColourSpace::Srgb, AlphaMode::Straight);
+            let mut bytes = vec![0u8; layout.required_len()];
+            image.to_frame(&mut FrameMut::new(layout, &mut bytes)?)?;
+            let dynimg = if wide {
+                let v: Vec<u16> = bytes
+                    .chunks_exact(2)
+                    .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+                    .collect();
+                image::ImageBuffer::from_raw(w as u32, h as u32, v)
+                    .map(image::DynamicImage::ImageRgba16)
+            } else {
+                image::ImageBuffer::from_raw(w as u32, h as u32, bytes)
+                    .map(image::DynamicImage::ImageRgba8)
+            }
+            .ok_or_else(|| Error::Internal("image buffer size mismatch".into()))?;
+            let fmt = if kind == FileKind::Png {
+                image::ImageFormat::Png
+            } else {
+                image::ImageFormat::Tiff
+            };
+            crate::io::write_atomic(path, |out| {
+                dynimg
+                    .write_to(out, fmt)
+                    .map_err(|e| format_err(path, format!("cannot encode: {e}")))
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: usize, h: usize) -> Image {
+        let mut img = Image::new(w, h);
+        let n = w * h;
+        let d = img.data_mut();
+        for p in 0..n {
+            d[p] = p as f32 / n as f32;
+            d[n + p] = 1.0 - p as f32 / n as f32;
+            d[2 * n + p] = 0.25;
+            d[3 * n + p] = 0.5 + 0.5 * (p % 2) as f32;
+        }
+        img
+    }
+
+    #[test]
+    fn exr_float_round_trips_exactly_for_opaque_pixels_and_closely_for_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.exr");
+        let img = gradient(7, 5);
+        write_image(&p, &img, Depth::F32).unwrap();
+        let back = read_image(&p).unwrap();
+        assert_eq!(back.depth, Depth::F32);
+        for (a, b) in img.data().iter().zip(back.image.data()) {
+            assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn png_8_and_16_bit_keep_their_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, depth, q) in [
+            ("a.png", Depth::U8, 255.0),
+            ("b.png", Depth::U16, 65535.0),
+            ("c.tif", Depth::U16, 65535.0),
+        ] {
+            let p = dir.path().join(name);
+            let img = gradient(6, 4);
+            write_image(&p, &img, depth).unwrap();
+            let once = read_image(&p).unwrap();
+            assert_eq!(once.depth, depth, "{name}");
+            // Writing the decoded image again must give the same codes (quantisation is idempotent).
+            let p2 = dir.path().join(format!("2{name}"));
+            write_image(&p2, &once.image, depth).unwrap();
+            let twice = read_image(&p2).unwrap();
+            assert_eq!(once.image, twice.image, "{name}");
+            let err = img
+                .data()
+                .iter()
+                .zip(once.image.data())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err < 4.0 / q, "{name}: {err}"); // sRGB quantisation, at most a few codes in linear
+        }
+    }
+
+    #[test]
+    fn malformed_files_give_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["bad.png", "bad.exr", "bad.tif"] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, b"definitely not an image").unwrap();
+            let e = read_image(&p).err().unwrap().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+        assert!(read_image(&dir.path().join("x.bmp")).is_err());
+        assert!(read_image(&dir.path().join("missing.png")).is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! The registry: every node this build implements. Adding a node means one
+//! file here, one line in [`NODES`], and its entry in `plugin-manifest/nodes.toml`.
+
+pub mod exposure;
+
+use crate::error::{Error, Result};
+use crate::node::Node;
+
+/// All nodes, in manifest order.
+pub static NODES: &[&dyn Node] = &[&exposure::Exposure];
+
+/// The implementation of node `id`.
+pub fn find(id: &str) -> Result<&'static dyn Node> {
+    NODES
+        .iter()
+        .copied()
+        .find(|n| n.id() == id)
+        .ok_or_else(|| Error::UnknownNode(id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_implements_exactly_the_manifest() {
+        let implemented: Vec<&str> = NODES.iter().map(|n| n.id()).collect();
+        let declared: Vec<&str> = crate::manifest::nodes()
+            .iter()
+            .map(|n| n.id.as_str())
+            .collect();
+        assert_eq!(implemented, declared);
+    }
+}
