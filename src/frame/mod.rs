@@ -90,7 +90,7 @@ impl FrameLayout {
                 self.row_len()
             )));
         }
-        if stride % self.format.bytes_per_sample() != 0 {
+        if !stride.is_multiple_of(self.format.bytes_per_sample()) {
             return Err(Error::InvalidFrame(format!(
                 "row stride of {} bytes is not a multiple of the {}-byte sample size",
                 self.row_bytes,

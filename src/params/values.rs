@@ -167,7 +167,7 @@ pub(crate) fn check_value(p: &ParamDescriptor, value: ParamValue) -> Result<Para
         }
         (ParamKind::Bool { .. }, ParamValue::Bool(v)) => Ok(ParamValue::Bool(v)),
         (ParamKind::Choice { options, .. }, ParamValue::Text(v)) => {
-            if options.iter().any(|o| *o == v) {
+            if options.contains(&v) {
                 Ok(ParamValue::Text(v))
             } else {
                 Err(err(format!("'{v}' is not one of: {}", options.join(", "))))
