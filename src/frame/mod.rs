@@ -57,13 +57,16 @@ impl FrameLayout {
         self.width * self.format.bytes_per_pixel()
     }
 
-    /// The smallest buffer that holds this layout.
+    /// The smallest buffer that holds this layout (saturating: a layout
+    /// too large for memory reports `usize::MAX`).
     pub fn required_len(&self) -> usize {
         if self.height == 0 {
-            0
-        } else {
-            (self.height - 1) * self.row_bytes.unsigned_abs() + self.row_len()
+            return 0;
         }
+        (self.height - 1)
+            .checked_mul(self.row_bytes.unsigned_abs())
+            .and_then(|v| v.checked_add(self.row_len()))
+            .unwrap_or(usize::MAX)
     }
 
     /// Checks the layout against the buffer the host says it allocated.
@@ -83,7 +86,7 @@ impl FrameLayout {
         let stride = self.row_bytes.unsigned_abs();
         if stride < self.row_len() {
             return Err(Error::InvalidFrame(format!(
-                "row stride of {} bytes is shorter than one row of {} {:?} pixels ({} bytes)",
+                "row stride of {} bytes is shorter than one row of {} {} pixels ({} bytes)",
                 self.row_bytes,
                 self.width,
                 self.format,

@@ -104,3 +104,19 @@ impl PixelFormat {
         Ok(PixelFormat { channels, sample })
     }
 }
+
+impl std::fmt::Display for PixelFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = match self.channels {
+            Channels::Rgba => "RGBA",
+            Channels::Rgb => "RGB",
+        };
+        let s = match self.sample {
+            SampleType::U8 => "u8",
+            SampleType::U16 => "u16",
+            SampleType::F16 => "f16",
+            SampleType::F32 => "f32",
+        };
+        write!(f, "{c} {s}")
+    }
+}

@@ -1,0 +1,204 @@
+//! Node instances: create, set parameters, render, free.
+
+use std::borrow::Cow;
+use std::ffi::c_char;
+
+use equifx::frame::{FrameMut, FrameRef};
+use equifx::node::RenderContext;
+use equifx::params::ParamValue;
+use equifx::Instance;
+use parking_lot::RwLock;
+
+use super::callbacks::{equifx_callbacks, HostCallbacks};
+use super::frame::equifx_frame;
+use super::status::equifx_status;
+use crate::guard::FfiError;
+
+/// An instance of a node with its own parameter values. Opaque.
+///
+/// Thread safety: renders may run concurrently on the same or different
+/// instances; setting a parameter waits for renders of that instance in flight.
+pub struct equifx_instance {
+    inner: RwLock<Instance>,
+}
+
+fn instance<'a>(ptr: *const equifx_instance) -> Result<&'a equifx_instance, FfiError> {
+    Ok(try_ref!(ptr, "instance"))
+}
+
+/// Creates an instance of node `node_id` (e.g. "org.equifx.Exposure") with
+/// every parameter at its default, into `*instance_out`. The caller owns the
+/// instance and frees it with `equifx_instance_free`.
+#[no_mangle]
+pub extern "C" fn equifx_instance_new(
+    node_id: *const c_char,
+    instance_out: *mut *mut equifx_instance,
+) -> equifx_status {
+    ffi_guard! {
+        let id = try_str!(node_id, "node_id");
+        if instance_out.is_null() {
+            return Err(FfiError::null("instance_out"));
+        }
+        let inner = Instance::new(id)?;
+        let boxed = Box::into_raw(Box::new(equifx_instance { inner: RwLock::new(inner) }));
+        // SAFETY: checked non-null above; the caller passes a writable pointer slot.
+        unsafe { instance_out.write(boxed) };
+        Ok(equifx_status::EQUIFX_STATUS_OK)
+    }
+}
+
+/// Frees an instance. NULL is a no-op. No render of it may be running.
+#[no_mangle]
+pub extern "C" fn equifx_instance_free(instance: *mut equifx_instance) {
+    ffi_guard! {
+        if !instance.is_null() {
+            // SAFETY: the pointer came from equifx_instance_new (Box::into_raw) and
+            // the caller gives up ownership here.
+            drop(unsafe { Box::from_raw(instance) });
+        }
+        Ok(())
+    }
+}
+
+fn set(
+    instance_ptr: *mut equifx_instance,
+    name: *const c_char,
+    value: ParamValue,
+) -> Result<equifx_status, FfiError> {
+    let inst = instance(instance_ptr)?;
+    let name = try_str!(name, "name");
+    inst.inner.write().params_mut().set(name, value)?;
+    Ok(equifx_status::EQUIFX_STATUS_OK)
+}
+
+/// Sets a float parameter. NaN, infinities and values outside the declared
+/// range are refused with `EQUIFX_STATUS_INVALID_PARAM_VALUE`.
+#[no_mangle]
+pub extern "C" fn equifx_instance_set_float(
+    instance: *mut equifx_instance,
+    name: *const c_char,
+    value: f64,
+) -> equifx_status {
+    ffi_guard! { set(instance, name, ParamValue::Float(value)) }
+}
+
+/// Sets an int or seed parameter.
+#[no_mangle]
+pub extern "C" fn equifx_instance_set_int(
+    instance: *mut equifx_instance,
+    name: *const c_char,
+    value: i64,
+) -> equifx_status {
+    ffi_guard! { set(instance, name, ParamValue::Int(value)) }
+}
+
+/// Sets a bool parameter.
+#[no_mangle]
+pub extern "C" fn equifx_instance_set_bool(
+    instance: *mut equifx_instance,
+    name: *const c_char,
+    value: bool,
+) -> equifx_status {
+    ffi_guard! { set(instance, name, ParamValue::Bool(value)) }
+}
+
+/// Sets a choice or path parameter from a NUL-terminated UTF-8 string.
+#[no_mangle]
+pub extern "C" fn equifx_instance_set_text(
+    instance: *mut equifx_instance,
+    name: *const c_char,
+    value: *const c_char,
+) -> equifx_status {
+    ffi_guard! {
+        let v = try_str!(value, "value").to_string();
+        set(instance, name, ParamValue::Text(v))
+    }
+}
+
+/// Reads a float parameter into `*value_out`.
+#[no_mangle]
+pub extern "C" fn equifx_instance_get_float(
+    instance: *const equifx_instance,
+    name: *const c_char,
+    value_out: *mut f64,
+) -> equifx_status {
+    ffi_guard! {
+        let inst = self::instance(instance)?;
+        let name = try_str!(name, "name");
+        if value_out.is_null() {
+            return Err(FfiError::null("value_out"));
+        }
+        let v = inst.inner.read().params().float(name)?;
+        // SAFETY: checked non-null above; the caller passes a writable double.
+        unsafe { value_out.write(v) };
+        Ok(equifx_status::EQUIFX_STATUS_OK)
+    }
+}
+
+/// Renders frame number `frame` of `instance`: `inputs` points to
+/// `input_count` frames (one per node input; NULL when 0), and the result is
+/// written into `output`, whose buffer the caller owns. Input and output may
+/// share a buffer. `callbacks` may be NULL. On failure the output buffer may
+/// hold partial results; never read it unless the status is OK.
+#[no_mangle]
+pub extern "C" fn equifx_instance_render(
+    instance: *const equifx_instance,
+    inputs: *const equifx_frame,
+    input_count: usize,
+    output: *const equifx_frame,
+    frame: i64,
+    callbacks: *const equifx_callbacks,
+) -> equifx_status {
+    ffi_guard! {
+        let inst = self::instance(instance)?;
+        let out_desc = *try_ref!(output, "output");
+        let in_descs: &[equifx_frame] = if input_count == 0 {
+            &[]
+        } else {
+            if inputs.is_null() {
+                return Err(FfiError::null("inputs"));
+            }
+            if input_count > 16 {
+                return Err(FfiError::invalid(format!("input_count {input_count} is implausible; nodes take at most a few inputs")));
+            }
+            // SAFETY: non-null; the caller passes an array of input_count frames.
+            unsafe { std::slice::from_raw_parts(inputs, input_count) }
+        };
+        let out_layout = out_desc.layout()?;
+        let in_layouts = in_descs.iter().map(|f| f.layout()).collect::<Result<Vec<_>, _>>()?;
+        // Inputs that overlap the output buffer are copied first: a shared
+        // and a mutable view of the same bytes must never coexist.
+        let (o_start, o_end) = out_desc.span();
+        let in_bytes: Vec<Cow<'_, [u8]>> = in_descs
+            .iter()
+            .map(|f| {
+                // SAFETY: layout() checked data is non-null and data_len bytes fit in the
+                // address space; the caller guarantees they are readable for this call.
+                let bytes = unsafe { std::slice::from_raw_parts(f.data as *const u8, f.data_len) };
+                let (s, e) = f.span();
+                if s < o_end && o_start < e { Cow::Owned(bytes.to_vec()) } else { Cow::Borrowed(bytes) }
+            })
+            .collect();
+        let frames = in_bytes
+            .iter()
+            .zip(&in_layouts)
+            .map(|(b, l)| FrameRef::new(*l, b))
+            .collect::<Result<Vec<_>, _>>()?;
+        // SAFETY: layout() checked non-null and size; the caller guarantees the buffer
+        // is writable for this call and no input aliases it (overlaps were copied above).
+        let out_bytes = unsafe { std::slice::from_raw_parts_mut(out_desc.data as *mut u8, out_desc.data_len) };
+        let mut out_frame = FrameMut::new(out_layout, out_bytes)?;
+
+        // SAFETY: a non-null callbacks pointer refers to a valid struct for this call.
+        let host = HostCallbacks::new(unsafe { callbacks.as_ref() });
+        let progress = |f: f64| host.progress(f);
+        let abort = || host.aborted();
+        let ctx = RenderContext::new(Some(&progress), Some(&abort));
+        let result = inst.inner.read().render(&frames, &mut out_frame, frame, &ctx);
+        if let Err(e) = &result {
+            host.log(0, &e.to_string());
+        }
+        result?;
+        Ok(equifx_status::EQUIFX_STATUS_OK)
+    }
+}

@@ -1,0 +1,134 @@
+//! Test host helpers: build the real cdylib, load it with libloading and call
+//! it only through `equifx_get_entry`, the way a host application does.
+#![allow(dead_code)]
+
+use std::ffi::{c_void, CStr, CString};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use equifx_ffi::capi::equifx_entry;
+use equifx_ffi::capi::frame::equifx_frame;
+use equifx_ffi::capi::status::equifx_status;
+
+/// Builds `equifx-ffi` with a nested cargo (same profile and target dir as
+/// this test) and returns the path of the shared library it produced.
+pub fn cdylib_path() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args([
+            "build",
+            "-p",
+            "equifx-ffi",
+            "--lib",
+            "--message-format=json-render-diagnostics",
+        ]);
+        if cfg!(feature = "cuda") {
+            cmd.args(["--features", "cuda"]);
+        }
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("run cargo build for the cdylib");
+        assert!(
+            out.status.success(),
+            "cargo build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "equifx_ffi")
+            .flat_map(|v| v["filenames"].as_array().cloned().unwrap_or_default())
+            .filter_map(|f| f.as_str().map(PathBuf::from))
+            .find(|p| {
+                p.extension()
+                    .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
+            })
+            .expect("cargo reported the cdylib")
+    })
+}
+
+/// The loaded library and its entry table.
+pub struct Lib {
+    _lib: libloading::Library,
+    pub entry: &'static equifx_entry,
+}
+
+impl Lib {
+    pub fn load() -> Lib {
+        // SAFETY: loading our own library, whose initialisers are plain Rust statics.
+        let lib = unsafe { libloading::Library::new(cdylib_path()) }.expect("dlopen libequifx");
+        // SAFETY: the symbol has this signature (see include/equifx.h).
+        let get: libloading::Symbol<extern "C" fn(u32) -> *const equifx_entry> =
+            unsafe { lib.get(b"equifx_get_entry") }.expect("equifx_get_entry exported");
+        let p = get(equifx_ffi::capi::EQUIFX_ABI_VERSION);
+        assert!(!p.is_null());
+        // SAFETY: the table is a static inside the library, which `_lib` keeps loaded.
+        let entry = unsafe { &*p };
+        Lib { _lib: lib, entry }
+    }
+
+    /// Looks up a raw exported symbol.
+    pub fn symbol<T: Copy>(&self, name: &[u8]) -> T {
+        // SAFETY: tests ask only for symbols with the signature they name.
+        unsafe { *self._lib.get::<T>(name).expect("symbol exported") }
+    }
+
+    pub fn last_error(&self) -> String {
+        // SAFETY: equifx_last_error never returns NULL and the string is NUL-terminated.
+        unsafe { CStr::from_ptr((self.entry.last_error)()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    pub fn new_instance(&self, node: &str) -> *mut equifx_ffi::capi::instance::equifx_instance {
+        let id = CString::new(node).unwrap();
+        let mut inst = std::ptr::null_mut();
+        let st = (self.entry.instance_new)(id.as_ptr(), &mut inst);
+        assert_eq!(st, equifx_status::EQUIFX_STATUS_OK, "{}", self.last_error());
+        inst
+    }
+}
+
+/// An equifx_frame over `buf`, whose first byte is the buffer's lowest address.
+pub fn frame(
+    w: u32,
+    h: u32,
+    format: u32,
+    colour: u32,
+    alpha: u32,
+    row_bytes: isize,
+    buf: &mut [u8],
+) -> equifx_frame {
+    equifx_frame {
+        struct_size: std::mem::size_of::<equifx_frame>() as u32,
+        width: w,
+        height: h,
+        pixel_format: format,
+        colour_space: colour,
+        alpha_mode: alpha,
+        row_bytes,
+        data: buf.as_mut_ptr() as *mut c_void,
+        data_len: buf.len(),
+    }
+}
+
+/// Deterministic test pixels: a bit pattern with every byte position exercised.
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8)
+        .collect()
+}
+
+/// Test pixels for float formats: finite values in [0, 2).
+pub fn pattern_f32(count: usize, seed: u32) -> Vec<u8> {
+    (0..count)
+        .flat_map(|i| {
+            let v = ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32
+                / (1u32 << 23) as f32;
+            v.to_ne_bytes()
+        })
+        .collect()
+}

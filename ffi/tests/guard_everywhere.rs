@@ -1,0 +1,83 @@
+//! Every exported function must run inside `ffi_guard!`: a panic that
+//! unwinds out of `extern "C"` aborts the host (nih-plug's CLAP bug). This
+//! scans the source so a new function without the guard fails CI.
+
+use std::path::Path;
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_exported_function_body_starts_with_the_guard() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut checked = 0;
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.trim_start().starts_with("pub extern \"C\" fn")
+                || l.trim_start().starts_with("pub unsafe extern \"C\" fn")
+            {
+                // The body opens at the first line ending in '{' from here on.
+                let open = (i..lines.len())
+                    .find(|&j| lines[j].trim_end().ends_with('{'))
+                    .unwrap();
+                let first = lines[open + 1].trim();
+                assert!(
+                    first.starts_with("ffi_guard!"),
+                    "{}:{}: exported function body must start with ffi_guard!, found `{first}`",
+                    f.display(),
+                    i + 1
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 10,
+        "the scan found only {checked} exported functions; is it still looking in the right place?"
+    );
+}
+
+#[test]
+fn the_library_exports_only_equifx_and_openfx_symbols() {
+    let so = common::cdylib_path();
+    let out = std::process::Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(so)
+        .output();
+    let Ok(out) = out else {
+        eprintln!("nm not available; skipping the symbol check");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exported: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let (kind, name) = (parts.nth(1)?, parts.next()?);
+            (kind == "T").then_some(name)
+        })
+        .collect();
+    assert!(exported.contains(&"equifx_get_entry"), "{exported:?}");
+    for s in &exported {
+        assert!(
+            s.starts_with("equifx_") || *s == "OfxGetPlugin" || *s == "OfxGetNumberOfPlugins",
+            "unexpected exported symbol {s}"
+        );
+    }
+}
+
+mod common;
