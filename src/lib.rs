@@ -6,6 +6,7 @@
 //! Start at [`Instance`]: pick a node by id, set parameters, render frames.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod error;
 pub mod frame;
 pub mod instance;
@@ -15,6 +16,7 @@ pub mod node;
 pub mod nodes;
 pub mod params;
 pub mod rng;
+pub mod sequence;
 
 pub use error::{Error, ErrorCode, Result};
 pub use instance::Instance;

@@ -180,6 +180,32 @@ fn read_exr(path: &Path) -> Result<LoadedImage> {
     })
 }
 
+/// Reads only the header of an image file: its width and height. Used to
+/// check that an existing output is a complete, readable frame.
+pub fn image_dimensions(path: &Path) -> Result<(usize, usize)> {
+    match FileKind::from_path(path)? {
+        FileKind::Exr => {
+            let meta = exr::meta::MetaData::read_from_file(path, false)
+                .map_err(|e| format_err(path, format!("cannot read OpenEXR header: {e}")))?;
+            let size = meta
+                .headers
+                .first()
+                .map(|h| h.layer_size)
+                .ok_or_else(|| format_err(path, "OpenEXR file has no layers"))?;
+            Ok((size.width(), size.height()))
+        }
+        FileKind::Png | FileKind::Tiff => {
+            let (w, h) = image::ImageReader::open(path)
+                .map_err(|e| Error::io(path, e))?
+                .with_guessed_format()
+                .map_err(|e| Error::io(path, e))?
+                .into_dimensions()
+                .map_err(|e| format_err(path, format!("cannot read image header: {e}")))?;
+            Ok((w as usize, h as usize))
+        }
+    }
+}
+
 /// Writes an image file atomically; the format comes from the extension and
 /// `depth` picks 8/16-bit for PNG/TIFF or half/float for EXR (others are
 /// mapped to the nearest depth the format has).
@@ -196,6 +222,8 @@ pub fn write_image(path: &Path, image: &Image, depth: Depth) -> Result<()> {
                 let c = |i: usize| crate::frame::premultiply(d[i * n + p], a);
                 (c(0), c(1), c(2), a)
             };
+            // Sequential block order: parallel compression writes blocks in completion
+            // order, and farm outputs must be byte-identical across runs.
             crate::io::write_atomic(path, |out| {
                 let result = if depth == Depth::F16 {
                     let px16 = |pos: exr::prelude::Vec2<usize>| {
@@ -212,6 +240,7 @@ pub fn write_image(path: &Path, image: &Image, depth: Depth) -> Result<()> {
                         exr::prelude::SpecificChannels::rgba(px16),
                     )
                     .write()
+                    .non_parallel()
                     .to_buffered(out)
                 } else {
                     let px32 = |pos: exr::prelude::Vec2<usize>| px(pos.x(), pos.y());
@@ -220,6 +249,7 @@ pub fn write_image(path: &Path, image: &Image, depth: Depth) -> Result<()> {
                         exr::prelude::SpecificChannels::rgba(px32),
                     )
                     .write()
+                    .non_parallel()
                     .to_buffered(out)
                 };
                 result.map_err(|e| format_err(path, format!("cannot write OpenEXR: {e}")))

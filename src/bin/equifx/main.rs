@@ -29,13 +29,13 @@ struct Cli {
 enum Command {
     /// List the nodes and their parameters.
     Nodes(nodes::NodesArgs),
-    /// Run a node on an image file and write the result.
-    Render(render::RenderArgs),
+    /// Run a node on an image, an image sequence or a job file (render farms: --chunk).
+    Render(Box<render::RenderArgs>),
 }
 
 /// Documented exit codes, stable for pipelines and farm managers.
-fn exit_code(e: &equifx::Error) -> u8 {
-    match e.code() {
+pub fn exit_code(code: ErrorCode) -> u8 {
+    match code {
         ErrorCode::InvalidArgument
         | ErrorCode::InvalidFrame
         | ErrorCode::UnknownNode
@@ -60,13 +60,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Nodes(a) => nodes::run(a),
-        Command::Render(a) => render::run(a),
+        Command::Render(a) => render::run(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("equifx: error: {e}");
-            ExitCode::from(exit_code(&e))
+            ExitCode::from(exit_code(e.code()))
         }
     }
 }
