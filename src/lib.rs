@@ -17,6 +17,7 @@ pub mod nodes;
 pub mod params;
 pub mod rng;
 pub mod sequence;
+pub mod tiling;
 
 pub use error::{Error, ErrorCode, Result};
 pub use instance::Instance;
