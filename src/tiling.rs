@@ -22,7 +22,7 @@ pub struct Tiling {
 impl Tiling {
     pub fn validate(&self) -> Result<()> {
         let bad = |why: String| Error::InvalidArgument(format!("tiling: {why}"));
-        if self.align == 0 || self.tile == 0 || self.tile % self.align != 0 {
+        if self.align == 0 || self.tile == 0 || !self.tile.is_multiple_of(self.align) {
             return Err(bad(format!(
                 "tile size {} must be a positive multiple of {}",
                 self.tile, self.align
