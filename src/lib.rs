@@ -18,6 +18,7 @@ pub mod nodes;
 pub mod params;
 pub mod rng;
 pub mod sequence;
+pub mod synth;
 pub mod tiling;
 
 pub use error::{Error, ErrorCode, Result};

@@ -3,6 +3,7 @@
 
 mod nodes;
 mod render;
+mod synth;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,10 @@ enum Command {
     Nodes(nodes::NodesArgs),
     /// Run a node on an image, an image sequence or a job file (render farms: --chunk).
     Render(Box<render::RenderArgs>),
+    /// Write a synthetic dataset (one domain) with planted bias and labels.
+    Synth(synth::SynthArgs),
+    /// Render scenes in every style side by side into one PNG.
+    ContactSheet(synth::ContactSheetArgs),
 }
 
 /// Documented exit codes, stable for pipelines and farm managers.
@@ -61,6 +66,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Nodes(a) => nodes::run(a),
         Command::Render(a) => render::run(*a),
+        Command::Synth(a) => synth::run(a),
+        Command::ContactSheet(a) => synth::run_contact_sheet(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
