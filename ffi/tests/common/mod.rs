@@ -10,43 +10,29 @@ use equifx_ffi::capi::equifx_entry;
 use equifx_ffi::capi::frame::equifx_frame;
 use equifx_ffi::capi::status::equifx_status;
 
-/// Builds `equifx-ffi` with a nested cargo (same profile and target dir as
-/// this test) and returns the path of the shared library it produced.
+/// The shared library `cargo test` built for this run: test executables live
+/// in `target/<profile>/deps/`, and cargo writes the crate's cdylib there (and
+/// a copy one level up) before running any test. Building it again with a
+/// nested cargo would resolve features differently and recompile everything.
 pub fn cdylib_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args([
-            "build",
-            "-p",
-            "equifx-ffi",
-            "--lib",
-            "--message-format=json-render-diagnostics",
-        ]);
-        if cfg!(feature = "cuda") {
-            cmd.args(["--features", "cuda"]);
-        }
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("run cargo build for the cdylib");
-        assert!(
-            out.status.success(),
-            "cargo build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        let name = format!(
+            "{}equifx_ffi.{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_EXTENSION
         );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "equifx_ffi")
-            .flat_map(|v| v["filenames"].as_array().cloned().unwrap_or_default())
-            .filter_map(|f| f.as_str().map(PathBuf::from))
-            .find(|p| {
-                p.extension()
-                    .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
+        let exe = std::env::current_exe().expect("test executable path");
+        let deps = exe.parent().expect("deps folder");
+        [deps.join(&name), deps.join("..").join(&name)]
+            .into_iter()
+            .find(|p| p.exists())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{name} not found next to {}: run the tests with cargo",
+                    exe.display()
+                )
             })
-            .expect("cargo reported the cdylib")
     })
 }
 
