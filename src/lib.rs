@@ -13,6 +13,7 @@ pub mod frame;
 pub mod instance;
 pub mod io;
 pub mod manifest;
+pub mod model;
 pub mod node;
 pub mod nodes;
 pub mod params;
@@ -20,6 +21,7 @@ pub mod rng;
 pub mod sequence;
 pub mod synth;
 pub mod tiling;
+pub mod train;
 
 pub use error::{Error, ErrorCode, Result};
 pub use instance::Instance;

@@ -5,11 +5,13 @@
 mod colour;
 mod convert;
 mod pixel;
+mod resize;
 
 pub use colour::{
     linear_to_srgb, premultiply, srgb_to_linear, unpremultiply, AlphaMode, ColourSpace,
 };
 pub use pixel::{Channels, PixelFormat, SampleType};
+pub use resize::resize;
 
 use crate::error::{Error, Result};
 

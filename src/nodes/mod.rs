@@ -1,13 +1,14 @@
 //! The registry: every node this build implements. Adding a node means one
 //! file here, one line in [`NODES`], and its entry in `plugin-manifest/nodes.toml`.
 
+pub mod domain_transfer;
 pub mod exposure;
 
 use crate::error::{Error, Result};
 use crate::node::Node;
 
 /// All nodes, in manifest order.
-pub static NODES: &[&dyn Node] = &[&exposure::Exposure];
+pub static NODES: &[&dyn Node] = &[&exposure::Exposure, &domain_transfer::DomainTransfer];
 
 /// The implementation of node `id`.
 pub fn find(id: &str) -> Result<&'static dyn Node> {

@@ -4,6 +4,7 @@
 //! checked against, since nothing can be downloaded.
 
 mod dataset;
+pub mod eval;
 mod oracles;
 mod scene;
 mod styles;

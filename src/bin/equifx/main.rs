@@ -4,6 +4,8 @@
 mod nodes;
 mod render;
 mod synth;
+mod train;
+mod transfer;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,10 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Render scenes in every style side by side into one PNG.
     ContactSheet(synth::ContactSheetArgs),
+    /// Domain Transfer on an image (or --project into every domain).
+    Transfer(Box<transfer::TransferArgs>),
+    /// Train a model bundle from one folder of images per domain.
+    Train(Box<train::TrainArgs>),
 }
 
 /// Documented exit codes, stable for pipelines and farm managers.
@@ -68,6 +74,8 @@ fn main() -> ExitCode {
         Command::Render(a) => render::run(*a),
         Command::Synth(a) => synth::run(a),
         Command::ContactSheet(a) => synth::run_contact_sheet(a),
+        Command::Train(a) => train::run(*a),
+        Command::Transfer(a) => transfer::run(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

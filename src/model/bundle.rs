@@ -1,0 +1,293 @@
+//! Model bundles: a folder with `manifest.toml` and `weights.safetensors`.
+//! Loading checks everything (format version, architecture, hash, tensor
+//! names and shapes, finite values) and fails with a message that names the
+//! file and the fix; a bundle is loaded once per process and shared.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::autoencoder::Autoencoder;
+use super::cinn::{Cinn, Permutations};
+use super::config::ModelConfig;
+use crate::error::{Error, Result};
+
+/// The bundle format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.toml";
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+
+/// Training-data statistics of one domain: what the model learned from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainStats {
+    pub name: String,
+    pub images: usize,
+    /// Share of each labelled attribute (e.g. "warm" → 0.9), when labels were given.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, f64>,
+}
+
+/// Everything about a bundle except its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// Domain names, in the order of the cINN's condition index.
+    pub domains: Vec<String>,
+    /// Colour encoding the networks see (`srgb`).
+    pub colour_space: String,
+    /// Side of the square training images.
+    pub image_size: usize,
+    pub architecture: ModelConfig,
+    pub training: Vec<DomainStats>,
+    /// Free-form provenance: command line, seed, steps, losses.
+    #[serde(default)]
+    pub provenance: BTreeMap<String, String>,
+    /// SHA-256 of `weights.safetensors`, hex.
+    pub weights_sha256: String,
+}
+
+impl Manifest {
+    pub fn domain_index(&self, name: &str) -> Result<usize> {
+        self.domains
+            .iter()
+            .position(|d| d.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown domain '{name}': this model knows {}",
+                    self.domains.join(", ")
+                ))
+            })
+    }
+}
+
+/// A loaded bundle: manifest and networks on a device.
+pub struct Bundle {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    pub autoencoder: Autoencoder,
+    pub cinn: Cinn,
+    pub device: Device,
+}
+
+fn model_err(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::Model(format!("{}: {what}", path.display()))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The tensor names and shapes a model of `cfg` has, from building it on an empty map.
+pub fn expected_tensors(cfg: &ModelConfig) -> Result<BTreeMap<String, Vec<usize>>> {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    Autoencoder::new(cfg, vb.pp("ae"))?;
+    let cinn = Cinn::new(cfg, vb.pp("cinn"), Permutations::Seeded(0), &Device::Cpu)?;
+    let mut names: BTreeMap<String, Vec<usize>> = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("variable map lock poisoned".into()))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.dims().to_vec()))
+        .collect();
+    for (k, t) in cinn.permutation_tensors()? {
+        names.insert(k, t.dims().to_vec());
+    }
+    Ok(names)
+}
+
+impl Bundle {
+    /// Reads and validates `dir/manifest.toml`.
+    pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+        let mpath = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&mpath).map_err(|e| {
+            model_err(
+                &mpath,
+                format!(
+                    "cannot read the manifest ({e}); is '{}' a model bundle folder?",
+                    dir.display()
+                ),
+            )
+        })?;
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let v: Version = toml::from_str(&text)
+            .map_err(|e| model_err(&mpath, format!("not a valid manifest: {e}")))?;
+        if v.format_version != FORMAT_VERSION {
+            return Err(model_err(
+                &mpath,
+                format!(
+                    "written by bundle format {}; this build reads format {FORMAT_VERSION}: retrain it with this \
+                     equifx (`equifx train`) or use a matching equifx",
+                    v.format_version
+                ),
+            ));
+        }
+        let m: Manifest = toml::from_str(&text)
+            .map_err(|e| model_err(&mpath, format!("not a valid manifest: {e}")))?;
+        m.architecture.validate()?;
+        if m.domains.len() != m.architecture.domains || m.domains.is_empty() {
+            return Err(model_err(
+                &mpath,
+                "the domain list does not match architecture.domains",
+            ));
+        }
+        if m.colour_space != "srgb" && m.colour_space != "linear" {
+            return Err(model_err(
+                &mpath,
+                format!("colour_space '{}' must be srgb or linear", m.colour_space),
+            ));
+        }
+        if m.image_size == 0 || !m.image_size.is_multiple_of(ModelConfig::STRIDE) {
+            return Err(model_err(
+                &mpath,
+                format!(
+                    "image_size {} must be a positive multiple of 8",
+                    m.image_size
+                ),
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Loads a bundle from `dir` onto `device`, checking everything.
+    pub fn load(dir: &Path, device: &Device) -> Result<Bundle> {
+        let manifest = Self::read_manifest(dir)?;
+        let wpath = dir.join(WEIGHTS_FILE);
+        let bytes = std::fs::read(&wpath)
+            .map_err(|e| model_err(&wpath, format!("cannot read the weights ({e})")))?;
+        let hash = sha256_hex(&bytes);
+        if hash != manifest.weights_sha256 {
+            return Err(model_err(
+                &wpath,
+                "does not match the hash in manifest.toml: the file was changed, truncated or replaced; \
+                 copy the bundle again or retrain it",
+            ));
+        }
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| model_err(&wpath, format!("not a readable safetensors file ({e})")))?;
+        let expected = expected_tensors(&manifest.architecture)?;
+        let present: BTreeMap<String, Vec<usize>> = st
+            .tensors()
+            .into_iter()
+            .map(|(k, v)| (k, v.shape().to_vec()))
+            .collect();
+        let missing: Vec<&String> = expected
+            .keys()
+            .filter(|k| !present.contains_key(*k))
+            .collect();
+        let extra: Vec<&String> = present
+            .keys()
+            .filter(|k| !expected.contains_key(*k))
+            .collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            return Err(model_err(
+                &wpath,
+                format!("tensors do not match the architecture in the manifest (missing: {missing:?}; unexpected: {extra:?})"),
+            ));
+        }
+        for (name, shape) in &expected {
+            if present.get(name) != Some(shape) {
+                return Err(model_err(
+                    &wpath,
+                    format!(
+                        "tensor {name} has shape {:?}, expected {shape:?}",
+                        present.get(name)
+                    ),
+                ));
+            }
+            let view = st.tensor(name).map_err(|e| model_err(&wpath, e))?;
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(model_err(
+                    &wpath,
+                    format!("tensor {name} is {:?}; bundles store f32", view.dtype()),
+                ));
+            }
+            if view
+                .data()
+                .chunks_exact(4)
+                .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+            {
+                return Err(model_err(
+                    &wpath,
+                    format!("tensor {name} holds NaN or infinite values: the training diverged"),
+                ));
+            }
+        }
+        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)
+            .map_err(|e| model_err(&wpath, e))?;
+        let autoencoder = Autoencoder::new(&manifest.architecture, vb.pp("ae"))
+            .map_err(|e| model_err(&wpath, e))?;
+        let cinn = Cinn::new(
+            &manifest.architecture,
+            vb.pp("cinn"),
+            Permutations::Stored,
+            device,
+        )
+        .map_err(|e| model_err(&wpath, e))?;
+        Ok(Bundle {
+            path: dir.to_path_buf(),
+            manifest,
+            autoencoder,
+            cinn,
+            device: device.clone(),
+        })
+    }
+
+    /// Loads through the process-wide cache: every instance that names the
+    /// same bundle (same folder, same weights hash, same device) shares one copy.
+    pub fn load_cached(dir: &Path, device: &Device) -> Result<Arc<Bundle>> {
+        type Cache = Mutex<HashMap<(PathBuf, String, String), Arc<Bundle>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let canonical = dir
+            .canonicalize()
+            .map_err(|e| model_err(dir, format!("model bundle not found ({e})")))?;
+        let manifest = Self::read_manifest(&canonical)?;
+        let key = (
+            canonical.clone(),
+            manifest.weights_sha256.clone(),
+            format!("{:?}", device.location()),
+        );
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(b) = cache.lock().get(&key) {
+            return Ok(b.clone());
+        }
+        // Load outside the lock: other bundles stay available meanwhile.
+        let loaded = Arc::new(Self::load(&canonical, device)?);
+        Ok(cache.lock().entry(key).or_insert(loaded).clone())
+    }
+}
+
+/// Where the shipped default bundle is: `$EQUIFX_MODEL`, else `models/default`
+/// next to the executable's install tree or the source tree.
+pub fn default_bundle_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("EQUIFX_MODEL") {
+        return PathBuf::from(p);
+    }
+    let candidates = std::env::current_exe().ok().into_iter().flat_map(|exe| {
+        exe.ancestors()
+            .skip(1)
+            .take(4)
+            .map(|a| a.join("models/default"))
+            .collect::<Vec<_>>()
+    });
+    candidates
+        .chain(std::iter::once(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default"),
+        ))
+        .find(|p| p.join(MANIFEST_FILE).exists())
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default"))
+}

@@ -1,0 +1,15 @@
+//! The model behind every node: a fully convolutional autoencoder and a
+//! conditional invertible network on its latent (net2net), packaged as a
+//! bundle (manifest + safetensors) that is loaded once per process.
+
+pub mod autoencoder;
+pub mod bundle;
+pub mod cinn;
+pub mod config;
+pub mod init;
+mod translate;
+
+pub use autoencoder::Autoencoder;
+pub use bundle::{Bundle, Manifest};
+pub use cinn::Cinn;
+pub use config::ModelConfig;

@@ -1,0 +1,167 @@
+//! Domain Transfer: the same content rendered in another learned domain.
+//!
+//! net2net (Esser, Rombach, Ommer, *Network-to-Network Translation with
+//! Conditional Invertible Neural Networks*; *A Note on Data Biases in
+//! Generative Models*, arXiv 2012.02516): v = F(E(x); a), z' = F⁻¹(v; b),
+//! x' = D(z'). The network runs at the resolution it was trained at (or the
+//! one the artist sets), in feathered tiles, and what the autoencoder cannot
+//! reproduce is carried over in proportion to 1 − strength, so strength 0 is
+//! exactly the input.
+//!
+//! History: 1.0 — first version.
+
+use std::path::PathBuf;
+
+use candle_core::Tensor;
+
+use crate::device::{select, DeviceRequest};
+use crate::error::{Error, Result};
+use crate::frame::{linear_to_srgb, resize, srgb_to_linear, Image};
+use crate::model::bundle::default_bundle_dir;
+use crate::model::Bundle;
+use crate::node::{Node, RenderRequest};
+use crate::params::ParamValues;
+use crate::tiling::{pad_reflect, process_tiled, Tiling};
+
+pub const ID: &str = "org.equifx.DomainTransfer";
+
+pub struct DomainTransfer;
+
+/// The bundle a `model` parameter names (empty: the shipped default).
+pub fn bundle_path(params: &ParamValues) -> Result<PathBuf> {
+    let p = params.text("model")?;
+    Ok(if p.trim().is_empty() {
+        default_bundle_dir()
+    } else {
+        PathBuf::from(p)
+    })
+}
+
+/// Loads (once per process) the bundle and device the parameters name.
+pub fn load_bundle(params: &ParamValues) -> Result<std::sync::Arc<Bundle>> {
+    let device = select(params.text("device")?.parse::<DeviceRequest>()?)?;
+    Bundle::load_cached(&bundle_path(params)?, &device)
+}
+
+fn to_model_tensor(img: &Image, bundle: &Bundle, srgb: bool) -> Result<Tensor> {
+    let (w, h) = (img.width(), img.height());
+    let rgb: Vec<f32> = img.data()[..3 * w * h]
+        .iter()
+        .map(|&v| if srgb { linear_to_srgb(v) } else { v }.clamp(0.0, 1.0))
+        .collect();
+    Ok(Tensor::from_vec(rgb, (1, 3, h, w), &bundle.device)?)
+}
+
+fn from_model_tensor(t: &Tensor, alpha: &[f32], srgb: bool) -> Result<Image> {
+    let (_, _, h, w) = t.dims4()?;
+    let mut data: Vec<f32> = t.flatten_all()?.to_vec1::<f32>()?;
+    if srgb {
+        data.iter_mut().for_each(|v| *v = srgb_to_linear(*v));
+    }
+    data.extend_from_slice(alpha);
+    Image::from_planes(w, h, data)
+}
+
+/// Translates one model-resolution image (sides multiples of 8).
+fn translate_tile(
+    bundle: &Bundle,
+    tile: &Image,
+    from: usize,
+    to: usize,
+    strength: f64,
+) -> Result<Image> {
+    let srgb = bundle.manifest.colour_space == "srgb";
+    let x = to_model_tensor(tile, bundle, srgb)?;
+    let (out, recon) = bundle.translate(&x, from, to, strength)?;
+    // Keep what the autoencoder misses in proportion to 1 − strength.
+    let blended = (out + ((x - recon)? * (1.0 - strength))?)?.clamp(0.0, 1.0)?;
+    from_model_tensor(&blended, tile.plane(3), srgb)
+}
+
+impl Node for DomainTransfer {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn is_identity(&self, params: &ParamValues) -> bool {
+        params.float("strength").is_ok_and(|s| s == 0.0)
+    }
+
+    fn render(&self, req: &RenderRequest<'_>) -> Result<Image> {
+        let input = req.inputs.first().ok_or_else(|| {
+            Error::InvalidArgument("Domain Transfer needs its Source input".into())
+        })?;
+        let p = req.params;
+        let bundle = load_bundle(p)?;
+        let m = &bundle.manifest;
+        let strength = p.float("strength")?;
+        let to = m.domain_index(p.text("target")?)?;
+        let (w, h) = (input.width(), input.height());
+
+        // Model resolution: the shorter side the network sees, never above the frame's.
+        let want = match p.int("resolution")? {
+            0 => m.image_size,
+            r => r as usize,
+        };
+        let scale = (want as f64 / w.min(h) as f64).min(1.0);
+        let (ww, wh) = (
+            ((w as f64 * scale).round() as usize).max(1),
+            ((h as f64 * scale).round() as usize).max(1),
+        );
+        let small = resize(input, ww, wh);
+
+        let from = match p.text("source")? {
+            "auto" => {
+                // Detect on the whole (padded) frame at model resolution.
+                let (pw, ph) = (ww.div_ceil(8) * 8, wh.div_ceil(8) * 8);
+                let padded = pad_reflect(&small, pw.max(8), ph.max(8));
+                bundle.detect_domain(&to_model_tensor(
+                    &padded,
+                    &bundle,
+                    m.colour_space == "srgb",
+                )?)?
+            }
+            name => m.domain_index(name)?,
+        };
+
+        let tile = (p.int("tile_size")? as usize / 8 * 8).max(8);
+        let overlap = (p.int("tile_overlap")? as usize).min(tile / 2);
+        let tiling = Tiling {
+            tile,
+            overlap,
+            align: 8,
+        };
+        let out_small = process_tiled(
+            &small,
+            tiling,
+            |t| translate_tile(&bundle, t, from, to, strength),
+            |done, total| {
+                req.ctx.progress(done as f64 / total as f64);
+                req.ctx.check_abort()
+            },
+        )?;
+
+        if (ww, wh) == (w, h) {
+            return Ok(out_small);
+        }
+        // Back to the frame size; the input's own fine detail is kept in
+        // proportion to 1 − strength.
+        let up = resize(&out_small, w, h);
+        let up_in = resize(&small, w, h);
+        let keep = (1.0 - strength) as f32;
+        let mut out = up;
+        let n = w * h;
+        for c in 0..3 {
+            let (o, i, u) = (
+                &mut out.data_mut()[c * n..(c + 1) * n],
+                input.plane(c),
+                up_in.plane(c),
+            );
+            for k in 0..n {
+                o[k] += keep * (i[k] - u[k]);
+            }
+        }
+        out.plane_mut(3).copy_from_slice(input.plane(3));
+        Ok(out)
+    }
+}

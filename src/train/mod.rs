@@ -1,0 +1,12 @@
+//! `equifx train`: builds a model bundle from one folder of images per
+//! domain. The autoencoder is trained first (L1 + an edge loss), then the
+//! cINN by maximum likelihood on the frozen latents. Checkpoints hold the
+//! weights *and* the optimiser state, and every batch is drawn from a stream
+//! keyed on (seed, step), so a resumed run continues bit-identically.
+
+mod adam;
+mod data;
+mod trainer;
+
+pub use data::DomainData;
+pub use trainer::{train, Stage, TrainConfig};

@@ -1,0 +1,491 @@
+//! The training loop, checkpoints and bundle export.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use super::adam::Adam;
+use super::data::DomainData;
+use crate::error::{Error, Result};
+use crate::model::bundle::{
+    self, DomainStats, Manifest, FORMAT_VERSION, MANIFEST_FILE, WEIGHTS_FILE,
+};
+use crate::model::cinn::{Cinn, Permutations};
+use crate::model::{Autoencoder, ModelConfig};
+use crate::rng::StreamRng;
+
+/// Everything a training run needs.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub out: PathBuf,
+    /// (domain name, image folder), in condition-index order.
+    pub domains: Vec<(String, PathBuf)>,
+    pub size: usize,
+    pub arch: ModelConfig,
+    pub seed: u64,
+    pub ae_steps: usize,
+    pub cinn_steps: usize,
+    pub batch: usize,
+    pub ae_lr: f64,
+    pub cinn_lr: f64,
+    pub checkpoint_every: usize,
+    pub resume: bool,
+    /// Use at most this many images per domain.
+    pub limit: Option<usize>,
+    /// Recorded in the manifest's provenance.
+    pub command: String,
+}
+
+/// Which network is being trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Autoencoder,
+    Cinn,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointState {
+    stage: Stage,
+    /// Steps completed in `stage`.
+    step: usize,
+    adam_t: usize,
+    seed: u64,
+    arch: ModelConfig,
+    tensors: String,
+}
+
+const CHECKPOINT_DIR: &str = ".checkpoint";
+
+fn cosine_lr(base: f64, step: usize, total: usize) -> f64 {
+    let t = step as f64 / total.max(1) as f64;
+    base * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+}
+
+fn err(e: candle_core::Error) -> Error {
+    Error::Model(format!("training: {e}"))
+}
+
+/// A batch of `batch` images drawn for `step` of `purpose`; returns images
+/// (B, 3, S, S) and their domain indices.
+fn draw_batch(
+    data: &[DomainData],
+    size: usize,
+    seed: u64,
+    purpose: &[u8],
+    step: usize,
+    batch: usize,
+) -> Result<(Tensor, Vec<u32>, Vec<usize>)> {
+    let mut r = StreamRng::new(seed, purpose, step as u64);
+    let mut pixels = Vec::with_capacity(batch * 3 * size * size);
+    let (mut doms, mut idx) = (Vec::with_capacity(batch), Vec::with_capacity(batch));
+    for _ in 0..batch {
+        let d = (r.next_u64() % data.len() as u64) as usize;
+        let i = (r.next_u64() % data[d].images.len() as u64) as usize;
+        pixels.extend_from_slice(&data[d].images[i]);
+        doms.push(d as u32);
+        idx.push(i);
+    }
+    Ok((
+        Tensor::from_vec(pixels, (batch, 3, size, size), &Device::Cpu).map_err(err)?,
+        doms,
+        idx,
+    ))
+}
+
+fn ae_loss(xh: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+    let l1 = (xh - x)?.abs()?.mean_all()?;
+    let (_, _, h, w) = x.dims4()?;
+    let gx = |t: &Tensor| -> candle_core::Result<Tensor> {
+        t.narrow(3, 1, w - 1)? - t.narrow(3, 0, w - 1)?
+    };
+    let gy = |t: &Tensor| -> candle_core::Result<Tensor> {
+        t.narrow(2, 1, h - 1)? - t.narrow(2, 0, h - 1)?
+    };
+    let edge = ((gx(xh)? - gx(x)?)?.abs()?.mean_all()? + (gy(xh)? - gy(x)?)?.abs()?.mean_all()?)?;
+    l1 + edge
+}
+
+fn named_vars(varmap: &VarMap, prefix: &str) -> Result<Vec<(String, candle_core::Var)>> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("variable map lock poisoned".into()))?;
+    let mut v: Vec<(String, candle_core::Var)> = data
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(v)
+}
+
+fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
+        .map_err(|e| Error::Model(format!("cannot serialise tensors: {e}")))?;
+    crate::io::write_bytes_atomic(path, &bytes)
+}
+
+fn write_checkpoint(
+    cfg: &TrainConfig,
+    varmap: &VarMap,
+    adam: &Adam,
+    stage: Stage,
+    step: usize,
+) -> Result<()> {
+    let dir = cfg.out.join(CHECKPOINT_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    for (k, v) in named_vars(varmap, "")? {
+        tensors.insert(k, v.as_tensor().clone());
+    }
+    for (i, name) in adam.names.iter().enumerate() {
+        tensors.insert(format!("adam.m.{name}"), adam.m[i].clone());
+        tensors.insert(format!("adam.v.{name}"), adam.v[i].clone());
+    }
+    let file = format!("state-{stage:?}-{step}.safetensors").to_lowercase();
+    save_tensors(&dir.join(&file), &tensors)?;
+    let state = CheckpointState {
+        stage,
+        step,
+        adam_t: adam.t,
+        seed: cfg.seed,
+        arch: cfg.arch.clone(),
+        tensors: file.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::io::write_bytes_atomic(&dir.join("state.json"), &json)?;
+    // Only now is the older state unreferenced.
+    for e in std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .flatten()
+    {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with("state-") && n != file {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(())
+}
+
+fn read_checkpoint(
+    cfg: &TrainConfig,
+) -> Result<Option<(CheckpointState, HashMap<String, Tensor>)>> {
+    let dir = cfg.out.join(CHECKPOINT_DIR);
+    let json = dir.join("state.json");
+    if !json.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read(&json).map_err(|e| Error::io(&json, e))?;
+    let state: CheckpointState = serde_json::from_slice(&text).map_err(|e| {
+        Error::Model(format!(
+            "{}: unreadable checkpoint ({e}); delete it to start over",
+            json.display()
+        ))
+    })?;
+    if state.seed != cfg.seed || state.arch != cfg.arch {
+        return Err(Error::InvalidArgument(format!(
+            "{}: the checkpoint was made with another seed or architecture; use the same settings or delete it",
+            dir.display()
+        )));
+    }
+    let tensors = candle_core::safetensors::load(dir.join(&state.tensors), &Device::Cpu)
+        .map_err(|e| Error::Model(format!("checkpoint {}: {e}", state.tensors)))?;
+    Ok(Some((state, tensors)))
+}
+
+fn restore(
+    varmap: &VarMap,
+    adam: &mut Adam,
+    state: &CheckpointState,
+    tensors: &HashMap<String, Tensor>,
+) -> Result<()> {
+    for (k, v) in named_vars(varmap, "")? {
+        let t = tensors
+            .get(&k)
+            .ok_or_else(|| Error::Model(format!("checkpoint lacks {k}")))?;
+        v.set(t).map_err(err)?;
+    }
+    for (i, name) in adam.names.iter().enumerate() {
+        if let (Some(m), Some(v)) = (
+            tensors.get(&format!("adam.m.{name}")),
+            tensors.get(&format!("adam.v.{name}")),
+        ) {
+            adam.m[i] = m.clone();
+            adam.v[i] = v.clone();
+        }
+    }
+    adam.t = state.adam_t;
+    Ok(())
+}
+
+/// Encodes every training image (no gradients) for the cINN stage.
+fn encode_all(ae: &Autoencoder, data: &[DomainData], size: usize) -> Result<Vec<Tensor>> {
+    data.iter()
+        .map(|d| {
+            let mut parts = Vec::new();
+            for chunk in d.images.chunks(64) {
+                let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
+                let x = Tensor::from_vec(flat, (chunk.len(), 3, size, size), &Device::Cpu)
+                    .map_err(err)?;
+                parts.push(ae.encoder.forward(&x).map_err(err)?.detach());
+            }
+            Tensor::cat(&parts, 0).map_err(err)
+        })
+        .collect()
+}
+
+/// Trains and writes the bundle. `progress(stage, step, total, loss)` is
+/// called after every step.
+pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> Result<Manifest> {
+    cfg.arch.validate()?;
+    if cfg.size == 0 || !cfg.size.is_multiple_of(ModelConfig::STRIDE) {
+        return Err(Error::InvalidArgument(format!(
+            "--size {} must be a positive multiple of 8",
+            cfg.size
+        )));
+    }
+    if cfg.domains.len() != cfg.arch.domains || cfg.batch == 0 {
+        return Err(Error::InvalidArgument(
+            "need at least one domain and a batch of at least 1".into(),
+        ));
+    }
+    let data = cfg
+        .domains
+        .iter()
+        .map(|(n, d)| DomainData::load(n, d, cfg.size, cfg.limit))
+        .collect::<Result<Vec<_>>>()?;
+    tracing::info!(
+        images = data.iter().map(|d| d.images.len()).sum::<usize>(),
+        "training data loaded"
+    );
+
+    let dev = Device::Cpu;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+    let ae = Autoencoder::new(&cfg.arch, vb.pp("ae")).map_err(err)?;
+    let cinn = Cinn::new(
+        &cfg.arch,
+        vb.pp("cinn"),
+        Permutations::Seeded(cfg.seed),
+        &dev,
+    )
+    .map_err(err)?;
+    crate::model::init::reseed(&varmap, cfg.seed).map_err(err)?;
+
+    let checkpoint = if cfg.resume {
+        read_checkpoint(cfg)?
+    } else {
+        None
+    };
+    let (mut stage, mut start) = (Stage::Autoencoder, 0);
+    if let Some((state, _)) = &checkpoint {
+        (stage, start) = (state.stage, state.step);
+        tracing::info!(?stage, step = start, "resuming from checkpoint");
+    }
+
+    // Stage 1: the autoencoder.
+    let mut ae_final = f64::NAN;
+    if stage == Stage::Autoencoder {
+        let mut adam = Adam::new(named_vars(&varmap, "ae.")?).map_err(err)?;
+        if let Some((state, tensors)) = &checkpoint {
+            restore(&varmap, &mut adam, state, tensors)?;
+        }
+        for step in start..cfg.ae_steps {
+            let (x, _, _) = draw_batch(&data, cfg.size, cfg.seed, b"ae-batch", step, cfg.batch)?;
+            let xh = ae
+                .decoder
+                .forward(&ae.encoder.forward(&x).map_err(err)?)
+                .map_err(err)?;
+            let loss = ae_loss(&xh, &x).map_err(err)?;
+            let grads = loss.backward().map_err(err)?;
+            adam.step(&grads, cosine_lr(cfg.ae_lr, step, cfg.ae_steps))
+                .map_err(err)?;
+            ae_final = f64::from(loss.to_scalar::<f32>().map_err(err)?);
+            if !ae_final.is_finite() {
+                return Err(Error::Model(format!(
+                    "autoencoder loss became {ae_final} at step {step}: lower --ae-lr"
+                )));
+            }
+            progress(Stage::Autoencoder, step + 1, cfg.ae_steps, ae_final);
+            if (step + 1) % cfg.checkpoint_every == 0 && step + 1 < cfg.ae_steps {
+                write_checkpoint(cfg, &varmap, &adam, Stage::Autoencoder, step + 1)?;
+            }
+        }
+        stage = Stage::Cinn;
+        start = 0;
+    }
+
+    // Stage 2: the cINN on frozen latents.
+    let latents = encode_all(&ae, &data, cfg.size)?;
+    let mut adam = Adam::new(named_vars(&varmap, "cinn.")?).map_err(err)?;
+    match &checkpoint {
+        Some((state, tensors)) if state.stage == Stage::Cinn => {
+            restore(&varmap, &mut adam, state, tensors)?
+        }
+        _ => init_actnorm(&varmap, &latents)?,
+    }
+    let dim = (cfg.arch.latent_channels * (cfg.size / 8) * (cfg.size / 8)) as f64;
+    let mut cinn_final = f64::NAN;
+    for step in start..cfg.cinn_steps {
+        let (z, doms) = draw_latents(&latents, cfg.seed, step, cfg.batch)?;
+        let d = Tensor::from_vec(doms, cfg.batch, &dev).map_err(err)?;
+        let (v, logdet) = cinn.forward(&z, &d).map_err(err)?;
+        let nll = ((v
+            .sqr()
+            .map_err(err)?
+            .flatten_from(1)
+            .map_err(err)?
+            .sum(D::Minus1)
+            .map_err(err)?
+            * 0.5)
+            .map_err(err)?
+            - logdet)
+            .map_err(err)?
+            .mean_all()
+            .map_err(err)?;
+        let loss = (nll / dim).map_err(err)?;
+        let grads = loss.backward().map_err(err)?;
+        adam.step(&grads, cosine_lr(cfg.cinn_lr, step, cfg.cinn_steps))
+            .map_err(err)?;
+        cinn_final = f64::from(loss.to_scalar::<f32>().map_err(err)?);
+        if !cinn_final.is_finite() {
+            return Err(Error::Model(format!(
+                "cINN loss became {cinn_final} at step {step}: lower --cinn-lr"
+            )));
+        }
+        progress(Stage::Cinn, step + 1, cfg.cinn_steps, cinn_final);
+        if (step + 1) % cfg.checkpoint_every == 0 && step + 1 < cfg.cinn_steps {
+            write_checkpoint(cfg, &varmap, &adam, Stage::Cinn, step + 1)?;
+        }
+    }
+    let _ = stage;
+
+    let manifest = export(cfg, &varmap, &cinn, &data, ae_final, cinn_final)?;
+    let _ = std::fs::remove_dir_all(cfg.out.join(CHECKPOINT_DIR));
+    Ok(manifest)
+}
+
+fn draw_latents(
+    latents: &[Tensor],
+    seed: u64,
+    step: usize,
+    batch: usize,
+) -> Result<(Tensor, Vec<u32>)> {
+    let mut r = StreamRng::new(seed, b"cinn-batch", step as u64);
+    let mut parts = Vec::with_capacity(batch);
+    let mut doms = Vec::with_capacity(batch);
+    for _ in 0..batch {
+        let d = (r.next_u64() % latents.len() as u64) as usize;
+        let n = latents[d].dim(0).map_err(err)?;
+        let i = (r.next_u64() % n as u64) as usize;
+        parts.push(latents[d].narrow(0, i, 1).map_err(err)?);
+        doms.push(d as u32);
+    }
+    Ok((Tensor::cat(&parts, 0).map_err(err)?, doms))
+}
+
+/// Data-dependent start for the first ActNorm: standardise each latent channel.
+fn init_actnorm(varmap: &VarMap, latents: &[Tensor]) -> Result<()> {
+    let all = Tensor::cat(latents, 0).map_err(err)?;
+    let c = all.dim(1).map_err(err)?;
+    let per_channel = all
+        .transpose(0, 1)
+        .map_err(err)?
+        .flatten_from(1)
+        .map_err(err)?;
+    let mean = per_channel.mean(D::Minus1).map_err(err)?;
+    let std = per_channel
+        .broadcast_sub(&mean.unsqueeze(1).map_err(err)?)
+        .map_err(err)?
+        .sqr()
+        .map_err(err)?
+        .mean(D::Minus1)
+        .map_err(err)?
+        .sqrt()
+        .map_err(err)?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("variable map lock poisoned".into()))?;
+    if let (Some(shift), Some(scale)) = (
+        data.get("cinn.blocks.0.actnorm.shift"),
+        data.get("cinn.blocks.0.actnorm.log_scale"),
+    ) {
+        shift
+            .set(
+                &mean
+                    .neg()
+                    .map_err(err)?
+                    .reshape((1, c, 1, 1))
+                    .map_err(err)?,
+            )
+            .map_err(err)?;
+        scale
+            .set(
+                &((std + 1e-6)
+                    .map_err(err)?
+                    .log()
+                    .map_err(err)?
+                    .neg()
+                    .map_err(err)?)
+                .reshape((1, c, 1, 1))
+                .map_err(err)?,
+            )
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn export(
+    cfg: &TrainConfig,
+    varmap: &VarMap,
+    cinn: &Cinn,
+    data: &[DomainData],
+    ae_loss: f64,
+    cinn_loss: f64,
+) -> Result<Manifest> {
+    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    for (k, v) in named_vars(varmap, "")? {
+        tensors.insert(k, v.as_tensor().clone());
+    }
+    for (k, t) in cinn.permutation_tensors().map_err(err)? {
+        tensors.insert(k, t);
+    }
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
+        .map_err(|e| Error::Model(format!("cannot serialise the weights: {e}")))?;
+    let mut provenance = BTreeMap::new();
+    provenance.insert("command".into(), cfg.command.clone());
+    provenance.insert("equifx".into(), env!("CARGO_PKG_VERSION").into());
+    provenance.insert("seed".into(), cfg.seed.to_string());
+    provenance.insert("ae_steps".into(), cfg.ae_steps.to_string());
+    provenance.insert("cinn_steps".into(), cfg.cinn_steps.to_string());
+    provenance.insert("batch".into(), cfg.batch.to_string());
+    provenance.insert("final_ae_loss".into(), format!("{ae_loss:.5}"));
+    provenance.insert("final_cinn_nll_per_dim".into(), format!("{cinn_loss:.5}"));
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        domains: cfg.domains.iter().map(|d| d.0.clone()).collect(),
+        colour_space: "srgb".into(),
+        image_size: cfg.size,
+        architecture: cfg.arch.clone(),
+        training: data
+            .iter()
+            .map(|d| DomainStats {
+                name: d.name.clone(),
+                images: d.images.len(),
+                attributes: d.attributes.clone(),
+            })
+            .collect(),
+        provenance,
+        weights_sha256: bundle::sha256_hex(&bytes),
+    };
+    crate::io::write_bytes_atomic(&cfg.out.join(WEIGHTS_FILE), &bytes)?;
+    let text = toml::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::io::write_bytes_atomic(&cfg.out.join(MANIFEST_FILE), text.as_bytes())?;
+    Ok(manifest)
+}
