@@ -150,10 +150,11 @@ fn cinn_log_determinant_matches_the_numerical_jacobian() {
             .unwrap();
         m.swap(c, p);
         log_abs_det += m[c][c].abs().ln();
-        for r in c + 1..n {
-            let k = m[r][c] / m[c][c];
-            for cc in c..n {
-                m[r][cc] -= k * m[c][cc];
+        let pivot = m[c].clone();
+        for row in m.iter_mut().skip(c + 1) {
+            let k = row[c] / pivot[c];
+            for (x, p) in row.iter_mut().zip(&pivot).skip(c) {
+                *x -= k * p;
             }
         }
     }
