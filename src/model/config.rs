@@ -46,7 +46,10 @@ impl ModelConfig {
                 "model architecture in the manifest is invalid: {why}"
             ))
         };
-        if self.latent_channels < 2 || self.latent_channels > 256 || !self.latent_channels.is_multiple_of(2) {
+        if self.latent_channels < 2
+            || self.latent_channels > 256
+            || !self.latent_channels.is_multiple_of(2)
+        {
             return Err(bad(format!(
                 "latent_channels {} must be even and 2 … 256",
                 self.latent_channels

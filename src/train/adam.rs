@@ -38,10 +38,14 @@ impl Adam {
             let Some(g) = grads.get(&self.vars[i]) else {
                 continue;
             };
-            self.m[i] = ((&self.m[i] * B1)? + (g * (1.0 - B1))?)?;
-            self.v[i] = ((&self.v[i] * B2)? + (g.sqr()? * (1.0 - B2))?)?;
+            // Detached: a gradient carries its autograd graph, and moments
+            // built from it would keep every step's activations alive.
+            let g = g.detach();
+            self.m[i] = ((&self.m[i] * B1)? + (&g * (1.0 - B1))?)?.detach();
+            self.v[i] = ((&self.v[i] * B2)? + (g.sqr()? * (1.0 - B2))?)?.detach();
             let update = ((&self.m[i] / c1)? / ((&self.v[i] / c2)?.sqrt()? + EPS)?)?;
-            self.vars[i].set(&self.vars[i].sub(&(update * lr)?)?)?;
+            let next = self.vars[i].as_tensor().detach().sub(&(update * lr)?)?;
+            self.vars[i].set(&next)?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! `equifx`: the command-line interface. One file per subcommand; this file
 //! only parses arguments, sets up logging and maps errors to exit codes.
 
+mod eval;
 mod nodes;
 mod render;
 mod synth;
@@ -40,6 +41,8 @@ enum Command {
     ContactSheet(synth::ContactSheetArgs),
     /// Domain Transfer on an image (or --project into every domain).
     Transfer(Box<transfer::TransferArgs>),
+    /// Judge a bundle's Domain Transfer on fresh synthetic scenes (oracles, PSNR).
+    EvalTransfer(eval::EvalArgs),
     /// Train a model bundle from one folder of images per domain.
     Train(Box<train::TrainArgs>),
 }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Synth(a) => synth::run(a),
         Command::ContactSheet(a) => synth::run_contact_sheet(a),
         Command::Train(a) => train::run(*a),
+        Command::EvalTransfer(a) => eval::run(a),
         Command::Transfer(a) => transfer::run(*a),
     };
     match result {
