@@ -64,7 +64,7 @@ fn randn(shape: (usize, usize, usize, usize), dtype: DType, seed: u64) -> Tensor
 #[test]
 fn cinn_inverse_recovers_the_input() {
     let cfg = ModelConfig {
-        cinn_blocks: 8,
+        cinn_blocks: 4,
         latent_channels: 8,
         ..tiny(3)
     };
