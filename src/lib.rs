@@ -6,6 +6,7 @@
 //! Start at [`Instance`]: pick a node by id, set parameters, render frames.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod error;
 pub mod frame;
 pub mod instance;

@@ -1,6 +1,7 @@
 //! `equifx`: the command-line interface. One file per subcommand; this file
 //! only parses arguments, sets up logging and maps errors to exit codes.
 
+mod bundle;
 mod nodes;
 mod render;
 
@@ -31,6 +32,8 @@ enum Command {
     Nodes(nodes::NodesArgs),
     /// Run a node on an image file and write the result.
     Render(render::RenderArgs),
+    /// Assemble the OpenFX plugin bundle (equifx.ofx.bundle) from the built library.
+    Bundle(bundle::BundleArgs),
 }
 
 /// Documented exit codes, stable for pipelines and farm managers.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Nodes(a) => nodes::run(a),
         Command::Render(a) => render::run(a),
+        Command::Bundle(a) => bundle::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
