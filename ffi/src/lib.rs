@@ -17,3 +17,6 @@
 #[macro_use]
 pub mod guard;
 pub mod capi;
+/// The OpenFX entry points have their own ABI (OpenFX's), not part of `equifx.h`.
+/// cbindgen:ignore
+pub mod ofx;

@@ -1,6 +1,7 @@
 //! `equifx`: the command-line interface. One file per subcommand; this file
 //! only parses arguments, sets up logging and maps errors to exit codes.
 
+mod bundle;
 mod eval;
 mod nodes;
 mod render;
@@ -45,6 +46,8 @@ enum Command {
     EvalTransfer(eval::EvalArgs),
     /// Train a model bundle from one folder of images per domain.
     Train(Box<train::TrainArgs>),
+    /// Assemble the OpenFX plugin bundle (equifx.ofx.bundle) from the built library.
+    Bundle(bundle::BundleArgs),
 }
 
 /// Documented exit codes, stable for pipelines and farm managers.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train::run(*a),
         Command::EvalTransfer(a) => eval::run(a),
         Command::Transfer(a) => transfer::run(*a),
+        Command::Bundle(a) => bundle::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
