@@ -52,6 +52,19 @@ fn hsv_image(rgb: &[u8]) -> Vec<Hsv> {
         .collect()
 }
 
+/// The 4-connected neighbours of pixel `p` in a `w × h` frame.
+fn neighbours4(p: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
+    let (x, y) = (p % w, p / w);
+    [
+        (x > 0).then(|| p - 1),
+        (x + 1 < w).then(|| p + 1),
+        (y > 0).then(|| p - w),
+        (y + 1 < h).then(|| p + w),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// The object's pixels: saturated and not dark, largest 4-connected region,
 /// holes filled (highlights and shading stay part of the object).
 fn object_mask(hsv: &[Hsv], w: usize, h: usize) -> Vec<bool> {
@@ -70,24 +83,11 @@ fn object_mask(hsv: &[Hsv], w: usize, h: usize) -> Vec<bool> {
         stack.push(start);
         while let Some(p) = stack.pop() {
             size += 1;
-            let (x, y) = (p % w, p / w);
-            let mut visit = |q: usize| {
+            for q in neighbours4(p, w, h) {
                 if seed[q] && label[q] == 0 {
                     label[q] = next;
                     stack.push(q);
                 }
-            };
-            if x > 0 {
-                visit(p - 1);
-            }
-            if x + 1 < w {
-                visit(p + 1);
-            }
-            if y > 0 {
-                visit(p - w);
-            }
-            if y + 1 < h {
-                visit(p + w);
             }
         }
         if size > best_size {
@@ -103,24 +103,11 @@ fn object_mask(hsv: &[Hsv], w: usize, h: usize) -> Vec<bool> {
             outside[p] = true;
             stack.push(p);
             while let Some(q) = stack.pop() {
-                let (qx, qy) = (q % w, q / w);
-                let mut visit = |r: usize| {
+                for r in neighbours4(q, w, h) {
                     if !object[r] && !outside[r] {
                         outside[r] = true;
                         stack.push(r);
                     }
-                };
-                if qx > 0 {
-                    visit(q - 1);
-                }
-                if qx + 1 < w {
-                    visit(q + 1);
-                }
-                if qy > 0 {
-                    visit(q - w);
-                }
-                if qy + 1 < h {
-                    visit(q + w);
                 }
             }
         }
