@@ -27,6 +27,8 @@ use crate::rng::StreamRng;
 const REJECTION_FLOOR: f64 = 1e-3;
 /// Gibbs sweeps per draw from a feasible start (chains are per item, so this is burn-in).
 const GIBBS_SWEEPS: usize = 64;
+/// Redraws allowed when f32 rounding moves a draw across a boundary.
+const MAX_REDRAWS: usize = 64;
 
 /// Sampler options beyond the target.
 #[derive(Clone, Copy, Debug, Default)]
@@ -150,35 +152,42 @@ impl FairSampler {
         }
         let g = self.cell_of_item(i);
         let mut rng = StreamRng::new(self.seed, b"fair-sampler", i);
-        let u = self.draw_u(g, &mut rng);
         let d = self.heads.dim();
         let k = self.heads.k();
         let mut v0 = vec![0.0; d];
-        fill_normals(&mut rng, &mut v0);
-        // v = v₀ + Wᵀ Σ⁻¹ (u − W v₀)
         let mut r = vec![0.0; k];
-        for (j, rj) in r.iter_mut().enumerate() {
-            *rj = u[j] - super::linalg::dot(self.heads.row(j), &v0);
+        // A draw within f32 rounding of a boundary could land in the neighbouring
+        // cell once v is stored as f32; such (rare) draws are redrawn from the same
+        // stream, so the head counts are exact and the item stays deterministic.
+        for _ in 0..MAX_REDRAWS {
+            let u = self.draw_u(g, &mut rng);
+            fill_normals(&mut rng, &mut v0);
+            // v = v₀ + Wᵀ Σ⁻¹ (u − W v₀)
+            for (j, rj) in r.iter_mut().enumerate() {
+                *rj = u[j] - super::linalg::dot(self.heads.row(j), &v0);
+            }
+            let c = super::linalg::mat_vec(self.heads.sigma_inv(), k, &r);
+            for j in 0..k {
+                let row = self.heads.row(j);
+                v0.iter_mut().zip(row).for_each(|(x, w)| *x += c[j] * w);
+            }
+            let v: Vec<f32> = v0.iter().map(|&x| x as f32).collect();
+            if self.heads.cell(&v) == g {
+                let scores = u.iter().zip(self.heads.offsets()).map(|(a, b)| a + b).collect();
+                return Ok(SampledItem {
+                    v,
+                    meta: FrameMeta {
+                        item: i,
+                        seed: self.seed,
+                        cell: g,
+                        scores,
+                    },
+                });
+            }
         }
-        let c = super::linalg::mat_vec(self.heads.sigma_inv(), k, &r);
-        for j in 0..k {
-            let row = self.heads.row(j);
-            v0.iter_mut().zip(row).for_each(|(x, w)| *x += c[j] * w);
-        }
-        let scores: Vec<f64> = u
-            .iter()
-            .zip(self.heads.offsets())
-            .map(|(a, b)| a + b)
-            .collect();
-        Ok(SampledItem {
-            v: v0.iter().map(|&x| x as f32).collect(),
-            meta: FrameMeta {
-                item: i,
-                seed: self.seed,
-                cell: g,
-                scores,
-            },
-        })
+        Err(Error::Internal(format!(
+            "fair sampler: item {i} kept landing outside cell {g}; the cell is too thin for f32 latents (lower the margin or the target of this cell)"
+        )))
     }
 
     /// Generates items `range` in parallel; identical to calling [`Self::sample_item`] per item.
