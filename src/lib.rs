@@ -10,6 +10,7 @@ pub mod batch;
 pub mod bundle;
 pub mod device;
 pub mod error;
+pub mod fairness;
 pub mod frame;
 pub mod instance;
 pub mod io;

@@ -1,0 +1,32 @@
+//! Fairness math of the Fair Sampler, Rebalance and Bias Audit nodes (spec
+//! `fairness.md` §1.4, §1.5, §2, §3), on the bundle's Gaussian v-space where
+//! v ~ N(0, I) exactly and attribute heads are linear.
+//!
+//! Nothing here needs a network: the nodes pass latents in and out.
+//! - [`heads`]: logistic heads with intercept, confusion, the normalised [`HeadSet`];
+//! - [`ipf`], [`sampler`]: natural joint, IPF targets, exact conditional sampling;
+//! - [`rebalance`], [`assignment`]: fewest-then-smallest edits of a batch;
+//! - [`metrics`], [`intervals`], [`audit`], [`report_html`]: the audit;
+//! - [`metadata`]: the per-frame JSON sidecar shared by sampler and audit;
+//! - [`normal`], [`linalg`], [`cells`]: the numeric and indexing groundwork.
+
+pub mod assignment;
+pub mod audit;
+pub mod cells;
+pub mod heads;
+pub mod intervals;
+pub mod ipf;
+pub mod linalg;
+pub mod metadata;
+pub mod metrics;
+pub mod normal;
+pub mod rebalance;
+pub mod report_html;
+pub mod sampler;
+
+pub use audit::{audit, audit_attribute, AttributeInput, AuditConfig, AuditReport, Verdict};
+pub use heads::{fit_logistic, AttributeHead, Confusion, FitOptions, HeadSet};
+pub use ipf::Target;
+pub use metadata::{FrameMeta, Sidecar};
+pub use rebalance::{plan as plan_rebalance, EditMode, RebalancePlan};
+pub use sampler::{FairSampler, SampledItem, SamplerOptions};

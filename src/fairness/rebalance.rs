@@ -1,0 +1,332 @@
+//! Rebalance (spec fairness §1.5): bring an existing batch to target cell
+//! counts with the fewest edits first and then the smallest total edit.
+//!
+//! Moving item i to cell h changes only the heads whose sign flips, by Δu
+//! (zero on every other head, so those scores stay exactly as they were); the
+//! latent edit is the minimum-norm Δv = Wᵀ Σ⁻¹ Δu with ‖Δv‖² = Δuᵀ Σ⁻¹ Δu. In
+//! **minimal** mode Δu is the smallest (in that norm) that puts each flipped head
+//! at least the margin m past its boundary; in **mirror** mode each flipped
+//! score is reflected (u → −u, at least m), which keeps the attribute intensity
+//! (R21). The batch plan is plain JSON so a per-frame filter can apply it.
+
+use serde::{Deserialize, Serialize};
+
+use super::assignment;
+use super::cells;
+use super::linalg;
+use crate::error::{Error, Result};
+
+/// How a flipped head is moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EditMode {
+    /// Cross to the margin m: Δu_k = s_k·(m + |u_k|) when Σ = I.
+    Minimal,
+    /// Reflect: new score s_k·max(|u_k|, m).
+    Mirror,
+}
+
+/// One planned edit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Edit {
+    /// Index of the item (frame) in the batch.
+    pub item: usize,
+    pub from: usize,
+    pub to: usize,
+    /// Change of the signed head scores (zero on heads that keep their side).
+    pub delta_u: Vec<f64>,
+    /// c = Σ⁻¹ Δu: the latent edit is Δv = Wᵀ c.
+    pub coeffs: Vec<f64>,
+    /// ‖Δv‖² = Δuᵀ Σ⁻¹ Δu.
+    pub cost: f64,
+}
+
+/// The plan for a batch: which items move where, and how.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RebalancePlan {
+    pub version: u32,
+    pub mode: EditMode,
+    pub margin: f64,
+    pub n_items: usize,
+    pub counts_before: Vec<u64>,
+    pub counts_after: Vec<u64>,
+    /// Edits sorted by item.
+    pub edits: Vec<Edit>,
+}
+
+/// Version of the plan format.
+pub const PLAN_VERSION: u32 = 1;
+
+impl RebalancePlan {
+    /// The edit of item `item`, if it is edited.
+    pub fn edit_for(&self, item: usize) -> Option<&Edit> {
+        self.edits
+            .binary_search_by_key(&item, |e| e.item)
+            .ok()
+            .map(|i| &self.edits[i])
+    }
+
+    /// Σ ‖Δv_i‖² over the batch.
+    pub fn total_cost(&self) -> f64 {
+        self.edits.iter().map(|e| e.cost).sum()
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Internal(format!("serialising plan: {e}")))
+    }
+
+    pub fn from_json(text: &str) -> Result<Self> {
+        let p: RebalancePlan = serde_json::from_str(text).map_err(|e| {
+            Error::InvalidArgument(format!("rebalance plan is not valid JSON: {e}"))
+        })?;
+        if p.version != PLAN_VERSION {
+            return Err(Error::Unsupported(format!(
+                "rebalance plan version {} (this build reads {PLAN_VERSION}): re-plan the batch",
+                p.version
+            )));
+        }
+        Ok(p)
+    }
+}
+
+/// The edit (Δu, cost) that moves an item with signed scores `u` into cell `to`.
+/// `sigma_inv` is Σ⁻¹ (K×K); only heads whose side differs are moved.
+pub fn edit_to_cell(
+    u: &[f64],
+    to: usize,
+    sigma_inv: &[f64],
+    mode: EditMode,
+    margin: f64,
+) -> (Vec<f64>, f64) {
+    let k = u.len();
+    let from = cells::cell_of(u);
+    let flipped: Vec<usize> = (0..k)
+        .filter(|&j| cells::has(from, j) != cells::has(to, j))
+        .collect();
+    let mut du = vec![0.0; k];
+    if flipped.is_empty() {
+        return (du, 0.0);
+    }
+    // In y_j = s_j·Δu_j the constraint is y_j ≥ r_j, r_j = m + |u_j| > 0 (minimal).
+    let s: Vec<f64> = flipped.iter().map(|&j| cells::sign(to, j)).collect();
+    let f = flipped.len();
+    let a: Vec<f64> = (0..f * f)
+        .map(|x| {
+            let (p, q) = (x / f, x % f);
+            s[p] * s[q] * sigma_inv[flipped[p] * k + flipped[q]]
+        })
+        .collect();
+    let r: Vec<f64> = flipped.iter().map(|&j| margin + u[j].abs()).collect();
+    let y = match mode {
+        EditMode::Mirror => flipped
+            .iter()
+            .map(|&j| u[j].abs() + u[j].abs().max(margin))
+            .collect(),
+        EditMode::Minimal => min_quadratic_above(&a, f, &r),
+    };
+    let cost: f64 = (0..f)
+        .map(|p| (0..f).map(|q| y[p] * a[p * f + q] * y[q]).sum::<f64>())
+        .sum();
+    for (p, &j) in flipped.iter().enumerate() {
+        du[j] = s[p] * y[p];
+    }
+    (du, cost)
+}
+
+/// argmin yᵀ A y subject to y ≥ r (r > 0, A positive definite, dim ≤ 8): the
+/// optimum has some set T of active bounds and solves the free part exactly,
+/// so enumerating the 2^f active sets and keeping the cheapest feasible
+/// candidate is exact.
+fn min_quadratic_above(a: &[f64], f: usize, r: &[f64]) -> Vec<f64> {
+    let mut best = (f64::INFINITY, r.to_vec());
+    for active in 1u32..(1 << f) {
+        let free: Vec<usize> = (0..f).filter(|&p| active & (1 << p) == 0).collect();
+        let mut y = r.to_vec();
+        if !free.is_empty() {
+            let nf = free.len();
+            let aff: Vec<f64> = (0..nf * nf)
+                .map(|x| a[free[x / nf] * f + free[x % nf]])
+                .collect();
+            let rhs: Vec<f64> = free
+                .iter()
+                .map(|&p| {
+                    -(0..f)
+                        .filter(|q| active & (1 << q) != 0)
+                        .map(|q| a[p * f + q] * r[q])
+                        .sum::<f64>()
+                })
+                .collect();
+            let Some(sol) = linalg::solve(&aff, nf, &rhs) else {
+                continue;
+            };
+            if free.iter().zip(&sol).any(|(&p, &x)| x < r[p] - 1e-12) {
+                continue;
+            }
+            for (&p, x) in free.iter().zip(sol) {
+                y[p] = x.max(r[p]);
+            }
+        }
+        let cost: f64 = (0..f)
+            .map(|p| (0..f).map(|q| y[p] * a[p * f + q] * y[q]).sum::<f64>())
+            .sum();
+        if cost < best.0 {
+            best = (cost, y);
+        }
+    }
+    best.1
+}
+
+/// Plans the rebalance of a batch whose items have signed scores `scores[i]`
+/// (u_i = W v_i + b̃), to exactly `target_counts` items per cell.
+///
+/// Only the Σ_g max(0, c_g − n_g) surplus items move (the minimum number of
+/// edits); which ones and where to is the min-cost assignment of the surplus
+/// cells' items to "stay" (cost 0) or to a deficit cell h (cost q_i(h)).
+pub fn plan(
+    scores: &[Vec<f64>],
+    sigma_inv: &[f64],
+    target_counts: &[u64],
+    mode: EditMode,
+    margin: f64,
+) -> Result<RebalancePlan> {
+    let n = scores.len();
+    let k = scores.first().map_or(0, Vec::len);
+    let nc = cells::n_cells(k);
+    if k == 0
+        || sigma_inv.len() != k * k
+        || scores
+            .iter()
+            .any(|s| s.len() != k || s.iter().any(|x| !x.is_finite()))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "rebalance needs the same number of finite head scores for every item and a {k}×{k} Σ⁻¹"
+        )));
+    }
+    if target_counts.len() != nc || target_counts.iter().sum::<u64>() != n as u64 {
+        return Err(Error::InvalidParamValue {
+            param: "target".into(),
+            reason: format!(
+                "{} target counts summing to {} for {n} items in {nc} cells; counts must cover the batch exactly",
+                target_counts.len(),
+                target_counts.iter().sum::<u64>()
+            ),
+        });
+    }
+    if !(margin > 0.0 && margin.is_finite()) {
+        return Err(Error::InvalidParamValue {
+            param: "margin".into(),
+            reason: format!("{margin}: edited items need a positive margin past the boundary"),
+        });
+    }
+    let cell: Vec<usize> = scores.iter().map(|s| cells::cell_of(s)).collect();
+    let mut counts_before = vec![0u64; nc];
+    cell.iter().for_each(|&g| counts_before[g] += 1);
+    // Bins: "stay in g" for each surplus cell g (capacity n_g), then deficit cells h (capacity n_h − c_h).
+    let surplus: Vec<usize> = (0..nc)
+        .filter(|&g| counts_before[g] > target_counts[g])
+        .collect();
+    let deficit: Vec<usize> = (0..nc)
+        .filter(|&g| counts_before[g] < target_counts[g])
+        .collect();
+    let movers: Vec<usize> = (0..n).filter(|&i| surplus.contains(&cell[i])).collect();
+    let mut caps: Vec<usize> = surplus.iter().map(|&g| target_counts[g] as usize).collect();
+    caps.extend(
+        deficit
+            .iter()
+            .map(|&h| (target_counts[h] - counts_before[h]) as usize),
+    );
+    let mut edits_of: Vec<Vec<(Vec<f64>, f64)>> = Vec::with_capacity(movers.len());
+    let costs: Vec<Vec<f64>> = movers
+        .iter()
+        .map(|&i| {
+            let options: Vec<(Vec<f64>, f64)> = deficit
+                .iter()
+                .map(|&h| edit_to_cell(&scores[i], h, sigma_inv, mode, margin))
+                .collect();
+            let row = surplus
+                .iter()
+                .map(|&g| if g == cell[i] { 0.0 } else { f64::INFINITY })
+                .chain(options.iter().map(|o| o.1))
+                .collect();
+            edits_of.push(options);
+            row
+        })
+        .collect();
+    let bins = assignment::assign(&costs, &caps)?;
+    let mut edits = Vec::new();
+    for (m, &i) in movers.iter().enumerate() {
+        if bins[m] < surplus.len() {
+            continue;
+        }
+        let d = bins[m] - surplus.len();
+        let (du, cost) = edits_of[m][d].clone();
+        edits.push(Edit {
+            item: i,
+            from: cell[i],
+            to: deficit[d],
+            coeffs: linalg::mat_vec(sigma_inv, k, &du),
+            delta_u: du,
+            cost,
+        });
+    }
+    Ok(RebalancePlan {
+        version: PLAN_VERSION,
+        mode,
+        margin,
+        n_items: n,
+        counts_before,
+        counts_after: target_counts.to_vec(),
+        edits,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_edit_with_identity_covariance_is_the_closed_form() {
+        // Σ = I: Δu_k = s_k·(m + |u_k|) on flipped heads, 0 elsewhere.
+        let (du, cost) = edit_to_cell(
+            &[-0.3, 0.7],
+            0b11,
+            &[1.0, 0.0, 0.0, 1.0],
+            EditMode::Minimal,
+            0.1,
+        );
+        assert!((du[0] - 0.4).abs() < 1e-12 && du[1] == 0.0);
+        assert!((cost - 0.16).abs() < 1e-12);
+        let (du, _) = edit_to_cell(
+            &[-0.3, 0.7],
+            0b01,
+            &[1.0, 0.0, 0.0, 1.0],
+            EditMode::Mirror,
+            0.1,
+        );
+        assert!((du[0] - 0.6).abs() < 1e-12 && (du[1] + 1.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn correlated_two_head_edit_is_the_qp_optimum() {
+        // Compare with a fine grid search of yᵀAy over y ≥ r.
+        let rho: f64 = 0.6;
+        let det = 1.0 - rho * rho;
+        let inv = [1.0 / det, -rho / det, -rho / det, 1.0 / det];
+        let u = [-0.2, -1.0];
+        let (du, cost) = edit_to_cell(&u, 0b11, &inv, EditMode::Minimal, 0.05);
+        let mut best = f64::INFINITY;
+        for a in 0..400 {
+            for b in 0..400 {
+                let y = [0.25 + a as f64 * 0.005, 1.05 + b as f64 * 0.005];
+                let c = inv[0] * y[0] * y[0] + 2.0 * inv[1] * y[0] * y[1] + inv[3] * y[1] * y[1];
+                best = best.min(c);
+            }
+        }
+        assert!(
+            cost <= best + 1e-9 && cost > best - 1e-3,
+            "qp {cost} grid {best}"
+        );
+        assert!(du[0] >= 0.25 - 1e-12 && du[1] >= 1.05 - 1e-12);
+    }
+}
