@@ -60,7 +60,11 @@ fn world() -> &'static World {
             let p: f64 = g.iter().zip(&u1).map(|(a, b)| a * b).sum();
             g.iter().zip(&u1).map(|(a, b)| a - p * b).collect()
         });
-        let u2: Vec<f64> = u1.iter().zip(&q).map(|(a, b)| 0.3 * a + (1.0f64 - 0.09).sqrt() * b).collect();
+        let u2: Vec<f64> = u1
+            .iter()
+            .zip(&q)
+            .map(|(a, b)| 0.3 * a + (1.0f64 - 0.09).sqrt() * b)
+            .collect();
         let t = [normal::ppf(0.8), normal::ppf(0.7)];
         let vs = natural(2, N_FIT);
         let xs: Vec<f32> = vs.iter().flatten().copied().collect();
@@ -77,8 +81,17 @@ fn world() -> &'static World {
         let l1 = labels(0, &u1);
         let l2 = labels(1, &u2);
         let fit = |name: &str, l: &[bool], intercept: bool| {
-            equifx::fairness::fit_logistic(name, &xs, l, D, FitOptions { intercept, ..FitOptions::default() })
-                .expect("fit")
+            equifx::fairness::fit_logistic(
+                name,
+                &xs,
+                l,
+                D,
+                FitOptions {
+                    intercept,
+                    ..FitOptions::default()
+                },
+            )
+            .expect("fit")
         };
         World {
             heads: [fit("a1", &l1, true), fit("a2", &l2, true)],
@@ -90,7 +103,9 @@ fn world() -> &'static World {
 }
 
 fn oracle_cell(w: &World, v: &[f32], k: usize) -> usize {
-    (0..k).filter(|&j| dot(&w.u[j], v) > w.t[j]).fold(0, |c, j| c | (1 << j))
+    (0..k)
+        .filter(|&j| dot(&w.u[j], v) > w.t[j])
+        .fold(0, |c, j| c | (1 << j))
 }
 
 fn cos(a: &[f64], b: &[f64]) -> f64 {
@@ -102,12 +117,22 @@ fn cos(a: &[f64], b: &[f64]) -> f64 {
 /// cell disagreement in a calibration batch: the δ_sys of spec §5 A2(b).
 fn delta_sys(w: &World, heads: &HeadSet, vs: &[Vec<f32>]) -> f64 {
     let k = heads.k();
-    let bad = vs.iter().filter(|v| heads.cell(v) != oracle_cell(w, v, k)).count();
+    let bad = vs
+        .iter()
+        .filter(|v| heads.cell(v) != oracle_cell(w, v, k))
+        .count();
     intervals::wilson(bad as f64, vs.len() as f64, 3.29).hi
 }
 
 /// Spec §5 A2(b): |p̂_g − π_g| ≤ z·√(π_g(1 − π_g)/N) + δ_sys for every cell, by the oracle.
-fn oracle_shares_ok(w: &World, vs: &[Vec<f32>], k: usize, pi: &[f64], z: f64, dsys: f64) -> Result<(), String> {
+fn oracle_shares_ok(
+    w: &World,
+    vs: &[Vec<f32>],
+    k: usize,
+    pi: &[f64],
+    z: f64,
+    dsys: f64,
+) -> Result<(), String> {
     let n = vs.len() as f64;
     let mut c = vec![0usize; pi.len()];
     vs.iter().for_each(|v| c[oracle_cell(w, v, k)] += 1);
@@ -115,7 +140,9 @@ fn oracle_shares_ok(w: &World, vs: &[Vec<f32>], k: usize, pi: &[f64], z: f64, ds
         let share = c[g] as f64 / n;
         let tol = z * (p * (1.0 - p) / n).sqrt() + dsys;
         if (share - p).abs() > tol {
-            return Err(format!("cell {g}: oracle share {share:.4} vs target {p:.4} (tolerance {tol:.4})"));
+            return Err(format!(
+                "cell {g}: oracle share {share:.4} vs target {p:.4} (tolerance {tol:.4})"
+            ));
         }
     }
     Ok(())
@@ -149,10 +176,16 @@ fn a1_heads_recover_planted_boundaries_with_intercept() {
     assert!((r - 0.2).abs() <= tol, "natural ratio {r} vs 0.2 ± {tol}");
     let r2 = w.heads[1].natural_ratio();
     let tol2 = intervals::wilson(0.3 * N_FIT as f64, N_FIT as f64, 3.29).half_width();
-    assert!((r2 - 0.3).abs() <= tol2, "natural ratio {r2} vs 0.3 ± {tol2}");
+    assert!(
+        (r2 - 0.3).abs() <= tol2,
+        "natural ratio {r2} vs 0.3 ± {tol2}"
+    );
     // Negative control: without intercept the boundary passes through 0, so Φ(b̃) = ½.
     let nc = w.head_no_intercept.natural_ratio();
-    assert!((nc - 0.2).abs() > tol, "no-intercept head must miss the 20 % ratio, got {nc}");
+    assert!(
+        (nc - 0.2).abs() > tol,
+        "no-intercept head must miss the 20 % ratio, got {nc}"
+    );
 }
 
 #[test]
@@ -168,13 +201,19 @@ fn a1_seed_sweep() {
         let l: Vec<bool> = vs
             .iter()
             .enumerate()
-            .map(|(i, v)| (dot(&u, v) > t) ^ (StreamRng::new(seed, b"sweep-flip", i as u64).uniform() < FLIP))
+            .map(|(i, v)| {
+                (dot(&u, v) > t) ^ (StreamRng::new(seed, b"sweep-flip", i as u64).uniform() < FLIP)
+            })
             .collect();
-        let h = equifx::fairness::fit_logistic("s", &xs, &l, D, FitOptions::default()).expect("fit");
+        let h =
+            equifx::fairness::fit_logistic("s", &xs, &l, D, FitOptions::default()).expect("fit");
         cs.push(cos(&h.w, &u));
     }
     cs.sort_by(f64::total_cmp);
-    println!("cos over 200 seeds: min {:.5} q01 {:.5} median {:.5} max {:.5}", cs[0], cs[2], cs[100], cs[199]);
+    println!(
+        "cos over 200 seeds: min {:.5} q01 {:.5} median {:.5} max {:.5}",
+        cs[0], cs[2], cs[100], cs[199]
+    );
 }
 
 // ---------------------------------------------------------------- A2 sampler
@@ -211,9 +250,13 @@ fn a2_sampler_hits_counts_exactly_and_oracle_shares_within_tolerance() {
         let cal = sampler(&heads, target, 5000, 900 + case as u64);
         let cal_v: Vec<Vec<f32>> = draw(&cal).into_iter().map(|it| it.v).collect();
         let dsys = delta_sys(w, s.heads(), &cal_v);
-        assert!(dsys <= DSYS_CAP_PER_HEAD * heads.len() as f64, "case {case}: δ_sys {dsys}");
+        assert!(
+            dsys <= DSYS_CAP_PER_HEAD * heads.len() as f64,
+            "case {case}: δ_sys {dsys}"
+        );
         let vs: Vec<Vec<f32>> = items.into_iter().map(|it| it.v).collect();
-        oracle_shares_ok(w, &vs, heads.len(), s.target(), z, dsys).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        oracle_shares_ok(w, &vs, heads.len(), s.target(), z, dsys)
+            .unwrap_or_else(|e| panic!("case {case}: {e}"));
     }
     // Marginal target through IPF: a1 at 50 %, a2 keeps its natural conditional given a1.
     let s = sampler(&w.heads, Target::Marginals(vec![Some(0.5), None]), n, 3);
@@ -228,14 +271,36 @@ fn a2_negative_control_head_without_intercept_misses_the_target() {
     // Cells split at u = 0: the "a = 1" side holds only 0.2/0.5 = 40 % true
     // positives, so a 50/50 target lands at ≈ 20 % by the oracle.
     let w = world();
-    let s = sampler(&[w.head_no_intercept.clone()], Target::Joint(vec![0.5, 0.5]), 2000, 10);
+    let s = sampler(
+        &[w.head_no_intercept.clone()],
+        Target::Joint(vec![0.5, 0.5]),
+        2000,
+        10,
+    );
     let vs: Vec<Vec<f32>> = draw(&s).into_iter().map(|it| it.v).collect();
-    let cal = sampler(&[w.heads[0].clone()], Target::Joint(vec![0.5, 0.5]), 5000, 900);
-    let good = delta_sys(w, cal.heads(), &draw(&cal).into_iter().map(|it| it.v).collect::<Vec<_>>());
+    let cal = sampler(
+        &[w.heads[0].clone()],
+        Target::Joint(vec![0.5, 0.5]),
+        5000,
+        900,
+    );
+    let good = delta_sys(
+        w,
+        cal.heads(),
+        &draw(&cal).into_iter().map(|it| it.v).collect::<Vec<_>>(),
+    );
     let z = normal::isf(1e-3 / 20.0);
-    assert!(oracle_shares_ok(w, &vs, 1, &[0.5, 0.5], z, good).is_err(), "no-intercept head must fail A2(b)");
+    assert!(
+        oracle_shares_ok(w, &vs, 1, &[0.5, 0.5], z, good).is_err(),
+        "no-intercept head must fail A2(b)"
+    );
     // Its own calibration exposes it too: the disagreement is far above the budget.
-    let own = sampler(&[w.head_no_intercept.clone()], Target::Joint(vec![0.5, 0.5]), 5000, 900);
+    let own = sampler(
+        &[w.head_no_intercept.clone()],
+        Target::Joint(vec![0.5, 0.5]),
+        5000,
+        900,
+    );
     let own_v: Vec<Vec<f32>> = draw(&own).into_iter().map(|it| it.v).collect();
     assert!(delta_sys(w, own.heads(), &own_v) > DSYS_CAP_PER_HEAD);
 }
@@ -275,7 +340,9 @@ fn ks(xs: &mut [f64], f: impl Fn(f64) -> f64) -> f64 {
         .enumerate()
         .map(|(i, &x)| {
             let fx = f(x);
-            (fx - i as f64 / n).abs().max(((i + 1) as f64 / n - fx).abs())
+            (fx - i as f64 / n)
+                .abs()
+                .max(((i + 1) as f64 / n - fx).abs())
         })
         .fold(0.0, f64::max)
 }
@@ -306,19 +373,30 @@ fn a3_i_head_coordinates_are_exact_and_sigma_inverse_matters() {
     let r: Vec<f64> = (0..2).map(|k| target_u[k] - hs.project(v0)[k]).collect();
     let mut v = v0.clone();
     hs.add_combination(&mut v, &r);
-    let miss = (0..2).map(|k| (hs.project(&v)[k] - target_u[k]).abs()).fold(0.0, f64::max);
+    let miss = (0..2)
+        .map(|k| (hs.project(&v)[k] - target_u[k]).abs())
+        .fold(0.0, f64::max);
     assert!(miss > 1e-5, "dropping Σ⁻¹ must break W v = u");
 }
 
 #[test]
 fn a3_ii_truncated_coordinates_follow_the_analytic_law_and_the_push_does_not() {
     let w = world();
-    let s = sampler(&[w.heads[0].clone()], Target::Joint(vec![0.5, 0.5]), 2000, 7);
+    let s = sampler(
+        &[w.heads[0].clone()],
+        Target::Joint(vec![0.5, 0.5]),
+        2000,
+        7,
+    );
     let t = -s.heads().offsets()[0];
     let items = draw(&s);
     // Two cells share α = 10⁻³: each KS at α/2.
     for cell in 0..2 {
-        let (lo, hi) = if cell == 1 { (t, f64::INFINITY) } else { (f64::NEG_INFINITY, t) };
+        let (lo, hi) = if cell == 1 {
+            (t, f64::INFINITY)
+        } else {
+            (f64::NEG_INFINITY, t)
+        };
         let mass = normal::cdf(hi) - normal::cdf(lo);
         let f = |x: f64| ((normal::cdf(x) - normal::cdf(lo)) / mass).clamp(0.0, 1.0);
         let mut u: Vec<f64> = items
@@ -329,11 +407,18 @@ fn a3_ii_truncated_coordinates_follow_the_analytic_law_and_the_push_does_not() {
         let n = u.len();
         let mean = u.iter().sum::<f64>() / n as f64;
         let dist = ks(&mut u, f);
-        assert!(dist <= ks_crit(n, 5e-4), "cell {cell}: KS {dist} > {}", ks_crit(n, 5e-4));
+        assert!(
+            dist <= ks_crit(n, 5e-4),
+            "cell {cell}: KS {dist} > {}",
+            ks_crit(n, 5e-4)
+        );
         // The truncated mean (spec: 1.400 above 0.8416, −0.350 below; here at the
         // head's own boundary) within 3.29·sd/√n, sd ≤ 1 for a truncated N(0, 1).
         let m = normal::truncated_mean(lo, hi);
-        assert!((mean - m).abs() <= 3.29 / (n as f64).sqrt(), "cell {cell}: mean {mean} vs {m}");
+        assert!(
+            (mean - m).abs() <= 3.29 / (n as f64).sqrt(),
+            "cell {cell}: mean {mean} vs {m}"
+        );
         // Negative control: the ±3 push puts every u at t ± 3 → KS distance ≈ 1.
         let mut pushed: Vec<f64> = natural(8, n)
             .iter()
@@ -378,11 +463,20 @@ fn a3_iii_orthogonal_part_is_standard_normal_and_independent_of_u() {
     let q = complement(s.heads());
     let m = q.len();
     assert_eq!(m, D - 2);
-    let y: Vec<Vec<f64>> = items.iter().map(|it| q.iter().map(|b| dot(b, &it.v)).collect()).collect();
-    let mean_var = (0..m).map(|j| y.iter().map(|r| r[j] * r[j]).sum::<f64>() / n as f64).sum::<f64>() / m as f64;
+    let y: Vec<Vec<f64>> = items
+        .iter()
+        .map(|it| q.iter().map(|b| dot(b, &it.v)).collect())
+        .collect();
+    let mean_var = (0..m)
+        .map(|j| y.iter().map(|r| r[j] * r[j]).sum::<f64>() / n as f64)
+        .sum::<f64>()
+        / m as f64;
     // Mean of D − K second moments of N(0, 1): sd √(2/(N(D − K))), α = 10⁻³ → z = 3.29.
     let tol = 3.29 * (2.0 / (n * m) as f64).sqrt();
-    assert!((mean_var - 1.0).abs() <= tol, "mean variance {mean_var} ± {tol}");
+    assert!(
+        (mean_var - 1.0).abs() <= tol,
+        "mean variance {mean_var} ± {tol}"
+    );
     // Correlations of each Q⊥ coordinate with each u_k: sd 1/√N under independence;
     // (D − K)·K = 124 tests at α = 10⁻³ → z = Φ⁻¹(1 − 10⁻³/248) = 4.46.
     let z = normal::isf(1e-3 / (2.0 * (m * 2) as f64));
@@ -393,9 +487,17 @@ fn a3_iii_orthogonal_part_is_standard_normal_and_independent_of_u() {
         for j in 0..m {
             let my = y.iter().map(|r| r[j]).sum::<f64>() / n as f64;
             let sy = (y.iter().map(|r| (r[j] - my).powi(2)).sum::<f64>() / n as f64).sqrt();
-            let cov = y.iter().zip(&u).map(|(r, x)| (r[j] - my) * (x - mu)).sum::<f64>() / n as f64;
+            let cov = y
+                .iter()
+                .zip(&u)
+                .map(|(r, x)| (r[j] - my) * (x - mu))
+                .sum::<f64>()
+                / n as f64;
             let corr = cov / (su * sy);
-            assert!(corr.abs() <= z / (n as f64).sqrt(), "coord {j} head {k}: corr {corr}");
+            assert!(
+                corr.abs() <= z / (n as f64).sqrt(),
+                "coord {j} head {k}: corr {corr}"
+            );
         }
     }
     // Negative control: the raw coordinates of P⊥v do NOT have unit variance
@@ -407,19 +509,32 @@ fn a3_iii_orthogonal_part_is_standard_normal_and_independent_of_u() {
         .map(|it| {
             let c = equifx::fairness::linalg::mat_vec(hs.sigma_inv(), 2, &hs.project(&it.v));
             (0..D)
-                .map(|j| (f64::from(it.v[j]) - (0..2).map(|k| c[k] * hs.row(k)[j]).sum::<f64>()).powi(2))
+                .map(|j| {
+                    (f64::from(it.v[j]) - (0..2).map(|k| c[k] * hs.row(k)[j]).sum::<f64>()).powi(2)
+                })
                 .sum::<f64>()
         })
         .sum::<f64>()
         / (n * D) as f64;
-    assert!((raw_mean_var - 1.0).abs() > tol, "raw P⊥v mean variance {raw_mean_var} must miss 1 ± {tol}");
+    assert!(
+        (raw_mean_var - 1.0).abs() > tol,
+        "raw P⊥v mean variance {raw_mean_var} must miss 1 ± {tol}"
+    );
     let expected = (D - 2) as f64 / D as f64;
-    assert!((raw_mean_var - expected).abs() <= tol, "raw P⊥v mean variance {raw_mean_var} vs (D − K)/D = {expected}");
+    assert!(
+        (raw_mean_var - expected).abs() <= tol,
+        "raw P⊥v mean variance {raw_mean_var} vs (D − K)/D = {expected}"
+    );
 }
 
 /// k-NN precision and recall (Kynkäänniemi et al.) of `gen` against `real`.
 fn precision_recall(real: &[Vec<f32>], gen: &[Vec<f32>], k: usize) -> (f64, f64) {
-    let d2 = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>();
+    let d2 = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(x - y).powi(2))
+            .sum::<f64>()
+    };
     let radii = |set: &[Vec<f32>]| -> Vec<f64> {
         set.iter()
             .map(|a| {
@@ -430,7 +545,10 @@ fn precision_recall(real: &[Vec<f32>], gen: &[Vec<f32>], k: usize) -> (f64, f64)
             .collect()
     };
     let covered = |pts: &[Vec<f32>], set: &[Vec<f32>], r: &[f64]| {
-        pts.iter().filter(|p| set.iter().zip(r).any(|(s, &rr)| d2(p, s) <= rr)).count() as f64 / pts.len() as f64
+        pts.iter()
+            .filter(|p| set.iter().zip(r).any(|(s, &rr)| d2(p, s) <= rr))
+            .count() as f64
+            / pts.len() as f64
     };
     let (rr, rg) = (radii(real), radii(gen));
     (covered(gen, real, &rr), covered(real, gen, &rg))
@@ -443,13 +561,21 @@ fn a3_iv_knn_precision_recall_match_natural_and_the_push_fails() {
     let hs = HeadSet::new(&w.heads, D).expect("heads");
     let n = 250usize;
     let k = 5;
-    let s = FairSampler::new(hs.clone(), &Target::Joint(vec![0.25; 4]), 4 * n as u64, 11, SamplerOptions::default())
-        .expect("sampler");
+    let s = FairSampler::new(
+        hs.clone(),
+        &Target::Joint(vec![0.25; 4]),
+        4 * n as u64,
+        11,
+        SamplerOptions::default(),
+    )
+    .expect("sampler");
     let items = draw(&s);
     // Natural samples of a cell by rejection from an independent stream: each cell
     // needs 18 batches of n, and the rarest cell holds ≈ 4 % of nature.
     let mut buckets: Vec<Vec<Vec<f32>>> = vec![Vec::new(); 4];
-    natural(12, 200_000).into_iter().for_each(|v| buckets[hs.cell(&v)].push(v));
+    natural(12, 200_000)
+        .into_iter()
+        .for_each(|v| buckets[hs.cell(&v)].push(v));
     let mut natural_cell = |cell: usize| -> Vec<Vec<f32>> {
         let b = &mut buckets[cell];
         assert!(b.len() >= n, "natural pool exhausted for cell {cell}");
@@ -465,25 +591,52 @@ fn a3_iv_knn_precision_recall_match_natural_and_the_push_fails() {
     let mut reference = Vec::new();
     let mut pushed = Vec::new();
     for cell in 0..4 {
-        let gen: Vec<Vec<f32>> = items.iter().filter(|it| it.meta.cell == cell).map(|it| it.v.clone()).collect();
+        let gen: Vec<Vec<f32>> = items
+            .iter()
+            .filter(|it| it.meta.cell == cell)
+            .map(|it| it.v.clone())
+            .collect();
         let real = natural_cell(cell);
         assert_eq!((gen.len(), real.len()), (n, n));
-        let reps: Vec<(f64, f64)> = (0..8).map(|_| precision_recall(&natural_cell(cell), &natural_cell(cell), k)).collect();
-        let (pmin, rmin) = (bound(reps.iter().map(|r| r.0).collect()), bound(reps.iter().map(|r| r.1).collect()));
+        let reps: Vec<(f64, f64)> = (0..8)
+            .map(|_| precision_recall(&natural_cell(cell), &natural_cell(cell), k))
+            .collect();
+        let (pmin, rmin) = (
+            bound(reps.iter().map(|r| r.0).collect()),
+            bound(reps.iter().map(|r| r.1).collect()),
+        );
         let (p, r) = precision_recall(&real, &gen, k);
-        assert!(p >= pmin && r >= rmin, "cell {cell}: PR {p:.3}/{r:.3} below {pmin:.3}/{rmin:.3}");
+        assert!(
+            p >= pmin && r >= rmin,
+            "cell {cell}: PR {p:.3}/{r:.3} below {pmin:.3}/{rmin:.3}"
+        );
         // FairGen's ±3 push of fresh natural codes of the cell, for the control below.
         pushed.extend(natural_cell(cell).iter().map(|v| push(&hs, v, cell, 3.0)));
         reference.extend(real);
     }
     // Negative control (spec §1.3: PR .70/.71 → .35/.31): the pushed balanced set
     // against the balanced natural reference falls below the natural-vs-natural bound.
-    let balanced = |pick: &mut dyn FnMut(usize) -> Vec<Vec<f32>>| (0..4).flat_map(|c| pick(c)).collect::<Vec<_>>();
-    let reps: Vec<(f64, f64)> =
-        (0..8).map(|_| precision_recall(&balanced(&mut natural_cell), &balanced(&mut natural_cell), k)).collect();
-    let (pmin, rmin) = (bound(reps.iter().map(|r| r.0).collect()), bound(reps.iter().map(|r| r.1).collect()));
+    let balanced = |pick: &mut dyn FnMut(usize) -> Vec<Vec<f32>>| {
+        (0..4).flat_map(|c| pick(c)).collect::<Vec<_>>()
+    };
+    let reps: Vec<(f64, f64)> = (0..8)
+        .map(|_| {
+            precision_recall(
+                &balanced(&mut natural_cell),
+                &balanced(&mut natural_cell),
+                k,
+            )
+        })
+        .collect();
+    let (pmin, rmin) = (
+        bound(reps.iter().map(|r| r.0).collect()),
+        bound(reps.iter().map(|r| r.1).collect()),
+    );
     let (pp, pr) = precision_recall(&reference, &pushed, k);
-    assert!(pp < pmin && pr < rmin, "push PR {pp:.3}/{pr:.3} must fall below {pmin:.3}/{rmin:.3}");
+    assert!(
+        pp < pmin && pr < rmin,
+        "push PR {pp:.3}/{pr:.3} must fall below {pmin:.3}/{rmin:.3}"
+    );
 }
 
 // ---------------------------------------------------------------- A4 rebalance
@@ -508,25 +661,47 @@ fn a4_rebalance_single_head_exact_counts_minimal_edits_analytic_norms() {
     let vs = natural(20, 1000);
     let m = 0.25;
     let scores: Vec<Vec<f64>> = vs.iter().map(|v| hs.scores(v)).collect();
-    let plan = plan_rebalance(&scores, hs.sigma_inv(), &[500, 500], EditMode::Minimal, m).expect("plan");
+    let plan =
+        plan_rebalance(&scores, hs.sigma_inv(), &[500, 500], EditMode::Minimal, m).expect("plan");
     let after = apply(&plan, &hs, &vs);
     let mut c = [0u64; 2];
     after.iter().for_each(|v| c[hs.cell(v)] += 1);
     assert_eq!(c, [500, 500]);
-    let before: u64 = plan.counts_before.iter().zip([500, 500]).map(|(&a, b)| a.saturating_sub(b)).sum();
-    assert_eq!(plan.edits.len() as u64, before, "edits = Σ max(0, c_g − n_g)");
+    let before: u64 = plan
+        .counts_before
+        .iter()
+        .zip([500, 500])
+        .map(|(&a, b)| a.saturating_sub(b))
+        .sum();
+    assert_eq!(
+        plan.edits.len() as u64,
+        before,
+        "edits = Σ max(0, c_g − n_g)"
+    );
     for (i, (a, b)) in vs.iter().zip(&after).enumerate() {
         match plan.edit_for(i) {
             None => assert_eq!(a, b, "unedited item {i} must be bit-identical"),
             Some(_) => {
-                let norm = a.iter().zip(b).map(|(x, y)| f64::from(y - x).powi(2)).sum::<f64>().sqrt();
+                let norm = a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| f64::from(y - x).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
                 let expect = scores[i][0].abs() + m;
-                assert!((norm - expect).abs() <= 1e-5, "item {i}: ‖Δv‖ {norm} vs |u| + m = {expect}");
+                assert!(
+                    (norm - expect).abs() <= 1e-5,
+                    "item {i}: ‖Δv‖ {norm} vs |u| + m = {expect}"
+                );
             }
         }
     }
     // Greedy rule for K = 1: the moved items are the surplus side's closest to the boundary.
-    let moved_max = plan.edits.iter().map(|e| scores[e.item][0].abs()).fold(0.0, f64::max);
+    let moved_max = plan
+        .edits
+        .iter()
+        .map(|e| scores[e.item][0].abs())
+        .fold(0.0, f64::max);
     let surplus = if plan.counts_before[0] > 500 { 0 } else { 1 };
     let kept_min = (0..vs.len())
         .filter(|&i| plan.edit_for(i).is_none() && cells::cell_of(&scores[i]) == surplus)
@@ -553,17 +728,29 @@ fn a4_rebalance_two_heads_counts_oracle_shares_and_untouched_heads() {
         let mut c = [0u64; 4];
         after.iter().for_each(|v| c[hs.cell(v)] += 1);
         assert_eq!(c, target, "{mode:?}");
-        let min_edits: u64 = plan.counts_before.iter().zip(target).map(|(&a, b)| a.saturating_sub(b)).sum();
+        let min_edits: u64 = plan
+            .counts_before
+            .iter()
+            .zip(target)
+            .map(|(&a, b)| a.saturating_sub(b))
+            .sum();
         assert_eq!(plan.edits.len() as u64, min_edits);
         for e in &plan.edits {
             let new = hs.scores(&after[e.item]);
             for k in 0..2 {
                 let flipped = cells::has(e.from, k) != cells::has(e.to, k);
                 if !flipped {
-                    assert!((new[k] - scores[e.item][k]).abs() <= 1e-5, "kept head {k} moved");
+                    assert!(
+                        (new[k] - scores[e.item][k]).abs() <= 1e-5,
+                        "kept head {k} moved"
+                    );
                 } else if mode == EditMode::Mirror {
                     let expect = -scores[e.item][k].signum() * scores[e.item][k].abs().max(m);
-                    assert!((new[k] - expect).abs() <= 1e-5, "mirror: {} vs {expect}", new[k]);
+                    assert!(
+                        (new[k] - expect).abs() <= 1e-5,
+                        "mirror: {} vs {expect}",
+                        new[k]
+                    );
                 } else {
                     assert!(new[k].abs() >= m - 1e-5);
                 }
@@ -591,14 +778,31 @@ fn a4_rebalance_is_optimal_by_brute_force_on_small_batches() {
         let mut r = StreamRng::new(case, b"bf-target", 0);
         let mut target = vec![0u64; 4];
         (0..n).for_each(|_| target[(r.next_u64() % 4) as usize] += 1);
-        let mode = if case % 2 == 0 { EditMode::Minimal } else { EditMode::Mirror };
+        let mode = if case % 2 == 0 {
+            EditMode::Minimal
+        } else {
+            EditMode::Mirror
+        };
         let m = 0.1;
         let plan = plan_rebalance(&scores, inv, &target, mode, m).expect("plan");
         // Exhaustive: every assignment with the target counts, lexicographic (edits, cost).
-        let cost: Vec<Vec<f64>> =
-            scores.iter().map(|s| (0..4).map(|h| rebalance::edit_to_cell(s, h, inv, mode, m).1).collect()).collect();
+        let cost: Vec<Vec<f64>> = scores
+            .iter()
+            .map(|s| {
+                (0..4)
+                    .map(|h| rebalance::edit_to_cell(s, h, inv, mode, m).1)
+                    .collect()
+            })
+            .collect();
         let cell: Vec<usize> = scores.iter().map(|s| cells::cell_of(s)).collect();
-        fn rec(i: usize, caps: &mut [u64], cell: &[usize], cost: &[Vec<f64>], acc: (usize, f64), best: &mut (usize, f64)) {
+        fn rec(
+            i: usize,
+            caps: &mut [u64],
+            cell: &[usize],
+            cost: &[Vec<f64>],
+            acc: (usize, f64),
+            best: &mut (usize, f64),
+        ) {
             if i == cell.len() {
                 if acc.0 < best.0 || (acc.0 == best.0 && acc.1 < best.1) {
                     *best = acc;
@@ -609,7 +813,14 @@ fn a4_rebalance_is_optimal_by_brute_force_on_small_batches() {
                 if caps[h] > 0 {
                     caps[h] -= 1;
                     let e = usize::from(h != cell[i]);
-                    rec(i + 1, caps, cell, cost, (acc.0 + e, acc.1 + cost[i][h]), best);
+                    rec(
+                        i + 1,
+                        caps,
+                        cell,
+                        cost,
+                        (acc.0 + e, acc.1 + cost[i][h]),
+                        best,
+                    );
                     caps[h] += 1;
                 }
             }
@@ -617,7 +828,12 @@ fn a4_rebalance_is_optimal_by_brute_force_on_small_batches() {
         let mut best = (usize::MAX, f64::INFINITY);
         rec(0, &mut target.clone(), &cell, &cost, (0, 0.0), &mut best);
         assert_eq!(plan.edits.len(), best.0, "case {case}: edit count");
-        assert!((plan.total_cost() - best.1).abs() <= 1e-9 * (1.0 + best.1), "case {case}: {} vs {}", plan.total_cost(), best.1);
+        assert!(
+            (plan.total_cost() - best.1).abs() <= 1e-9 * (1.0 + best.1),
+            "case {case}: {} vs {}",
+            plan.total_cost(),
+            best.1
+        );
     }
 }
 
@@ -642,7 +858,10 @@ fn a5_i_oracle_audit_covers_the_planted_ratio_and_fd_kl_points() {
     let kl_true = 0.2 * 0.4f64.ln() + 0.8 * 1.6f64.ln();
     let kl_tol = 3.29 * 4f64.ln() * (0.16 / n as f64).sqrt();
     for seed in 0..200u64 {
-        let labels: Vec<usize> = natural(10_000 + seed, n).iter().map(|v| oracle_cell(w, v, 1)).collect();
+        let labels: Vec<usize> = natural(10_000 + seed, n)
+            .iter()
+            .map(|v| oracle_cell(w, v, 1))
+            .collect();
         let input = AttributeInput {
             name: "a1".into(),
             classes: vec!["a1-".into(), "a1+".into()],
@@ -662,9 +881,15 @@ fn a5_i_oracle_audit_covers_the_planted_ratio_and_fd_kl_points() {
     }
     assert!(BAND.contains(&covered), "Wilson coverage {covered}/200");
     // Negative control: a 68 % interval sold as 95 % falls below the band.
-    assert!(narrow_covered < *BAND.start(), "z = 1 coverage {narrow_covered}/200");
+    assert!(
+        narrow_covered < *BAND.start(),
+        "z = 1 coverage {narrow_covered}/200"
+    );
     // Per-seed point checks at α = 10⁻³: P(≥ 3 of 200 fail) ≈ 10⁻³.
-    assert!(fd_fail <= 2 && kl_fail <= 2, "FD fails {fd_fail}, KL fails {kl_fail}");
+    assert!(
+        fd_fail <= 2 && kl_fail <= 2,
+        "FD fails {fd_fail}, KL fails {kl_fail}"
+    );
 }
 
 #[test]
@@ -672,7 +897,9 @@ fn a5_ii_known_confusion_raw_is_flagged_and_corrected_covers_truth() {
     // α₀ = 0.98, α₁ = 0.90, truth 50/50: E[p̂₁] = 0.46, 8 SEs below ½ at N = 10⁴,
     // so the G-test at α = 10⁻³ flags the raw batch with certainty in practice.
     let n = 10_000usize;
-    let conf = ConfusionCounts { counts: vec![vec![9800, 200], vec![1000, 9000]] };
+    let conf = ConfusionCounts {
+        counts: vec![vec![9800, 200], vec![1000, 9000]],
+    };
     let mut covered = 0;
     let mut flagged = 0;
     let mut uncorrected_covered = 0;
@@ -693,11 +920,19 @@ fn a5_ii_known_confusion_raw_is_flagged_and_corrected_covers_truth() {
             reference: None,
             confusion: Some(conf.clone()),
         };
-        let a = equifx::fairness::audit_attribute(&input, &AuditConfig { level: 0.95, ..AuditConfig::default() }).expect("audit");
+        let a = equifx::fairness::audit_attribute(
+            &input,
+            &AuditConfig {
+                level: 0.95,
+                ..AuditConfig::default()
+            },
+        )
+        .expect("audit");
         flagged += usize::from(matches!(a.verdict, Verdict::Imbalanced { .. }));
         // The reported corrected intervals are simultaneous (K = 2, z = 2.24); the
         // per-class 95 % claim is checked with z = 1.96 through the same correction.
-        let c = intervals::correct(&[a.classes[0].count, a.classes[1].count], &conf, 1.959_964).expect("correct");
+        let c = intervals::correct(&[a.classes[0].count, a.classes[1].count], &conf, 1.959_964)
+            .expect("correct");
         covered += usize::from(c.intervals[1].contains(0.5));
         uncorrected_covered += usize::from(a.classes[1].interval.contains(0.5));
         assert!(!matches!(a.corrected_verdict, Some(Verdict::Imbalanced { .. })) || seed > 0);
@@ -705,7 +940,10 @@ fn a5_ii_known_confusion_raw_is_flagged_and_corrected_covers_truth() {
     assert_eq!(flagged, 200, "raw batches must be flagged");
     assert!(BAND.contains(&covered), "corrected coverage {covered}/200");
     // Negative control: the raw interval does not cover the truth.
-    assert!(uncorrected_covered < *BAND.start(), "raw coverage {uncorrected_covered}/200");
+    assert!(
+        uncorrected_covered < *BAND.start(),
+        "raw coverage {uncorrected_covered}/200"
+    );
 }
 
 #[test]
@@ -724,12 +962,30 @@ fn a5_iii_uniform_batches_stay_under_null_thresholds() {
         };
         let a = equifx::fairness::audit_attribute(&input, &config).expect("audit");
         let t = metrics::null_thresholds(k, n as u64, 1e-3);
-        assert!(a.distance.fd <= t.fd_max && a.distance.kl <= t.kl_max && a.distance.max_dev <= t.max_dev, "K {k} N {n}");
+        assert!(
+            a.distance.fd <= t.fd_max
+                && a.distance.kl <= t.kl_max
+                && a.distance.max_dev <= t.max_dev,
+            "K {k} N {n}"
+        );
         assert!(!matches!(a.verdict, Verdict::Imbalanced { .. }));
         // Negative control: 60/40 (or 40/20/20/20) at the same N is flagged.
-        let skew: Vec<usize> = (0..n).map(|i| if i * 10 < n * 4 { 0 } else { 1 + i % (k - 1) }).collect();
-        let b = equifx::fairness::audit_attribute(&AttributeInput { labels: skew, ..input }, &config).expect("audit");
-        assert!(matches!(b.verdict, Verdict::Imbalanced { .. }), "K {k}: {:?}", b.verdict);
+        let skew: Vec<usize> = (0..n)
+            .map(|i| if i * 10 < n * 4 { 0 } else { 1 + i % (k - 1) })
+            .collect();
+        let b = equifx::fairness::audit_attribute(
+            &AttributeInput {
+                labels: skew,
+                ..input
+            },
+            &config,
+        )
+        .expect("audit");
+        assert!(
+            matches!(b.verdict, Verdict::Imbalanced { .. }),
+            "K {k}: {:?}",
+            b.verdict
+        );
     }
     // A small uniform batch is not called fair: need N ≥ 4·⌈(1.96·0.5/0.05)²⌉-ish = 1537 (K = 2, δ = 0.05).
     let input = AttributeInput {
@@ -744,7 +1000,10 @@ fn a5_iii_uniform_batches_stay_under_null_thresholds() {
     let z = intervals::z_simultaneous(0.95, 2);
     let need = (4.0 * (z * 0.5 / 0.05f64).powi(2)).ceil() as u64;
     match a.verdict {
-        Verdict::Inconclusive { need_n, min_detectable } => {
+        Verdict::Inconclusive {
+            need_n,
+            min_detectable,
+        } => {
             assert_eq!(need_n, need);
             // Power 0.8 at two-sided 0.05: (1.96 + 0.84)·0.5/√200 = 0.099 (spec §5).
             assert!((min_detectable - 0.099).abs() < 1e-3);
@@ -765,15 +1024,27 @@ fn a5_iv_amplification_sign_and_newcombe_intervals() {
         let train_counts = metrics::counts(&train, 2).expect("counts");
         let ba = |p: f64| {
             let gen = bernoulli_labels(seed, b"a5-gen", n, p);
-            metrics::zhao_ba(&metrics::counts(&gen, 2).expect("counts"), &train_counts, 1.959_964).expect("ba")
+            metrics::zhao_ba(
+                &metrics::counts(&gen, 2).expect("counts"),
+                &train_counts,
+                1.959_964,
+            )
+            .expect("ba")
         };
         let up = ba(0.85);
-        assert!(up.interval.lo > 0.0, "seed {seed}: 85 % must exclude 0 ({:?})", up.interval);
+        assert!(
+            up.interval.lo > 0.0,
+            "seed {seed}: 85 % must exclude 0 ({:?})",
+            up.interval
+        );
         assert!((up.value - 0.05).abs() < 4.0 * 0.0076);
         cover_at_80 += usize::from(ba(0.80).interval.contains(0.0));
         assert!(ba(0.75).value < 0.0, "seed {seed}: 75 % must be negative");
     }
-    assert!(BAND.contains(&cover_at_80), "coverage at 80 %: {cover_at_80}/200");
+    assert!(
+        BAND.contains(&cover_at_80),
+        "coverage at 80 %: {cover_at_80}/200"
+    );
 }
 
 #[test]
@@ -784,16 +1055,27 @@ fn a5_v_repeated_frames_need_the_block_bootstrap() {
     let w = world();
     let (mut naive, mut block) = (0, 0);
     for seed in 0..200u64 {
-        let distinct: Vec<usize> = natural(50_000 + seed, 100).iter().map(|v| oracle_cell(w, v, 1)).collect();
-        let seq: Vec<usize> = distinct.iter().flat_map(|&l| std::iter::repeat_n(l, 24)).collect();
+        let distinct: Vec<usize> = natural(50_000 + seed, 100)
+            .iter()
+            .map(|v| oracle_cell(w, v, 1))
+            .collect();
+        let seq: Vec<usize> = distinct
+            .iter()
+            .flat_map(|&l| std::iter::repeat_n(l, 24))
+            .collect();
         let x = seq.iter().filter(|&&l| l == 1).count() as f64;
         naive += usize::from(intervals::wilson(x, seq.len() as f64, 1.959_964).contains(0.2));
-        let b = intervals::block_bootstrap(&seq, 2, Blocks::Fixed(24), 1000, 0.95, seed).expect("bootstrap");
+        let b = intervals::block_bootstrap(&seq, 2, Blocks::Fixed(24), 1000, 0.95, seed)
+            .expect("bootstrap");
         block += usize::from(b.intervals[1].contains(0.2));
         if seed == 0 {
             // N_eff = N·Var_iid/Var_block ≈ 100; B = 1000 gives the variance ±4.5 %
             // (sd √(2/B)), so at 3.29 sd N_eff ∈ [100/1.15, 100/0.85].
-            assert!(b.n_eff[1] > 87.0 && b.n_eff[1] < 118.0, "N_eff {}", b.n_eff[1]);
+            assert!(
+                b.n_eff[1] > 87.0 && b.n_eff[1] < 118.0,
+                "N_eff {}",
+                b.n_eff[1]
+            );
             let input = AttributeInput {
                 name: "a1".into(),
                 classes: vec!["a1-".into(), "a1+".into()],
@@ -803,15 +1085,25 @@ fn a5_v_repeated_frames_need_the_block_bootstrap() {
                 confusion: None,
             };
             let config = AuditConfig {
-                bootstrap: Some(BootstrapConfig { blocks: Blocks::Fixed(24), resamples: 1000, seed: 0 }),
+                bootstrap: Some(BootstrapConfig {
+                    blocks: Blocks::Fixed(24),
+                    resamples: 1000,
+                    seed: 0,
+                }),
                 ..AuditConfig::default()
             };
             let a = equifx::fairness::audit_attribute(&input, &config).expect("audit");
             assert!((a.n_effective - b.n_eff.iter().cloned().fold(2400.0, f64::min)).abs() < 1e-9);
         }
     }
-    assert!(block >= *BAND.start() && block <= *BAND.end(), "block bootstrap coverage {block}/200");
-    assert!(naive < *BAND.start(), "naive coverage {naive}/200 must under-cover");
+    assert!(
+        block >= *BAND.start() && block <= *BAND.end(),
+        "block bootstrap coverage {block}/200"
+    );
+    assert!(
+        naive < *BAND.start(),
+        "naive coverage {naive}/200 must under-cover"
+    );
 }
 
 #[test]
@@ -822,10 +1114,16 @@ fn audit_of_sampler_metadata_writes_json_csv_and_html() {
     let side = s.sidecar(frames);
     let back = equifx::fairness::Sidecar::from_json(&side.to_json().expect("json")).expect("parse");
     assert_eq!(back, side);
-    let inputs = equifx::fairness::audit::inputs_from_frames(&back.frames, &back.attributes, &back.target).expect("inputs");
+    let inputs =
+        equifx::fairness::audit::inputs_from_frames(&back.frames, &back.attributes, &back.target)
+            .expect("inputs");
     let report = equifx::fairness::audit(&inputs, &AuditConfig::default()).expect("audit");
     // Head cells are exact, so the joint's head shares equal the target exactly.
-    let joint = report.attributes.iter().find(|a| a.name == "joint").expect("joint");
+    let joint = report
+        .attributes
+        .iter()
+        .find(|a| a.name == "joint")
+        .expect("joint");
     assert!(joint.classes.iter().all(|c| (c.share - 0.25).abs() < 1e-12));
     let dir = tempfile::tempdir().expect("tmp");
     let stem = dir.path().join("audit");
@@ -834,7 +1132,9 @@ fn audit_of_sampler_metadata_writes_json_csv_and_html() {
     assert!(html.contains("<svg") && html.contains("observed ± CI") && !html.contains("<script"));
     let csv = std::fs::read_to_string(stem.with_extension("csv")).expect("csv");
     assert_eq!(csv.lines().count(), 1 + 2 + 2 + 4);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).expect("json")).expect("parse");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).expect("json"))
+            .expect("parse");
     assert_eq!(json["attributes"].as_array().map(Vec::len), Some(3));
     // Negative control: a sidecar from another format version is refused.
     let mut bad = side.clone();

@@ -239,7 +239,11 @@ fn error_minimising_threshold(xs: &[f32], labels: &[bool], d: usize, w: &[f64], 
         .iter()
         .enumerate()
         .map(|(i, &y)| {
-            let s: f64 = xs[i * d..(i + 1) * d].iter().zip(w).map(|(x, a)| f64::from(*x) * a).sum();
+            let s: f64 = xs[i * d..(i + 1) * d]
+                .iter()
+                .zip(w)
+                .map(|(x, a)| f64::from(*x) * a)
+                .sum();
             (s / norm, y)
         })
         .collect();

@@ -90,3 +90,94 @@ impl Sidecar {
         Self::from_json(&text)
     }
 }
+
+/// One frame's record as the Bias Audit node writes it (one file per frame, so
+/// frames rendered on different machines never write the same file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    pub version: u32,
+    pub attributes: Vec<String>,
+    pub frame: FrameMeta,
+}
+
+impl FrameRecord {
+    /// File name of frame `n`'s record.
+    pub fn file_name(n: i64) -> String {
+        format!("frame_{n:06}.json")
+    }
+
+    /// Writes the record into `dir` atomically.
+    pub fn write(&self, dir: &Path, n: i64) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let text = serde_json::to_string(self)
+            .map_err(|e| Error::Internal(format!("serialising frame record: {e}")))?;
+        crate::io::write_bytes_atomic(&dir.join(Self::file_name(n)), text.as_bytes())
+    }
+
+    /// Reads every `frame_*.json` record of `dir` into a sidecar (frames in
+    /// frame order), checking that all name the same attributes.
+    pub fn read_dir(dir: &Path) -> Result<Sidecar> {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("frame_") && n.ends_with(".json"))
+            })
+            .collect();
+        files.sort();
+        let mut attributes: Option<Vec<String>> = None;
+        let mut frames = Vec::with_capacity(files.len());
+        for f in &files {
+            let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+            let r: FrameRecord = serde_json::from_str(&text).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "{}: not a Bias Audit frame record ({e})",
+                    f.display()
+                ))
+            })?;
+            if r.version != METADATA_VERSION {
+                return Err(Error::Unsupported(format!(
+                    "{}: record version {} (this build reads {METADATA_VERSION})",
+                    f.display(),
+                    r.version
+                )));
+            }
+            match &attributes {
+                Some(a) if *a != r.attributes => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{}: attributes {:?} differ from the other records' {a:?} (two models in one folder?)",
+                        f.display(),
+                        r.attributes
+                    )))
+                }
+                _ => attributes = Some(r.attributes.clone()),
+            }
+            frames.push(r.frame);
+        }
+        let attributes = attributes.ok_or_else(|| {
+            Error::InvalidArgument(format!("{}: no frame_*.json records", dir.display()))
+        })?;
+        Ok(Sidecar::from_frames(attributes, frames))
+    }
+}
+
+impl Sidecar {
+    /// A sidecar for scored frames that no sampler drew (an audited batch):
+    /// frames in item order, counts per head cell, uniform target.
+    pub fn from_frames(attributes: Vec<String>, mut frames: Vec<FrameMeta>) -> Sidecar {
+        frames.sort_by_key(|f| f.item);
+        let nc = super::cells::n_cells(attributes.len());
+        let mut counts = vec![0u64; nc];
+        frames.iter().for_each(|f| counts[f.cell.min(nc - 1)] += 1);
+        Sidecar {
+            version: METADATA_VERSION,
+            attributes,
+            seed: 0,
+            target: vec![1.0 / nc as f64; nc],
+            counts,
+            frames,
+        }
+    }
+}

@@ -16,6 +16,7 @@ pub mod cells;
 pub mod heads;
 pub mod intervals;
 pub mod ipf;
+pub mod latents;
 pub mod linalg;
 pub mod metadata;
 pub mod metrics;

@@ -52,6 +52,17 @@ pub struct RebalancePlan {
     pub counts_after: Vec<u64>,
     /// Edits sorted by item.
     pub edits: Vec<Edit>,
+    /// What the plan was made with, so it is never applied to other latents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<PlanContext>,
+}
+
+/// The model, domain and heads a plan's coefficients refer to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanContext {
+    pub weights_sha256: String,
+    pub domain: String,
+    pub attributes: Vec<String>,
 }
 
 /// Version of the plan format.
@@ -64,6 +75,21 @@ impl RebalancePlan {
             .binary_search_by_key(&item, |e| e.item)
             .ok()
             .map(|i| &self.edits[i])
+    }
+
+    /// Fails unless the plan was made with this model (weights hash) and domain.
+    pub fn check_context(&self, weights_sha256: &str, domain: &str) -> Result<()> {
+        match &self.context {
+            Some(c) if c.weights_sha256 == weights_sha256 && c.domain.eq_ignore_ascii_case(domain) => Ok(()),
+            Some(c) => Err(Error::InvalidArgument(format!(
+                "the rebalance plan was made for domain '{}' of another model (weights {}…); re-plan with this model",
+                c.domain,
+                &c.weights_sha256[..c.weights_sha256.len().min(12)]
+            ))),
+            None => Err(Error::InvalidArgument(
+                "the rebalance plan does not say which model it was made with; re-plan with `equifx rebalance`".into(),
+            )),
+        }
     }
 
     /// Σ ‖Δv_i‖² over the batch.
@@ -278,6 +304,7 @@ pub fn plan(
         counts_before,
         counts_after: target_counts.to_vec(),
         edits,
+        context: None,
     })
 }
 

@@ -173,7 +173,11 @@ impl FairSampler {
             }
             let v: Vec<f32> = v0.iter().map(|&x| x as f32).collect();
             if self.heads.cell(&v) == g {
-                let scores = u.iter().zip(self.heads.offsets()).map(|(a, b)| a + b).collect();
+                let scores = u
+                    .iter()
+                    .zip(self.heads.offsets())
+                    .map(|(a, b)| a + b)
+                    .collect();
                 return Ok(SampledItem {
                     v,
                     meta: FrameMeta {

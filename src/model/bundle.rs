@@ -17,6 +17,7 @@ use super::autoencoder::Autoencoder;
 use super::cinn::{Cinn, Permutations};
 use super::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::fairness::AttributeHead;
 
 /// The bundle format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -52,9 +53,41 @@ pub struct Manifest {
     pub provenance: BTreeMap<String, String>,
     /// SHA-256 of `weights.safetensors`, hex.
     pub weights_sha256: String,
+    /// Linear attribute heads in v-space per domain (spec fairness §2), fitted
+    /// on the training labels by `equifx train` or `equifx fit-heads`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub heads: BTreeMap<String, Vec<AttributeHead>>,
 }
 
 impl Manifest {
+    /// Dimensions of v (and z) for an image of the training size.
+    pub fn latent_dim(&self) -> usize {
+        let side = self.image_size / ModelConfig::STRIDE;
+        self.architecture.latent_channels * side * side
+    }
+
+    /// The heads of `domain`, or an error that says how to get them.
+    pub fn heads_of(&self, domain: &str) -> Result<&[AttributeHead]> {
+        let d = &self.domains[self.domain_index(domain)?];
+        self.heads
+            .get(d)
+            .map(Vec::as_slice)
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| {
+                Error::Model(format!(
+                    "this model has no attribute heads for domain '{d}': fit them with \
+                 `equifx fit-heads --model BUNDLE --domain {d}=DIR` (DIR with a labels.csv)"
+                ))
+            })
+    }
+
+    /// Writes `dir/manifest.toml` atomically.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| Error::Internal(format!("cannot serialise the manifest: {e}")))?;
+        crate::io::write_bytes_atomic(&dir.join(MANIFEST_FILE), text.as_bytes())
+    }
+
     pub fn domain_index(&self, name: &str) -> Result<usize> {
         self.domains
             .iter()
@@ -159,6 +192,30 @@ impl Bundle {
                     m.image_size
                 ),
             ));
+        }
+        for (domain, heads) in &m.heads {
+            if !m.domains.contains(domain) {
+                return Err(model_err(
+                    &mpath,
+                    format!("heads for unknown domain '{domain}'"),
+                ));
+            }
+            if let Some(h) = heads.iter().find(|h| {
+                h.w.len() != m.latent_dim()
+                    || !h.b.is_finite()
+                    || h.w.iter().any(|x| !x.is_finite())
+            }) {
+                return Err(model_err(
+                    &mpath,
+                    format!(
+                        "head '{}' of domain '{domain}' has {} finite weights, expected {}: refit the heads \
+                         (`equifx fit-heads`)",
+                        h.name,
+                        h.w.len(),
+                        m.latent_dim()
+                    ),
+                ));
+            }
         }
         Ok(m)
     }

@@ -39,6 +39,23 @@ impl Bundle {
         Ok((self.autoencoder.decoder.forward(&zb)?, recon))
     }
 
+    /// v = F(E(x); d): the images' coordinates in the shared Gaussian space.
+    pub fn encode_v(&self, xs: &Tensor, domain: usize) -> Result<Tensor> {
+        let z = self.autoencoder.encoder.forward(xs)?;
+        Ok(self
+            .cinn
+            .forward(&z, &self.domain_tensor(domain, xs.dim(0)?)?)?
+            .0)
+    }
+
+    /// x = D(F⁻¹(v; d)): images of domain `d` from latents v (B × C × h × w).
+    pub fn decode_v(&self, vs: &Tensor, domain: usize) -> Result<Tensor> {
+        let z = self
+            .cinn
+            .inverse(vs, &self.domain_tensor(domain, vs.dim(0)?)?)?;
+        Ok(self.autoencoder.decoder.forward(&z)?)
+    }
+
     /// The domain under which the images' latents are most likely (mean
     /// log-likelihood per dimension under each domain's flow): a generative
     /// classifier that needs nothing beyond the model itself.

@@ -26,6 +26,10 @@ pub struct PairReport {
     /// Cool inputs read as warm after translation, and warm read as cool (drift counts).
     pub cool_to_warm: usize,
     pub warm_to_cool: usize,
+    /// Paired McNemar drift of the warm share from input to output (spec
+    /// fairness §3.3), over the scenes whose palette the oracle reads on both
+    /// sides; 95 % interval.
+    pub warm_drift: Option<crate::fairness::intervals::McNemar>,
     /// Mean PSNR (dB) against the true render in the target style.
     pub psnr_model: f64,
     pub psnr_identity: f64,
@@ -132,10 +136,12 @@ pub fn evaluate_transfer(
                 palette_kept: 0.0,
                 cool_to_warm: 0,
                 warm_to_cool: 0,
+                warm_drift: None,
                 psnr_model: 0.0,
                 psnr_identity: 0.0,
                 psnr_reinhard: 0.0,
             };
+            let (mut warm_in, mut warm_out) = (Vec::new(), Vec::new());
             for i in 0..count as u64 {
                 let scene = Scene::sample(seed, i, bias);
                 let src = render_srgb8(&scene, from, size, size);
@@ -156,12 +162,17 @@ pub fn evaluate_transfer(
                 ));
                 r.palette_kept += f64::from(u8::from(pal_in.is_some() && pal_out == pal_in));
                 use super::Palette::{Cool, Warm};
+                if let (Some(a), Some(b)) = (pal_in, pal_out) {
+                    warm_in.push(a == Warm);
+                    warm_out.push(b == Warm);
+                }
                 r.cool_to_warm += usize::from(pal_in == Some(Cool) && pal_out == Some(Warm));
                 r.warm_to_cool += usize::from(pal_in == Some(Warm) && pal_out == Some(Cool));
                 r.psnr_model += psnr(&out8, &truth);
                 r.psnr_identity += psnr(&src, &truth);
                 r.psnr_reinhard += psnr(&reinhard(&src, &reference), &truth);
             }
+            r.warm_drift = crate::fairness::intervals::mcnemar(&warm_in, &warm_out, 1.96).ok();
             let n = count as f64;
             r.style_to_target /= n;
             r.shape_kept /= n;

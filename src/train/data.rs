@@ -1,6 +1,6 @@
 //! Training data: one folder of images per domain, optionally with the
-//! `labels.csv` that `equifx synth` writes (used for the manifest's
-//! per-domain attribute statistics).
+//! `labels.csv` that `equifx synth` writes (the manifest's per-domain
+//! attribute statistics and the attribute heads are fitted on its labels).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,23 @@ use crate::error::{Error, Result};
 pub struct DomainData {
     pub name: String,
     pub images: Vec<Vec<f32>>,
-    pub attributes: BTreeMap<String, f64>,
+    /// Per-image binary attributes (e.g. `warm`), aligned with `images`.
+    pub labels: BTreeMap<String, Vec<bool>>,
+}
+
+impl DomainData {
+    /// Share of images with each attribute.
+    pub fn attribute_shares(&self) -> BTreeMap<String, f64> {
+        self.labels
+            .iter()
+            .map(|(k, l)| {
+                (
+                    k.clone(),
+                    l.iter().filter(|&&x| x).count() as f64 / l.len().max(1) as f64,
+                )
+            })
+            .collect()
+    }
 }
 
 fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -70,28 +86,67 @@ fn load_image(path: &Path, size: usize) -> Result<Vec<f32>> {
     Ok(planar)
 }
 
-/// Attribute shares from a labels CSV with `palette` and `shape` columns.
-fn label_stats(csv: &Path) -> Result<BTreeMap<String, f64>> {
+/// Per-image binary attributes from a labels CSV (`file` column plus attribute
+/// columns): `palette` becomes `warm` (value `warm`), `shape` becomes `round`
+/// (value `round`), and any other column holding only 0/1 or true/false is an
+/// attribute of its own name. Rows are matched to images by file name; every
+/// image must have a row, so a stale CSV is an error rather than wrong labels.
+fn read_labels(csv: &Path, files: &[PathBuf]) -> Result<BTreeMap<String, Vec<bool>>> {
     let text = std::fs::read_to_string(csv).map_err(|e| Error::io(csv, e))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let (pal, shp) = (col("palette"), col("shape"));
-    let (mut n, mut warm, mut round) = (0usize, 0usize, 0usize);
-    for l in lines.filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = l.split(',').collect();
-        n += 1;
-        warm += usize::from(pal.and_then(|i| f.get(i)) == Some(&"warm"));
-        round += usize::from(shp.and_then(|i| f.get(i)) == Some(&"round"));
-    }
+    let bad = |why: String| Error::InvalidArgument(format!("{}: {why}", csv.display()));
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let file_col = header
+        .iter()
+        .position(|h| *h == "file")
+        .ok_or_else(|| bad("no `file` column: each row must name its image".into()))?;
+    let rows: Vec<Vec<&str>> = lines
+        .map(|l| l.split(',').map(str::trim).collect())
+        .collect();
+    let by_file: std::collections::HashMap<&str, &Vec<&str>> = rows
+        .iter()
+        .filter_map(|r| r.get(file_col).map(|f| (*f, r)))
+        .collect();
     let mut out = BTreeMap::new();
-    if n > 0 {
-        if pal.is_some() {
-            out.insert("warm".into(), warm as f64 / n as f64);
+    for (col, name) in header.iter().enumerate() {
+        let positive: Box<dyn Fn(&str) -> Option<bool>> = match *name {
+            "palette" => Box::new(|v| Some(v == "warm")),
+            "shape" => Box::new(|v| Some(v == "round")),
+            _ => Box::new(|v| match v {
+                "1" | "true" => Some(true),
+                "0" | "false" => Some(false),
+                _ => None,
+            }),
+        };
+        let attr = match *name {
+            "palette" => "warm",
+            "shape" => "round",
+            other => other,
+        };
+        if col == file_col
+            || rows
+                .iter()
+                .any(|r| r.get(col).and_then(|v| positive(v)).is_none())
+        {
+            continue;
         }
-        if shp.is_some() {
-            out.insert("round".into(), round as f64 / n as f64);
-        }
+        let labels = files
+            .iter()
+            .map(|f| {
+                let key = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                by_file
+                    .get(key)
+                    .and_then(|r| r.get(col))
+                    .and_then(|v| positive(v))
+                    .ok_or_else(|| bad(format!("no `{name}` label for {key}")))
+            })
+            .collect::<Result<Vec<bool>>>()?;
+        out.insert(attr.to_string(), labels);
     }
     Ok(out)
 }
@@ -107,16 +162,16 @@ impl DomainData {
             .par_iter()
             .map(|f| load_image(f, size))
             .collect::<Result<Vec<_>>>()?;
-        let labels = dir.join("labels.csv");
-        let attributes = if labels.exists() {
-            label_stats(&labels)?
+        let csv = dir.join("labels.csv");
+        let labels = if csv.exists() {
+            read_labels(&csv, &files)?
         } else {
             BTreeMap::new()
         };
         Ok(DomainData {
             name: name.to_string(),
             images,
-            attributes,
+            labels,
         })
     }
 }

@@ -1,12 +1,15 @@
 //! `equifx train`: builds a model bundle from one folder of images per
 //! domain. The autoencoder is trained first (L1 + an edge loss), then the
-//! cINN by maximum likelihood on the frozen latents. Checkpoints hold the
+//! cINN by maximum likelihood on the frozen latents, and last the attribute
+//! heads in v-space when the folders carry labels. Checkpoints hold the
 //! weights *and* the optimiser state, and every batch is drawn from a stream
 //! keyed on (seed, step), so a resumed run continues bit-identically.
 
 mod adam;
 mod data;
+mod heads;
 mod trainer;
 
 pub use data::DomainData;
+pub use heads::fit_heads;
 pub use trainer::{train, Stage, TrainConfig};

@@ -35,6 +35,15 @@ pub struct TrainConfig {
     pub resume: bool,
     /// Use at most this many images per domain.
     pub limit: Option<usize>,
+    /// Start the autoencoder from this bundle's weights (same architecture), e.g.
+    /// to train a new cINN on a shipped autoencoder with `ae_steps = 0`.
+    pub init_autoencoder: Option<PathBuf>,
+    /// Dequantisation noise on the latent, as a fraction of each latent
+    /// channel's standard deviation: the decoder learns to ignore it and the
+    /// cINN models the thickened latent. Without it the latents of simple scenes
+    /// lie near a low-dimensional manifold, the flow's likelihood diverges by
+    /// collapsing the directions off it, and samples of N(0, I) decode to noise.
+    pub latent_noise: f64,
     /// Recorded in the manifest's provenance.
     pub command: String,
 }
@@ -248,6 +257,12 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
             cfg.size
         )));
     }
+    if !(0.0..=1.0).contains(&cfg.latent_noise) {
+        return Err(Error::InvalidArgument(format!(
+            "--latent-noise {} must be between 0 and 1 (a fraction of each latent channel's spread)",
+            cfg.latent_noise
+        )));
+    }
     if cfg.domains.len() != cfg.arch.domains || cfg.batch == 0 {
         return Err(Error::InvalidArgument(
             "need at least one domain and a batch of at least 1".into(),
@@ -275,6 +290,9 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     )
     .map_err(err)?;
     crate::model::init::reseed(&varmap, cfg.seed).map_err(err)?;
+    if let Some(dir) = &cfg.init_autoencoder {
+        load_autoencoder(&varmap, dir, &cfg.arch)?;
+    }
 
     let checkpoint = if cfg.resume {
         read_checkpoint(cfg)?
@@ -296,10 +314,16 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
         }
         for step in start..cfg.ae_steps {
             let (x, _, _) = draw_batch(&data, cfg.size, cfg.seed, b"ae-batch", step, cfg.batch)?;
-            let xh = ae
-                .decoder
-                .forward(&ae.encoder.forward(&x).map_err(err)?)
-                .map_err(err)?;
+            let z = ae.encoder.forward(&x).map_err(err)?;
+            let z = add_latent_noise(
+                &z,
+                &channel_std(&z)?,
+                cfg.latent_noise,
+                cfg.seed,
+                b"ae-noise",
+                step,
+            )?;
+            let xh = ae.decoder.forward(&z).map_err(err)?;
             let loss = ae_loss(&xh, &x).map_err(err)?;
             let grads = loss.backward().map_err(err)?;
             adam.step(&grads, cosine_lr(cfg.ae_lr, step, cfg.ae_steps))
@@ -329,9 +353,18 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
         _ => init_actnorm(&varmap, &latents)?,
     }
     let dim = (cfg.arch.latent_channels * (cfg.size / 8) * (cfg.size / 8)) as f64;
+    let latent_std = channel_std(&Tensor::cat(&latents, 0).map_err(err)?)?;
     let mut cinn_final = f64::NAN;
     for step in start..cfg.cinn_steps {
         let (z, doms) = draw_latents(&latents, cfg.seed, step, cfg.batch)?;
+        let z = add_latent_noise(
+            &z,
+            &latent_std,
+            cfg.latent_noise,
+            cfg.seed,
+            b"cinn-noise",
+            step,
+        )?;
         let d = Tensor::from_vec(doms, cfg.batch, &dev).map_err(err)?;
         let (v, logdet) = cinn.forward(&z, &d).map_err(err)?;
         let nll = ((v
@@ -364,9 +397,86 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     }
     let _ = stage;
 
-    let manifest = export(cfg, &varmap, &cinn, &data, ae_final, cinn_final)?;
+    let mut manifest = export(cfg, &varmap, &cinn, &data, ae_final, cinn_final)?;
     let _ = std::fs::remove_dir_all(cfg.out.join(CHECKPOINT_DIR));
+    if data.iter().any(|d| !d.labels.is_empty()) {
+        let bundle = crate::model::Bundle::load(&cfg.out, &Device::Cpu)?;
+        manifest.heads = super::heads::fit_heads(&bundle, &data, cfg.seed)?;
+        manifest.write(&cfg.out)?;
+    }
     Ok(manifest)
+}
+
+/// Standard deviation of each latent channel over a batch, shaped (1, C, 1, 1), detached.
+fn channel_std(z: &Tensor) -> Result<Tensor> {
+    let c = z.dim(1).map_err(err)?;
+    let per_channel = z
+        .detach()
+        .transpose(0, 1)
+        .map_err(err)?
+        .flatten_from(1)
+        .map_err(err)?;
+    let mean = per_channel.mean_keepdim(D::Minus1).map_err(err)?;
+    per_channel
+        .broadcast_sub(&mean)
+        .and_then(|t| t.sqr())
+        .and_then(|t| t.mean(D::Minus1))
+        .and_then(|t| t.sqrt())
+        .and_then(|t| t.reshape((1, c, 1, 1)))
+        .map_err(err)
+}
+
+/// z + σ·std_c·ε with ε ~ N(0, 1) from the seeded stream of (`purpose`, `step`).
+fn add_latent_noise(
+    z: &Tensor,
+    std: &Tensor,
+    sigma: f64,
+    seed: u64,
+    purpose: &[u8],
+    step: usize,
+) -> Result<Tensor> {
+    if sigma <= 0.0 {
+        return Ok(z.clone());
+    }
+    let mut r = StreamRng::new(seed, purpose, step as u64);
+    let eps: Vec<f32> = (0..z.elem_count()).map(|_| r.normal() as f32).collect();
+    let eps = Tensor::from_vec(eps, z.dims(), z.device()).map_err(err)?;
+    (eps.broadcast_mul(&(std * sigma).map_err(err)?)
+        .map_err(err)?
+        + z)
+        .map_err(err)
+}
+
+/// Copies the `ae.*` tensors of the bundle at `dir` into `varmap`.
+fn load_autoencoder(varmap: &VarMap, dir: &Path, arch: &ModelConfig) -> Result<()> {
+    let manifest = crate::model::Bundle::read_manifest(dir)?;
+    if manifest.architecture.latent_channels != arch.latent_channels
+        || manifest.architecture.ae_channels != arch.ae_channels
+    {
+        return Err(Error::InvalidArgument(format!(
+            "--init-autoencoder {}: its autoencoder ({:?}, latent {}) differs from this run's ({:?}, latent {})",
+            dir.display(),
+            manifest.architecture.ae_channels,
+            manifest.architecture.latent_channels,
+            arch.ae_channels,
+            arch.latent_channels
+        )));
+    }
+    let path = dir.join(crate::model::bundle::WEIGHTS_FILE);
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+        .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("variable map lock poisoned".into()))?;
+    for (name, var) in data.iter().filter(|(k, _)| k.starts_with("ae.")) {
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| Error::Model(format!("{}: no tensor '{name}'", path.display())))?;
+        var.set(t).map_err(err)?;
+    }
+    tracing::info!(bundle = %dir.display(), "autoencoder initialised from bundle");
+    Ok(())
 }
 
 fn draw_latents(
@@ -464,9 +574,20 @@ fn export(
     provenance.insert("seed".into(), cfg.seed.to_string());
     provenance.insert("ae_steps".into(), cfg.ae_steps.to_string());
     provenance.insert("cinn_steps".into(), cfg.cinn_steps.to_string());
+    provenance.insert("latent_noise".into(), cfg.latent_noise.to_string());
     provenance.insert("batch".into(), cfg.batch.to_string());
-    provenance.insert("final_ae_loss".into(), format!("{ae_loss:.5}"));
-    provenance.insert("final_cinn_nll_per_dim".into(), format!("{cinn_loss:.5}"));
+    // A stage that ran no step in this process (resumed past it, or 0 steps) has no loss to record.
+    for (key, loss) in [
+        ("final_ae_loss", ae_loss),
+        ("final_cinn_nll_per_dim", cinn_loss),
+    ] {
+        if loss.is_finite() {
+            provenance.insert(key.into(), format!("{loss:.5}"));
+        }
+    }
+    if let Some(dir) = &cfg.init_autoencoder {
+        provenance.insert("init_autoencoder".into(), dir.display().to_string());
+    }
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         domains: cfg.domains.iter().map(|d| d.0.clone()).collect(),
@@ -478,11 +599,12 @@ fn export(
             .map(|d| DomainStats {
                 name: d.name.clone(),
                 images: d.images.len(),
-                attributes: d.attributes.clone(),
+                attributes: d.attribute_shares(),
             })
             .collect(),
         provenance,
         weights_sha256: bundle::sha256_hex(&bytes),
+        heads: BTreeMap::new(),
     };
     crate::io::write_bytes_atomic(&cfg.out.join(WEIGHTS_FILE), &bytes)?;
     let text = toml::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;

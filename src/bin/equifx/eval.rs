@@ -37,11 +37,17 @@ pub fn run(args: EvalArgs) -> equifx::Result<()> {
         );
         return Ok(());
     }
-    println!("| pair | style → target | shape kept | palette kept | cool→warm | warm→cool | PSNR model | identity | Reinhard |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| pair | style → target | shape kept | palette kept | cool→warm | warm→cool | warm drift [95 % CI], McNemar p | PSNR model | identity | Reinhard |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &reports {
+        let drift = r.warm_drift.as_ref().map_or("—".to_string(), |d| {
+            format!(
+                "{:+.3} [{:+.3}, {:+.3}], p = {:.1e}",
+                d.drift, d.interval.lo, d.interval.hi, d.p_value
+            )
+        });
         println!(
-            "| {} → {} | {:.1} % | {:.1} % | {:.1} % | {} | {} | {:.2} dB | {:.2} dB | {:.2} dB |",
+            "| {} → {} | {:.1} % | {:.1} % | {:.1} % | {} | {} | {drift} | {:.2} dB | {:.2} dB | {:.2} dB |",
             r.from,
             r.to,
             100.0 * r.style_to_target,

@@ -1,11 +1,15 @@
 //! `equifx`: the command-line interface. One file per subcommand; this file
 //! only parses arguments, sets up logging and maps errors to exit codes.
 
+mod audit;
 mod bundle;
 mod eval;
 mod nodes;
+mod rebalance;
 mod render;
+mod sample;
 mod synth;
+mod targets;
 mod train;
 mod transfer;
 
@@ -46,6 +50,14 @@ enum Command {
     EvalTransfer(eval::EvalArgs),
     /// Train a model bundle from one folder of images per domain.
     Train(Box<train::TrainArgs>),
+    /// Fit (or refit) a bundle's attribute heads from labelled image folders.
+    FitHeads(train::FitHeadsArgs),
+    /// Generate images with the attribute mix you set (Fair Sampler), with per-image metadata.
+    Sample(Box<sample::SampleArgs>),
+    /// Plan (and apply) the fewest, smallest edits that bring a batch to a target mix.
+    Rebalance(Box<rebalance::RebalanceArgs>),
+    /// Attribute ratios of a batch or sequence with intervals, amplification and a verdict.
+    Audit(Box<audit::AuditArgs>),
     /// Assemble the OpenFX plugin bundle (equifx.ofx.bundle) from the built library.
     Bundle(bundle::BundleArgs),
 }
@@ -81,6 +93,10 @@ fn main() -> ExitCode {
         Command::Synth(a) => synth::run(a),
         Command::ContactSheet(a) => synth::run_contact_sheet(a),
         Command::Train(a) => train::run(*a),
+        Command::FitHeads(a) => train::run_fit_heads(a),
+        Command::Sample(a) => sample::run(*a),
+        Command::Rebalance(a) => rebalance::run(*a),
+        Command::Audit(a) => audit::run(*a),
         Command::EvalTransfer(a) => eval::run(a),
         Command::Transfer(a) => transfer::run(*a),
         Command::Bundle(a) => bundle::run(a),

@@ -43,21 +43,85 @@ pub struct TrainArgs {
     /// Use at most this many images per domain.
     #[arg(long)]
     limit: Option<usize>,
+    /// Start the autoencoder from this bundle (same architecture); with
+    /// `--ae-steps 0` only a new cINN is trained on it.
+    #[arg(long, value_name = "BUNDLE")]
+    init_autoencoder: Option<PathBuf>,
+    /// Dequantisation noise on the latent, as a fraction of each channel's
+    /// standard deviation (0 turns it off; see the README's training notes).
+    #[arg(long, default_value_t = 0.1)]
+    latent_noise: f64,
     /// Network size: `small` (the default bundle) or `tiny` (tests).
     #[arg(long, default_value = "small")]
     preset: String,
 }
 
-pub fn run(args: TrainArgs) -> equifx::Result<()> {
-    let domains = args
-        .domains
-        .iter()
+fn parse_domains(args: &[String]) -> equifx::Result<Vec<(String, PathBuf)>> {
+    args.iter()
         .map(|d| {
             d.split_once('=')
                 .map(|(n, p)| (n.trim().to_string(), PathBuf::from(p)))
                 .ok_or_else(|| Error::InvalidArgument(format!("--domain '{d}' must be NAME=DIR")))
         })
+        .collect()
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  \
+    equifx fit-heads --model models/default --domain photo=data/photo --domain oil=data/oil --domain anime=data/anime")]
+pub struct FitHeadsArgs {
+    /// The bundle whose manifest gets the heads (rewritten in place, atomically).
+    #[arg(long)]
+    model: PathBuf,
+    /// A domain and its labelled image folder (`labels.csv` beside the images), `NAME=DIR`; repeat.
+    #[arg(long = "domain", value_name = "NAME=DIR", required = true)]
+    domains: Vec<String>,
+    /// Seed of the held-out split that measures each head's confusion.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Use at most this many images per domain.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+/// `equifx fit-heads`: (re)fits the attribute heads of an existing bundle.
+pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
+    let bundle = equifx::model::Bundle::load(&args.model, &candle_core::Device::Cpu)?;
+    let size = bundle.manifest.image_size;
+    let data = parse_domains(&args.domains)?
+        .iter()
+        .map(|(n, d)| equifx::train::DomainData::load(n, d, size, args.limit))
         .collect::<equifx::Result<Vec<_>>>()?;
+    if let Some(d) = data.iter().find(|d| d.labels.is_empty()) {
+        return Err(Error::InvalidArgument(format!(
+            "domain '{}' has no labels.csv with binary attributes beside its images",
+            d.name
+        )));
+    }
+    let heads = equifx::train::fit_heads(&bundle, &data, args.seed)?;
+    let mut manifest = bundle.manifest.clone();
+    for (domain, h) in heads {
+        for head in &h {
+            let c = head.confusion.map_or(f64::NAN, |c| c.error_rate());
+            eprintln!(
+                "{domain}/{}: natural ratio Φ(b̃) = {:.3}, held-out error {:.2} %",
+                head.name,
+                head.natural_ratio(),
+                100.0 * c
+            );
+        }
+        manifest.heads.insert(domain, h);
+    }
+    manifest.write(&args.model)?;
+    eprintln!(
+        "wrote heads into {}",
+        args.model.join("manifest.toml").display()
+    );
+    Ok(())
+}
+
+pub fn run(args: TrainArgs) -> equifx::Result<()> {
+    let domains = parse_domains(&args.domains)?;
     if domains.len() < 2 {
         return Err(Error::InvalidArgument(
             "give at least two --domain NAME=DIR".into(),
@@ -93,6 +157,8 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
         checkpoint_every: args.checkpoint_every.max(1),
         resume: args.resume,
         limit: args.limit,
+        init_autoencoder: args.init_autoencoder,
+        latent_noise: args.latent_noise,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let style = indicatif::ProgressStyle::with_template(

@@ -1,0 +1,75 @@
+//! Fairness math without networks (spec DESIGN: "rebalanced sampling of 10,000
+//! latents under 50 ms on the CPU"): the Fair Sampler drawing 10k latents of
+//! the default bundle's size (512) with two correlated heads, the Rebalance
+//! plan of a 10k batch, and the audit of 10k frames' metadata.
+//!
+//! `cargo bench --bench fairness`
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use equifx::fairness::audit::inputs_from_frames;
+use equifx::fairness::{
+    audit, plan_rebalance, AttributeHead, AuditConfig, EditMode, FairSampler, HeadSet,
+    SamplerOptions, Target,
+};
+use equifx::rng::StreamRng;
+
+const D: usize = 512;
+const N: u64 = 10_000;
+
+fn heads() -> HeadSet {
+    let mut r = StreamRng::new(1, b"bench-heads", 0);
+    let mut head = |name: &str, b: f64| AttributeHead {
+        name: name.into(),
+        w: (0..D).map(|_| r.normal()).collect(),
+        b,
+        confusion: None,
+    };
+    let (a, mut c) = (head("warm", -8.0), head("round", 12.0));
+    // Correlate the two heads (cos ≈ 0.3) as real attribute directions are.
+    c.w.iter_mut()
+        .zip(&a.w)
+        .for_each(|(x, y)| *x = 0.95 * *x + 0.3 * y);
+    HeadSet::new(&[a, c], D).expect("heads")
+}
+
+fn bench(c: &mut Criterion) {
+    let hs = heads();
+    let target = Target::Marginals(vec![Some(0.5), Some(0.5)]);
+    let mut g = c.benchmark_group("fairness");
+    g.sample_size(10);
+    g.bench_function("sample 10k latents (D = 512, K = 2)", |b| {
+        b.iter(|| {
+            let s = FairSampler::new(hs.clone(), &target, N, 7, SamplerOptions::default())
+                .expect("sampler");
+            s.sample_range(0..N).expect("sample")
+        })
+    });
+    let s = FairSampler::new(
+        hs.clone(),
+        &Target::Joint(vec![0.6, 0.2, 0.15, 0.05]),
+        N,
+        8,
+        SamplerOptions::default(),
+    )
+    .expect("sampler");
+    let items = s.sample_range(0..N).expect("sample");
+    let scores: Vec<Vec<f64>> = items.iter().map(|i| i.meta.scores.clone()).collect();
+    let counts = equifx::fairness::ipf::largest_remainder(&[0.25; 4], N);
+    g.bench_function("rebalance plan of 10k items (K = 2)", |b| {
+        b.iter(|| {
+            plan_rebalance(&scores, hs.sigma_inv(), &counts, EditMode::Minimal, 0.5).expect("plan")
+        })
+    });
+    let frames: Vec<_> = items.iter().map(|i| i.meta.clone()).collect();
+    let names = hs.names().to_vec();
+    g.bench_function("audit 10k frames' metadata", |b| {
+        b.iter(|| {
+            let inputs = inputs_from_frames(&frames, &names, &[0.25; 4]).expect("inputs");
+            audit(&inputs, &AuditConfig::default()).expect("audit")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,180 @@
+//! `equifx audit`: attribute ratios of a batch or sequence against the
+//! training data and a target, with intervals, distances, amplification and
+//! a verdict; reports as JSON, CSV and a self-contained HTML page.
+
+use std::path::PathBuf;
+
+use equifx::fairness::audit::{inputs_from_frames, BootstrapConfig};
+use equifx::fairness::intervals::{self, Blocks, ConfusionCounts};
+use equifx::fairness::latents::{encode, head_set};
+use equifx::fairness::metadata::FrameRecord;
+use equifx::fairness::{audit, ipf, AuditConfig, FrameMeta, HeadSet, Sidecar};
+use equifx::io::read_image;
+use equifx::model::Bundle;
+use equifx::Error;
+
+use crate::targets::{expand_inputs, ModelArgs, TargetArgs};
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    equifx audit renders/frame_####.png --domain photo --report audit/shot010\n  \
+    equifx audit --sidecar samples/sidecar.json --report audit/samples\n  \
+    equifx audit --records audit-records/ --sequence --report audit/shot020\n  \
+    equifx audit inputs/#.png --domain photo --outputs translated/#.png --output-domain oil --report audit/drift")]
+pub struct AuditArgs {
+    /// Images to classify with the model's heads (files or `#` patterns).
+    inputs: Vec<String>,
+    /// Audit the Fair Sampler's metadata instead of images.
+    #[arg(long, conflicts_with_all = ["inputs", "records"])]
+    sidecar: Option<PathBuf>,
+    /// Audit the per-frame records a Bias Audit node wrote into this folder.
+    #[arg(long, conflicts_with = "inputs")]
+    records: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The frames are a sequence (consecutive frames are alike): intervals
+    /// come from a moving-block bootstrap, never from i.i.d. formulas.
+    #[arg(long)]
+    sequence: bool,
+    /// Paired audit of a transfer: the outputs, one per input in the same order.
+    #[arg(long, requires = "output_domain")]
+    outputs: Vec<String>,
+    /// Domain of `--outputs` (its heads classify them).
+    #[arg(long)]
+    output_domain: Option<String>,
+    /// Report path without extension: writes STEM.json, STEM.csv and STEM.html.
+    #[arg(long)]
+    report: PathBuf,
+}
+
+/// Head cells and scores of images under `domain`.
+fn classify(
+    bundle: &Bundle,
+    heads: &HeadSet,
+    files: &[PathBuf],
+    domain: usize,
+) -> equifx::Result<Vec<FrameMeta>> {
+    let mut frames = Vec::with_capacity(files.len());
+    for (chunk_no, chunk) in files.chunks(64).enumerate() {
+        let images = chunk
+            .iter()
+            .map(|f| read_image(f).map(|l| l.image))
+            .collect::<equifx::Result<Vec<_>>>()?;
+        for (i, v) in encode(bundle, &images, domain)?.iter().enumerate() {
+            frames.push(FrameMeta {
+                item: (chunk_no * 64 + i) as u64,
+                seed: 0,
+                cell: heads.cell(v),
+                scores: heads.scores(v),
+            });
+        }
+    }
+    Ok(frames)
+}
+
+pub fn run(args: AuditArgs) -> equifx::Result<()> {
+    let (bundle, domain, heads) = args.model.load()?;
+    let frames: Sidecar = if let Some(s) = &args.sidecar {
+        Sidecar::read(s)?
+    } else if let Some(dir) = &args.records {
+        FrameRecord::read_dir(dir)?
+    } else {
+        let files = expand_inputs(&args.inputs)?;
+        let metas = classify(&bundle, &heads, &files, domain)?;
+        Sidecar::from_frames(heads.names().to_vec(), metas)
+    };
+    if frames.attributes != heads.names() {
+        return Err(Error::InvalidArgument(format!(
+            "the frames were scored with heads {:?}, but this model's {} heads are {:?}",
+            frames.attributes,
+            args.model.domain,
+            heads.names()
+        )));
+    }
+    let joint = ipf::resolve(&args.target.resolve(&heads)?, &heads)?;
+    let mut inputs = inputs_from_frames(&frames.frames, &frames.attributes, &joint)?;
+    // Reference (training share) and head confusion per attribute, from the manifest.
+    let m = &bundle.manifest;
+    let stats = m.training.iter().find(|t| t.name == m.domains[domain]);
+    for (input, head) in inputs.iter_mut().zip(m.heads_of(&m.domains[domain])?) {
+        if let Some(share) = stats.and_then(|s| s.attributes.get(&head.name).map(|r| (r, s.images)))
+        {
+            let on = (share.0 * share.1 as f64).round() as u64;
+            input.reference = Some(vec![share.1 as u64 - on, on]);
+        }
+        input.confusion = head.confusion.map(|c| ConfusionCounts {
+            counts: c.counts.iter().map(|r| r.to_vec()).collect(),
+        });
+    }
+    let n = frames.frames.len();
+    let config = AuditConfig {
+        bootstrap: args.sequence.then(|| BootstrapConfig {
+            blocks: Blocks::Moving(((n as f64).cbrt().round() as usize).max(1)),
+            resamples: 2000,
+            seed: 0,
+        }),
+        ..AuditConfig::default()
+    };
+    let mut report = audit(&inputs, &config)?;
+    if !args.outputs.is_empty() {
+        let out_domain_name = args.output_domain.as_deref().unwrap_or_default();
+        let out_domain = m.domain_index(out_domain_name)?;
+        let out_heads = head_set(&bundle, out_domain_name)?;
+        let out_files = expand_inputs(&args.outputs)?;
+        let outs = classify(&bundle, &out_heads, &out_files, out_domain)?;
+        if outs.len() != frames.frames.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} inputs but {} outputs: a paired audit needs one output per input",
+                frames.frames.len(),
+                outs.len()
+            )));
+        }
+        let z = equifx::fairness::normal::isf((1.0 - config.level) / 2.0);
+        for (k, name) in heads.names().iter().enumerate() {
+            let Some(ko) = out_heads.names().iter().position(|o| o == name) else {
+                continue;
+            };
+            let a: Vec<bool> = frames.frames.iter().map(|f| f.scores[k] > 0.0).collect();
+            let b: Vec<bool> = outs.iter().map(|f| f.scores[ko] > 0.0).collect();
+            report
+                .paired
+                .push((name.clone(), intervals::mcnemar(&a, &b, z)?));
+        }
+    }
+    if let Some(dir) = args.report.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    report.write_all(&args.report)?;
+    for a in &report.attributes {
+        let shares: Vec<String> = a
+            .classes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {:.1} % [{:.1}, {:.1}]",
+                    c.name,
+                    100.0 * c.share,
+                    100.0 * c.interval.lo,
+                    100.0 * c.interval.hi
+                )
+            })
+            .collect();
+        println!(
+            "{} (N = {}): {} — {}",
+            a.name,
+            a.n,
+            shares.join(", "),
+            a.verdict.message()
+        );
+    }
+    for (name, p) in &report.paired {
+        println!(
+            "{name}: paired drift {:+.3} (b = {}, c = {}, p = {:.2e})",
+            p.drift, p.b, p.c, p.p_value
+        );
+    }
+    eprintln!("report: {}.{{json,csv,html}}", args.report.display());
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Arguments the fairness commands share: the model, the domain and targets.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use equifx::fairness::{HeadSet, Target};
+use equifx::model::Bundle;
+use equifx::Error;
+
+#[derive(clap::Args, Clone)]
+pub struct ModelArgs {
+    /// Model bundle (with attribute heads). Default: the shipped bundle.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The domain the images are (or are generated) in.
+    #[arg(long, default_value = "photo")]
+    pub domain: String,
+    /// Where the network runs: auto, cpu, cuda[:N].
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+impl ModelArgs {
+    pub fn load(&self) -> equifx::Result<(Arc<Bundle>, usize, HeadSet)> {
+        let device = equifx::device::select(self.device.parse()?)?;
+        let dir = self
+            .model
+            .clone()
+            .unwrap_or_else(equifx::model::bundle::default_bundle_dir);
+        let bundle = Bundle::load_cached(&dir, &device)?;
+        let domain = bundle.manifest.domain_index(&self.domain)?;
+        let heads = equifx::fairness::latents::head_set(&bundle, &self.domain)?;
+        Ok((bundle, domain, heads))
+    }
+}
+
+#[derive(clap::Args, Clone)]
+pub struct TargetArgs {
+    /// Target share of an attribute, `NAME=SHARE` (e.g. `warm=0.5`); repeat.
+    /// Unset attributes keep their natural share given the others (IPF).
+    #[arg(long = "target", value_name = "NAME=SHARE")]
+    pub marginals: Vec<String>,
+    /// Full joint target over the 2^K attribute cells instead, comma-separated
+    /// in cell order (bit k set = attribute k present, attributes in head order).
+    #[arg(long, value_name = "P0,P1,…", conflicts_with = "marginals")]
+    pub joint: Option<String>,
+}
+
+impl TargetArgs {
+    /// The target for `heads`; with neither flag, every attribute at 50 %.
+    pub fn resolve(&self, heads: &HeadSet) -> equifx::Result<Target> {
+        if let Some(j) = &self.joint {
+            let p = j
+                .split(',')
+                .map(|x| {
+                    x.trim().parse::<f64>().map_err(|_| {
+                        Error::InvalidArgument(format!("--joint: '{x}' is not a number"))
+                    })
+                })
+                .collect::<equifx::Result<Vec<_>>>()?;
+            return Ok(Target::Joint(p));
+        }
+        if self.marginals.is_empty() {
+            return Ok(Target::Marginals(vec![Some(0.5); heads.k()]));
+        }
+        let mut shares = vec![None; heads.k()];
+        for m in &self.marginals {
+            let (name, share) = m.split_once('=').ok_or_else(|| {
+                Error::InvalidArgument(format!("--target '{m}' must be NAME=SHARE"))
+            })?;
+            let k = heads
+                .names()
+                .iter()
+                .position(|n| n == name.trim())
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "--target: unknown attribute '{name}'; this model's heads are {}",
+                        heads.names().join(", ")
+                    ))
+                })?;
+            let s: f64 = share.trim().parse().map_err(|_| {
+                Error::InvalidArgument(format!("--target '{m}': '{share}' is not a number"))
+            })?;
+            shares[k] = Some(s);
+        }
+        Ok(Target::Marginals(shares))
+    }
+}
+
+/// Expands image arguments: plain files, or `#`/`%04d` sequence patterns.
+pub fn expand_inputs(args: &[String]) -> equifx::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for a in args {
+        let pattern = equifx::sequence::FramePattern::parse(a)?;
+        if pattern.is_sequence() {
+            out.extend(pattern.scan()?.into_iter().map(|f| pattern.path(f)));
+        } else {
+            out.push(PathBuf::from(a));
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::InvalidArgument("no input images".into()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,133 @@
+//! The bridge between frames and the bundle's v-space for the fairness nodes:
+//! frames are judged and edited at the model's training size (the heads are
+//! defined on that latent), and edits reach full-size frames as a residual, so
+//! everything the autoencoder cannot reproduce is kept.
+
+use candle_core::Tensor;
+
+use super::heads::HeadSet;
+use crate::error::{Error, Result};
+use crate::frame::{linear_to_srgb, resize, srgb_to_linear, Image};
+use crate::model::Bundle;
+
+/// Frames are encoded in batches of this many (bounds memory).
+const BATCH: usize = 64;
+
+/// The normalised heads of `domain` in `bundle`.
+pub fn head_set(bundle: &Bundle, domain: &str) -> Result<HeadSet> {
+    HeadSet::new(
+        bundle.manifest.heads_of(domain)?,
+        bundle.manifest.latent_dim(),
+    )
+}
+
+fn is_srgb(bundle: &Bundle) -> bool {
+    bundle.manifest.colour_space == "srgb"
+}
+
+/// Model-size square tensor (1 × 3 × S × S) of a working-space frame.
+fn to_model(bundle: &Bundle, img: &Image) -> Vec<f32> {
+    let s = bundle.manifest.image_size;
+    let small = resize(img, s, s);
+    let srgb = is_srgb(bundle);
+    small.data()[..3 * s * s]
+        .iter()
+        .map(|&v| if srgb { linear_to_srgb(v) } else { v }.clamp(0.0, 1.0))
+        .collect()
+}
+
+/// Model-size images (B × 3 × S × S, model encoding) back to working-space images.
+fn from_model(bundle: &Bundle, t: &Tensor) -> Result<Vec<Image>> {
+    let (b, _, h, w) = t.dims4()?;
+    let all = t.clamp(0.0, 1.0)?.flatten_all()?.to_vec1::<f32>()?;
+    let srgb = is_srgb(bundle);
+    (0..b)
+        .map(|i| {
+            let mut data: Vec<f32> = all[i * 3 * h * w..(i + 1) * 3 * h * w]
+                .iter()
+                .map(|&v| if srgb { srgb_to_linear(v) } else { v })
+                .collect();
+            data.extend(std::iter::repeat_n(1.0, h * w));
+            Image::from_planes(w, h, data)
+        })
+        .collect()
+}
+
+/// v of each frame under `domain`, one `latent_dim` vector per frame.
+pub fn encode(bundle: &Bundle, frames: &[Image], domain: usize) -> Result<Vec<Vec<f32>>> {
+    let s = bundle.manifest.image_size;
+    let mut out = Vec::with_capacity(frames.len());
+    for chunk in frames.chunks(BATCH) {
+        let flat: Vec<f32> = chunk.iter().flat_map(|f| to_model(bundle, f)).collect();
+        let x = Tensor::from_vec(flat, (chunk.len(), 3, s, s), &bundle.device)?;
+        out.extend(
+            bundle
+                .encode_v(&x, domain)?
+                .flatten_from(1)?
+                .to_vec2::<f32>()?,
+        );
+    }
+    Ok(out)
+}
+
+/// Model-size images of `domain` decoded from latents v.
+pub fn decode(bundle: &Bundle, vs: &[Vec<f32>], domain: usize) -> Result<Vec<Image>> {
+    let (c, side) = (
+        bundle.manifest.architecture.latent_channels,
+        bundle.manifest.image_size / crate::model::ModelConfig::STRIDE,
+    );
+    let mut out = Vec::with_capacity(vs.len());
+    for chunk in vs.chunks(BATCH) {
+        if let Some(bad) = chunk.iter().find(|v| v.len() != c * side * side) {
+            return Err(Error::InvalidArgument(format!(
+                "a latent of {} values; this model's latent has {}",
+                bad.len(),
+                c * side * side
+            )));
+        }
+        let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
+        let v = Tensor::from_vec(flat, (chunk.len(), c, side, side), &bundle.device)?;
+        out.extend(from_model(bundle, &bundle.decode_v(&v, domain)?)?);
+    }
+    Ok(out)
+}
+
+/// Scales a model-size square picture to `w × h`, covering the frame and
+/// cropping the overflow centrally (no stretching of non-square frames).
+pub fn fit_to_frame(img: &Image, w: usize, h: usize) -> Image {
+    let side = w.max(h);
+    let big = resize(img, side, side);
+    let (x0, y0) = ((side - w) / 2, (side - h) / 2);
+    let mut data = Vec::with_capacity(4 * w * h);
+    for c in 0..4 {
+        let p = big.plane(c);
+        for y in 0..h {
+            data.extend_from_slice(&p[(y0 + y) * side + x0..(y0 + y) * side + x0 + w]);
+        }
+    }
+    Image::from_planes(w, h, data).unwrap_or_else(|_| Image::new(w, h))
+}
+
+/// Applies a latent edit to a full-size frame: the frame plus the upscaled
+/// difference between the decoded edited and unedited latents. Alpha is kept.
+pub fn apply_edit(
+    bundle: &Bundle,
+    frame: &Image,
+    v: &[f32],
+    edited: &[f32],
+    domain: usize,
+) -> Result<Image> {
+    let pair = decode(bundle, &[v.to_vec(), edited.to_vec()], domain)?;
+    let (w, h) = (frame.width(), frame.height());
+    let (before, after) = (resize(&pair[0], w, h), resize(&pair[1], w, h));
+    let mut out = frame.clone();
+    let n = w * h;
+    for c in 0..3 {
+        let (a, b) = (after.plane(c), before.plane(c));
+        out.data_mut()[c * n..(c + 1) * n]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(k, o)| *o = (*o + a[k] - b[k]).max(0.0));
+    }
+    Ok(out)
+}

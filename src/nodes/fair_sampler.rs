@@ -1,0 +1,76 @@
+//! Fair Sampler: new images of a domain with the attribute mix the artist sets
+//! (spec fairness §1.4, exact conditional sampling in v-space).
+//!
+//! Frame f is item f mod N of block ⌊f / N⌋ (N = frames per block); each block
+//! is a sampler of its own, seeded from (seed, block), whose cell counts meet
+//! the target exactly. A frame depends only on (model, parameters, seed, f).
+//!
+//! History: 1.0 — first version.
+
+use crate::error::{Error, Result};
+use crate::fairness::latents::{decode, fit_to_frame, head_set};
+use crate::fairness::{FairSampler as Sampler, HeadSet, SamplerOptions, Target};
+use crate::frame::Image;
+use crate::node::{Node, RenderRequest};
+use crate::params::ParamValues;
+use crate::rng::StreamRng;
+
+use super::domain_transfer::load_bundle;
+
+pub const ID: &str = "org.equifx.FairSampler";
+
+pub struct FairSampler;
+
+/// Marginal targets in head order from the `<attribute>_share` parameters
+/// (negative: natural). Heads without a parameter keep their natural share.
+pub fn marginals(params: &ParamValues, names: &[String]) -> Result<Target> {
+    let shares = names
+        .iter()
+        .map(|n| match params.float(&format!("{n}_share")) {
+            Ok(s) if s < 0.0 => Ok(None),
+            Ok(s) => Ok(Some(s)),
+            Err(Error::UnknownParam { .. }) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Target::Marginals(shares))
+}
+
+/// The sampler of block `block`: N items whose cell counts meet `target` exactly.
+/// The CLI's `equifx sample --count N` is block 0 of the node with N frames per block.
+pub fn block_sampler(
+    heads: HeadSet,
+    target: &Target,
+    n: u64,
+    seed: u64,
+    block: i64,
+) -> Result<Sampler> {
+    let block_seed = StreamRng::new(seed, b"fair-sampler-block", block as u64).next_u64();
+    Sampler::new(heads, target, n, block_seed, SamplerOptions::default())
+}
+
+impl Node for FairSampler {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn render(&self, req: &RenderRequest<'_>) -> Result<Image> {
+        let p = req.params;
+        let bundle = load_bundle(p)?;
+        let domain_name = p.text("domain")?;
+        let domain = bundle.manifest.domain_index(domain_name)?;
+        let heads = head_set(&bundle, domain_name)?;
+        let target = marginals(p, heads.names())?;
+        let n = p.int("block_length")?.max(1) as u64;
+        let (block, item) = (
+            req.frame.div_euclid(n as i64),
+            req.frame.rem_euclid(n as i64) as u64,
+        );
+        let sampler = block_sampler(heads, &target, n, p.int("seed")? as u64, block)?;
+        req.ctx.check_abort()?;
+        let drawn = sampler.sample_item(item)?;
+        let picture = decode(&bundle, &[drawn.v], domain)?;
+        req.ctx.progress(1.0);
+        Ok(fit_to_frame(&picture[0], req.width, req.height))
+    }
+}

@@ -1,0 +1,63 @@
+//! Rebalance: applies a batch plan (spec fairness §1.5) frame by frame. The
+//! plan is made over the whole batch by `equifx rebalance`; frame N gets the
+//! plan's edit of item N, and frames without an edit pass through untouched.
+//!
+//! History: 1.0 — first version.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::fairness::latents::{apply_edit, encode, head_set};
+use crate::fairness::RebalancePlan;
+use crate::frame::Image;
+use crate::node::{Node, RenderRequest};
+
+use super::domain_transfer::load_bundle;
+
+pub const ID: &str = "org.equifx.Rebalance";
+
+pub struct Rebalance;
+
+/// Reads a plan file.
+pub fn read_plan(path: &Path) -> Result<RebalancePlan> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    RebalancePlan::from_json(&text)
+}
+
+impl Node for Rebalance {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn render(&self, req: &RenderRequest<'_>) -> Result<Image> {
+        let input = req
+            .inputs
+            .first()
+            .ok_or_else(|| Error::InvalidArgument("Rebalance needs its Source input".into()))?;
+        let p = req.params;
+        let plan_path = p.text("plan")?;
+        if plan_path.trim().is_empty() {
+            return Err(Error::InvalidParamValue {
+                param: "plan".into(),
+                reason: "no plan file: make one with `equifx rebalance --plan plan.json …`".into(),
+            });
+        }
+        let plan = read_plan(Path::new(plan_path))?;
+        let Some(edit) = usize::try_from(req.frame)
+            .ok()
+            .and_then(|f| plan.edit_for(f))
+        else {
+            return Ok(input.clone());
+        };
+        let bundle = load_bundle(p)?;
+        let domain_name = p.text("domain")?;
+        plan.check_context(&bundle.manifest.weights_sha256, domain_name)?;
+        let domain = bundle.manifest.domain_index(domain_name)?;
+        let heads = head_set(&bundle, domain_name)?;
+        let v = encode(&bundle, std::slice::from_ref(input), domain)?.remove(0);
+        let mut edited = v.clone();
+        heads.add_combination(&mut edited, &edit.coeffs);
+        req.ctx.check_abort()?;
+        apply_edit(&bundle, input, &v, &edited, domain)
+    }
+}

@@ -1,0 +1,269 @@
+//! The fairness commands and nodes as users run them, on the shipped bundle:
+//! `equifx sample`, `equifx rebalance`, `equifx audit`, and the Fair Sampler,
+//! Rebalance and Bias Audit nodes agreeing with them frame by frame.
+
+use std::path::Path;
+use std::process::Command;
+
+use equifx::fairness::{cells, RebalancePlan, Sidecar};
+use equifx::instance::Instance;
+use equifx::io::read_image;
+use equifx::node::RenderContext;
+
+fn equifx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_equifx"))
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("equifx runs");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sample(dir: &Path, name: &str, count: u64, warm: f64, seed: u64) -> Sidecar {
+    let out = dir.join(format!("{name}_####.png"));
+    run(equifx()
+        .args([
+            "sample",
+            "--domain",
+            "photo",
+            "--count",
+            &count.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .args(["--target", &format!("warm={warm}")])
+        .arg("--out")
+        .arg(&out)
+        .arg("--sidecar")
+        .arg(dir.join(format!("{name}.json"))));
+    Sidecar::read(&dir.join(format!("{name}.json"))).expect("sidecar")
+}
+
+#[test]
+fn sample_meets_the_head_counts_exactly_is_deterministic_and_equals_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 40;
+    let side = sample(dir.path(), "a", n, 0.5, 9);
+    let kw = side
+        .attributes
+        .iter()
+        .position(|a| a == "warm")
+        .expect("warm head");
+    let warm = side
+        .frames
+        .iter()
+        .filter(|f| cells::has(f.cell, kw))
+        .count();
+    assert_eq!(warm, 20, "the warm head cell count is exact");
+    let mut counts = vec![0u64; side.counts.len()];
+    side.frames.iter().for_each(|f| counts[f.cell] += 1);
+    assert_eq!(counts, side.counts);
+    // Same seed → identical files; another seed → other pictures.
+    let again = sample(dir.path(), "b", n, 0.5, 9);
+    assert_eq!(side.frames, again.frames);
+    for i in [0, 17, 39] {
+        let f = |s: &str| std::fs::read(dir.path().join(format!("{s}_{i:04}.png"))).unwrap();
+        assert_eq!(f("a"), f("b"), "item {i} differs between runs");
+    }
+    let other = sample(dir.path(), "c", n, 0.5, 10);
+    assert_ne!(side.frames, other.frames);
+    // The node with N frames per block renders item i as frame i.
+    let mut inst = Instance::new("org.equifx.FairSampler").unwrap();
+    inst.params_mut()
+        .set_from_str("block_length", &n.to_string())
+        .unwrap();
+    inst.params_mut().set_from_str("seed", "9").unwrap();
+    inst.params_mut().set_from_str("round_share", "-1").unwrap();
+    let s = 64;
+    let node = inst
+        .render_images(&[], s, s, 17, &RenderContext::default())
+        .unwrap();
+    let cli = read_image(&dir.path().join("a_0017.png")).unwrap().image;
+    let worst = (0..3 * s * s)
+        .map(|i| {
+            (equifx::frame::linear_to_srgb(node.data()[i])
+                - equifx::frame::linear_to_srgb(cli.data()[i]))
+            .abs()
+        })
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= 0.5 / 255.0 + 1e-4,
+        "node and CLI differ by {worst} for frame 17"
+    );
+}
+
+#[test]
+fn rebalance_edits_the_minimum_leaves_the_rest_untouched_and_the_node_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 30;
+    sample(dir.path(), "in", n, 0.9, 3);
+    let plan_path = dir.path().join("plan.json");
+    run(equifx()
+        .arg("rebalance")
+        .arg(dir.path().join("in_####.png"))
+        .args(["--domain", "photo", "--target", "warm=0.5"])
+        .arg("--plan")
+        .arg(&plan_path)
+        .arg("--out")
+        .arg(dir.path().join("out_####.png")));
+    let plan = RebalancePlan::from_json(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    let minimum: u64 = plan
+        .counts_before
+        .iter()
+        .zip(&plan.counts_after)
+        .map(|(c, t)| c.saturating_sub(*t))
+        .sum();
+    assert_eq!(plan.edits.len() as u64, minimum, "the fewest edits");
+    assert!(
+        !plan.edits.is_empty(),
+        "a 90 % warm batch needs edits to reach 50 %"
+    );
+    for i in 0..n as usize {
+        let a = std::fs::read(dir.path().join(format!("in_{i:04}.png"))).unwrap();
+        let b = std::fs::read(dir.path().join(format!("out_{i:04}.png"))).unwrap();
+        if plan.edit_for(i).is_none() {
+            assert_eq!(
+                read_image(&dir.path().join(format!("in_{i:04}.png")))
+                    .unwrap()
+                    .image,
+                read_image(&dir.path().join(format!("out_{i:04}.png")))
+                    .unwrap()
+                    .image,
+                "unedited item {i} must pass through"
+            );
+        } else {
+            assert_ne!(a, b, "edited item {i} must change");
+        }
+    }
+    // The node applies the same edit to frame i.
+    let edited = plan.edits[0].item;
+    let mut inst = Instance::new("org.equifx.Rebalance").unwrap();
+    inst.params_mut()
+        .set_from_str("plan", plan_path.to_str().unwrap())
+        .unwrap();
+    let input = read_image(&dir.path().join(format!("in_{edited:04}.png")))
+        .unwrap()
+        .image;
+    let (w, h) = (input.width(), input.height());
+    let node = inst
+        .render_images(
+            &[input.clone()],
+            w,
+            h,
+            edited as i64,
+            &RenderContext::default(),
+        )
+        .unwrap();
+    let cli = read_image(&dir.path().join(format!("out_{edited:04}.png")))
+        .unwrap()
+        .image;
+    let worst = (0..3 * w * h)
+        .map(|i| {
+            (equifx::frame::linear_to_srgb(node.data()[i])
+                - equifx::frame::linear_to_srgb(cli.data()[i]))
+            .abs()
+        })
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= 0.5 / 255.0 + 1e-4,
+        "node and CLI differ by {worst}"
+    );
+    // A frame the plan leaves alone passes through the node exactly.
+    let untouched = (0..n as usize)
+        .find(|i| plan.edit_for(*i).is_none())
+        .unwrap();
+    let img = read_image(&dir.path().join(format!("in_{untouched:04}.png")))
+        .unwrap()
+        .image;
+    assert_eq!(
+        inst.render_images(
+            &[img.clone()],
+            w,
+            h,
+            untouched as i64,
+            &RenderContext::default()
+        )
+        .unwrap(),
+        img
+    );
+    // Negative control: a plan of another model is refused.
+    let mut foreign = plan.clone();
+    foreign.context.as_mut().unwrap().weights_sha256 = "0".repeat(64);
+    std::fs::write(&plan_path, foreign.to_json().unwrap()).unwrap();
+    assert!(inst
+        .render_images(&[input], w, h, edited as i64, &RenderContext::default())
+        .is_err());
+}
+
+#[test]
+fn audit_reads_sidecars_records_and_images_and_writes_three_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    sample(dir.path(), "s", 24, 0.5, 5);
+    let report = dir.path().join("reports/sidecar");
+    let text = run(equifx()
+        .args(["audit", "--domain", "photo", "--sidecar"])
+        .arg(dir.path().join("s.json"))
+        .arg("--report")
+        .arg(&report));
+    assert!(text.contains("warm (N = 24)"), "{text}");
+    assert!(
+        text.contains("inconclusive"),
+        "24 frames cannot show balance: {text}"
+    );
+    for ext in ["json", "csv", "html"] {
+        assert!(report.with_extension(ext).exists(), "{ext} report missing");
+    }
+    // The Bias Audit node records frames; `--records` audits them.
+    let records = dir.path().join("records");
+    let mut inst = Instance::new("org.equifx.BiasAudit").unwrap();
+    inst.params_mut()
+        .set_from_str("records", records.to_str().unwrap())
+        .unwrap();
+    for i in 0..24 {
+        let img = read_image(&dir.path().join(format!("s_{i:04}.png")))
+            .unwrap()
+            .image;
+        let (w, h) = (img.width(), img.height());
+        let out = inst
+            .render_images(&[img.clone()], w, h, i, &RenderContext::default())
+            .unwrap();
+        assert_eq!(out, img, "Bias Audit passes frames through");
+    }
+    let from_records = run(equifx()
+        .args(["audit", "--domain", "photo", "--records"])
+        .arg(&records)
+        .arg("--report")
+        .arg(dir.path().join("reports/records")));
+    let from_images = run(equifx()
+        .args(["audit", "--domain", "photo"])
+        .arg(dir.path().join("s_####.png"))
+        .arg("--report")
+        .arg(dir.path().join("reports/images")));
+    assert_eq!(
+        from_records, from_images,
+        "records and images are the same audit"
+    );
+    // Bad input: an unknown attribute is a clear error, exit code 2.
+    let out = equifx()
+        .args([
+            "audit",
+            "--domain",
+            "photo",
+            "--target",
+            "tall=0.5",
+            "--sidecar",
+        ])
+        .arg(dir.path().join("s.json"))
+        .arg("--report")
+        .arg(dir.path().join("reports/bad"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown attribute 'tall'"));
+}
