@@ -153,7 +153,7 @@ fn rebalance_edits_the_minimum_leaves_the_rest_untouched_and_the_node_agrees() {
     let (w, h) = (input.width(), input.height());
     let node = inst
         .render_images(
-            &[input.clone()],
+            std::slice::from_ref(&input),
             w,
             h,
             edited as i64,
@@ -183,7 +183,7 @@ fn rebalance_edits_the_minimum_leaves_the_rest_untouched_and_the_node_agrees() {
         .image;
     assert_eq!(
         inst.render_images(
-            &[img.clone()],
+            std::slice::from_ref(&img),
             w,
             h,
             untouched as i64,
@@ -231,7 +231,7 @@ fn audit_reads_sidecars_records_and_images_and_writes_three_reports() {
             .image;
         let (w, h) = (img.width(), img.height());
         let out = inst
-            .render_images(&[img.clone()], w, h, i, &RenderContext::default())
+            .render_images(std::slice::from_ref(&img), w, h, i, &RenderContext::default())
             .unwrap();
         assert_eq!(out, img, "Bias Audit passes frames through");
     }

@@ -272,7 +272,7 @@ fn a2_negative_control_head_without_intercept_misses_the_target() {
     // positives, so a 50/50 target lands at ≈ 20 % by the oracle.
     let w = world();
     let s = sampler(
-        &[w.head_no_intercept.clone()],
+        std::slice::from_ref(&w.head_no_intercept),
         Target::Joint(vec![0.5, 0.5]),
         2000,
         10,
@@ -296,7 +296,7 @@ fn a2_negative_control_head_without_intercept_misses_the_target() {
     );
     // Its own calibration exposes it too: the disagreement is far above the budget.
     let own = sampler(
-        &[w.head_no_intercept.clone()],
+        std::slice::from_ref(&w.head_no_intercept),
         Target::Joint(vec![0.5, 0.5]),
         5000,
         900,
@@ -361,8 +361,8 @@ fn a3_i_head_coordinates_are_exact_and_sigma_inverse_matters() {
     let mut worst: f64 = 0.0;
     for it in draw(&s) {
         let u = hs.project(&it.v);
-        for k in 0..2 {
-            worst = worst.max((u[k] - (it.meta.scores[k] - hs.offsets()[k])).abs());
+        for (k, uk) in u.iter().enumerate() {
+            worst = worst.max((uk - (it.meta.scores[k] - hs.offsets()[k])).abs());
         }
     }
     assert!(worst <= 1e-5, "‖Wv − u‖∞ = {worst}");
@@ -617,7 +617,7 @@ fn a3_iv_knn_precision_recall_match_natural_and_the_push_fails() {
     // Negative control (spec §1.3: PR .70/.71 → .35/.31): the pushed balanced set
     // against the balanced natural reference falls below the natural-vs-natural bound.
     let balanced = |pick: &mut dyn FnMut(usize) -> Vec<Vec<f32>>| {
-        (0..4).flat_map(|c| pick(c)).collect::<Vec<_>>()
+        (0..4).flat_map(&mut *pick).collect::<Vec<_>>()
     };
     let reps: Vec<(f64, f64)> = (0..8)
         .map(|_| {

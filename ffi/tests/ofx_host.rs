@@ -642,3 +642,72 @@ fn progress_is_reported_and_a_cancel_from_the_progress_bar_stops_the_render() {
     assert_eq!(inst.progress_open.load(Ordering::SeqCst), 0);
     session.destroy(inst);
 }
+
+/// The generator context (spec §1.3): the Fair Sampler renders into an Output
+/// clip alone, frame t is item t of its block, and the pixels equal the core's
+/// render of the same frame (float output, both row orders).
+#[test]
+fn the_fair_sampler_generates_in_the_generator_context_like_the_core() {
+    const SAMPLER: &str = "org.equifx.FairSampler";
+    let session = Session::new(SAMPLER, false, &[]);
+    assert_eq!(session.load(), OfxStatus::OK);
+    let desc = session.describe();
+    let ctx = session.describe_in_context(&desc, "OfxImageEffectContextGenerator");
+    let inst = session.create_instance(&ctx, "OfxImageEffectContextGenerator");
+    inst.param("block_length")
+        .set_key(f64::NEG_INFINITY, PV::I(10));
+    let mut core = equifx::Instance::new(SAMPLER).unwrap();
+    core.params_mut()
+        .set_from_str("block_length", "10")
+        .unwrap();
+    for negative in [false, true] {
+        let sp = ImageSpec {
+            bounds: rect(0, 0, 24, 16),
+            depth: Depth::Float,
+            negative_row_bytes: negative,
+            pad: 0,
+            premultiplied: false,
+        };
+        let out = HostBuffer::new(sp, vec![SENTINEL; sp.len()]);
+        inst.set_image("Output", Some(out.clone()));
+        assert_eq!(
+            session.render(&inst, 3.0, sp.bounds),
+            OfxStatus::OK,
+            "{:?}",
+            errors(&inst)
+        );
+        let want = core
+            .render_images(&[], 24, 16, 3, &equifx::node::RenderContext::default())
+            .unwrap();
+        let bytes = out.bytes();
+        let (w, h) = (24, 16);
+        let mut worst = 0f32;
+        for y in 0..h {
+            // OFX row y counts up from the bottom; memory holds it at row y
+            // (positive rowBytes) or h − 1 − y (negative). The core is top-down.
+            let m = if negative { h - 1 - y } else { y };
+            let row = &bytes[m * sp.stride()..m * sp.stride() + 16 * w];
+            for x in 0..w {
+                for c in 0..3 {
+                    let o = f32::from_le_bytes(
+                        row[16 * x + 4 * c..16 * x + 4 * c + 4].try_into().unwrap(),
+                    );
+                    // Float images are scene-linear, as the core's working space.
+                    let e = want.plane(c)[(h - 1 - y) * w + x];
+                    worst = worst.max((o - e).abs());
+                }
+            }
+        }
+        assert!(
+            worst < 1e-4,
+            "OFX and core differ by {worst} (negative rowBytes={negative})"
+        );
+        // Negative control: another frame is another picture.
+        let other = core
+            .render_images(&[], 24, 16, 4, &equifx::node::RenderContext::default())
+            .unwrap();
+        assert_ne!(other, want);
+    }
+    session.destroy(inst);
+    assert_eq!(session.unload(), OfxStatus::OK);
+}

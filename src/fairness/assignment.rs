@@ -161,8 +161,8 @@ mod tests {
             match assign(&costs, &caps) {
                 Ok(bins) => {
                     let total: f64 = bins.iter().enumerate().map(|(i, &j)| costs[i][j]).sum();
-                    for j in 0..b {
-                        assert_eq!(bins.iter().filter(|&&x| x == j).count(), caps[j]);
+                    for (j, &cap) in caps.iter().enumerate() {
+                        assert_eq!(bins.iter().filter(|&&x| x == j).count(), cap);
                     }
                     assert!((total - best).abs() < 1e-9, "got {total}, optimum {best}");
                 }

@@ -123,6 +123,9 @@ pub struct AttributeAudit {
     pub bootstrap: Option<BlockBootstrap>,
     pub verdict: Verdict,
     pub corrected_verdict: Option<Verdict>,
+    /// Why corrected values are missing although a confusion was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correction_note: Option<String>,
 }
 
 /// The whole audit.
@@ -186,11 +189,17 @@ pub fn audit_attribute(input: &AttributeInput, config: &AuditConfig) -> Result<A
         .iter()
         .map(|p| intervals::wilson(p * n_eff, n_eff, z_sim))
         .collect();
-    let corrected = input
+    // A classifier too close to chance cannot be corrected for: the audit still
+    // reports the raw values and says why the corrected ones are missing.
+    let (corrected, correction_note) = match input
         .confusion
         .as_ref()
         .map(|c| intervals::correct(&counts, c, z_sim))
-        .transpose()?;
+    {
+        None => (None, None),
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+    };
     let reference_share = input.reference.as_ref().map(|r| {
         let t = r.iter().sum::<u64>().max(1) as f64;
         r.iter().map(|&x| x as f64 / t).collect::<Vec<_>>()
@@ -260,6 +269,7 @@ pub fn audit_attribute(input: &AttributeInput, config: &AuditConfig) -> Result<A
         bootstrap,
         verdict,
         corrected_verdict,
+        correction_note,
     })
 }
 

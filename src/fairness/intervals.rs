@@ -420,8 +420,8 @@ mod tests {
             })
             .collect();
         let c3 = correct(&q, &conf3, 1.96).expect("correctable");
-        for a in 0..3 {
-            assert!((c3.proportions[a] - truth[a]).abs() < 1e-9);
+        for (p, t) in c3.proportions.iter().zip(&truth) {
+            assert!((p - t).abs() < 1e-9);
         }
     }
 

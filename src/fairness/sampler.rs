@@ -167,9 +167,9 @@ impl FairSampler {
                 *rj = u[j] - super::linalg::dot(self.heads.row(j), &v0);
             }
             let c = super::linalg::mat_vec(self.heads.sigma_inv(), k, &r);
-            for j in 0..k {
+            for (j, cj) in c.iter().enumerate() {
                 let row = self.heads.row(j);
-                v0.iter_mut().zip(row).for_each(|(x, w)| *x += c[j] * w);
+                v0.iter_mut().zip(row).for_each(|(x, w)| *x += cj * w);
             }
             let v: Vec<f32> = v0.iter().map(|&x| x as f32).collect();
             if self.heads.cell(&v) == g {

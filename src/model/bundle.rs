@@ -53,6 +53,11 @@ pub struct Manifest {
     pub provenance: BTreeMap<String, String>,
     /// SHA-256 of `weights.safetensors`, hex.
     pub weights_sha256: String,
+    /// Per-channel standard deviation of the dequantisation noise added to z
+    /// while the cINN trained (empty: none). v of noisy latents is what the
+    /// flow made Gaussian, so heads are fitted on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latent_noise: Vec<f64>,
     /// Linear attribute heads in v-space per domain (spec fairness §2), fitted
     /// on the training labels by `equifx train` or `equifx fit-heads`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

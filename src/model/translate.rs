@@ -41,10 +41,14 @@ impl Bundle {
 
     /// v = F(E(x); d): the images' coordinates in the shared Gaussian space.
     pub fn encode_v(&self, xs: &Tensor, domain: usize) -> Result<Tensor> {
-        let z = self.autoencoder.encoder.forward(xs)?;
+        self.v_of_latents(&self.autoencoder.encoder.forward(xs)?, domain)
+    }
+
+    /// v = F(z; d) of autoencoder latents z.
+    pub fn v_of_latents(&self, zs: &Tensor, domain: usize) -> Result<Tensor> {
         Ok(self
             .cinn
-            .forward(&z, &self.domain_tensor(domain, xs.dim(0)?)?)?
+            .forward(zs, &self.domain_tensor(domain, zs.dim(0)?)?)?
             .0)
     }
 

@@ -86,6 +86,9 @@ fn load_image(path: &Path, size: usize) -> Result<Vec<f32>> {
     Ok(planar)
 }
 
+/// Reads one CSV cell as an attribute value (`None`: not a binary value).
+type ValueReader = dyn Fn(&str) -> Option<bool>;
+
 /// Per-image binary attributes from a labels CSV (`file` column plus attribute
 /// columns): `palette` becomes `warm` (value `warm`), `shape` becomes `round`
 /// (value `round`), and any other column holding only 0/1 or true/false is an
@@ -114,7 +117,7 @@ fn read_labels(csv: &Path, files: &[PathBuf]) -> Result<BTreeMap<String, Vec<boo
         .collect();
     let mut out = BTreeMap::new();
     for (col, name) in header.iter().enumerate() {
-        let positive: Box<dyn Fn(&str) -> Option<bool>> = match *name {
+        let positive: Box<ValueReader> = match *name {
             "palette" => Box::new(|v| Some(v == "warm")),
             "shape" => Box::new(|v| Some(v == "round")),
             _ => Box::new(|v| match v {

@@ -38,6 +38,8 @@ pub struct TrainConfig {
     /// Start the autoencoder from this bundle's weights (same architecture), e.g.
     /// to train a new cINN on a shipped autoencoder with `ae_steps = 0`.
     pub init_autoencoder: Option<PathBuf>,
+    /// Continue the cINN of this bundle (same architecture and seed) instead of a fresh one.
+    pub init_cinn: Option<PathBuf>,
     /// Dequantisation noise on the latent, as a fraction of each latent
     /// channel's standard deviation: the decoder learns to ignore it and the
     /// cINN models the thickened latent. Without it the latents of simple scenes
@@ -291,7 +293,26 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     .map_err(err)?;
     crate::model::init::reseed(&varmap, cfg.seed).map_err(err)?;
     if let Some(dir) = &cfg.init_autoencoder {
-        load_autoencoder(&varmap, dir, &cfg.arch)?;
+        load_weights(&varmap, dir, &cfg.arch, "ae.")?;
+    }
+    if let Some(dir) = &cfg.init_cinn {
+        load_weights(&varmap, dir, &cfg.arch, "cinn.")?;
+        // The couplings only fit the permutations they were trained with.
+        let path = dir.join(crate::model::bundle::WEIGHTS_FILE);
+        let stored = candle_core::safetensors::load(&path, &Device::Cpu)
+            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+        for (name, t) in cinn.permutation_tensors().map_err(err)? {
+            let same = stored
+                .get(&name)
+                .map(|s| s.to_vec1::<f32>().ok() == t.to_vec1::<f32>().ok())
+                .unwrap_or(false);
+            if !same {
+                return Err(Error::InvalidArgument(format!(
+                    "--init-cinn {}: its {name} differs from this seed's; use the --seed it was trained with",
+                    dir.display()
+                )));
+            }
+        }
     }
 
     let checkpoint = if cfg.resume {
@@ -350,7 +371,8 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
         Some((state, tensors)) if state.stage == Stage::Cinn => {
             restore(&varmap, &mut adam, state, tensors)?
         }
-        _ => init_actnorm(&varmap, &latents)?,
+        _ if cfg.init_cinn.is_none() => init_actnorm(&varmap, &latents)?,
+        _ => {}
     }
     let dim = (cfg.arch.latent_channels * (cfg.size / 8) * (cfg.size / 8)) as f64;
     let latent_std = channel_std(&Tensor::cat(&latents, 0).map_err(err)?)?;
@@ -397,7 +419,18 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     }
     let _ = stage;
 
-    let mut manifest = export(cfg, &varmap, &cinn, &data, ae_final, cinn_final)?;
+    let noise_std: Vec<f64> = if cfg.latent_noise > 0.0 {
+        let std = latent_std
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(err)?;
+        std.iter()
+            .map(|&s| f64::from(s) * cfg.latent_noise)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut manifest = export(cfg, &varmap, &cinn, &data, ae_final, cinn_final, noise_std)?;
     let _ = std::fs::remove_dir_all(cfg.out.join(CHECKPOINT_DIR));
     if data.iter().any(|d| !d.labels.is_empty()) {
         let bundle = crate::model::Bundle::load(&cfg.out, &Device::Cpu)?;
@@ -447,19 +480,15 @@ fn add_latent_noise(
         .map_err(err)
 }
 
-/// Copies the `ae.*` tensors of the bundle at `dir` into `varmap`.
-fn load_autoencoder(varmap: &VarMap, dir: &Path, arch: &ModelConfig) -> Result<()> {
+/// Copies the tensors under `prefix` (`ae.` or `cinn.`) of the bundle at
+/// `dir` into `varmap`; the bundle must have this run's architecture.
+fn load_weights(varmap: &VarMap, dir: &Path, arch: &ModelConfig, prefix: &str) -> Result<()> {
     let manifest = crate::model::Bundle::read_manifest(dir)?;
-    if manifest.architecture.latent_channels != arch.latent_channels
-        || manifest.architecture.ae_channels != arch.ae_channels
-    {
+    if manifest.architecture != *arch {
         return Err(Error::InvalidArgument(format!(
-            "--init-autoencoder {}: its autoencoder ({:?}, latent {}) differs from this run's ({:?}, latent {})",
+            "{}: its architecture {:?} differs from this run's {arch:?}",
             dir.display(),
-            manifest.architecture.ae_channels,
-            manifest.architecture.latent_channels,
-            arch.ae_channels,
-            arch.latent_channels
+            manifest.architecture
         )));
     }
     let path = dir.join(crate::model::bundle::WEIGHTS_FILE);
@@ -469,13 +498,13 @@ fn load_autoencoder(varmap: &VarMap, dir: &Path, arch: &ModelConfig) -> Result<(
         .data()
         .lock()
         .map_err(|_| Error::Internal("variable map lock poisoned".into()))?;
-    for (name, var) in data.iter().filter(|(k, _)| k.starts_with("ae.")) {
+    for (name, var) in data.iter().filter(|(k, _)| k.starts_with(prefix)) {
         let t = tensors
             .get(name)
             .ok_or_else(|| Error::Model(format!("{}: no tensor '{name}'", path.display())))?;
         var.set(t).map_err(err)?;
     }
-    tracing::info!(bundle = %dir.display(), "autoencoder initialised from bundle");
+    tracing::info!(bundle = %dir.display(), prefix, "weights initialised from bundle");
     Ok(())
 }
 
@@ -557,6 +586,7 @@ fn export(
     data: &[DomainData],
     ae_loss: f64,
     cinn_loss: f64,
+    noise_std: Vec<f64>,
 ) -> Result<Manifest> {
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
@@ -588,6 +618,9 @@ fn export(
     if let Some(dir) = &cfg.init_autoencoder {
         provenance.insert("init_autoencoder".into(), dir.display().to_string());
     }
+    if let Some(dir) = &cfg.init_cinn {
+        provenance.insert("init_cinn".into(), dir.display().to_string());
+    }
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         domains: cfg.domains.iter().map(|d| d.0.clone()).collect(),
@@ -604,6 +637,7 @@ fn export(
             .collect(),
         provenance,
         weights_sha256: bundle::sha256_hex(&bytes),
+        latent_noise: noise_std,
         heads: BTreeMap::new(),
     };
     crate::io::write_bytes_atomic(&cfg.out.join(WEIGHTS_FILE), &bytes)?;

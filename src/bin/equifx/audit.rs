@@ -168,6 +168,9 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
             shares.join(", "),
             a.verdict.message()
         );
+        if let Some(note) = &a.correction_note {
+            println!("  no confusion-corrected values: {note}");
+        }
     }
     for (name, p) in &report.paired {
         println!(

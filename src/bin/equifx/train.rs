@@ -47,6 +47,9 @@ pub struct TrainArgs {
     /// `--ae-steps 0` only a new cINN is trained on it.
     #[arg(long, value_name = "BUNDLE")]
     init_autoencoder: Option<PathBuf>,
+    /// Continue the cINN of this bundle (same architecture and --seed) with a new schedule.
+    #[arg(long, value_name = "BUNDLE")]
+    init_cinn: Option<PathBuf>,
     /// Dequantisation noise on the latent, as a fraction of each channel's
     /// standard deviation (0 turns it off; see the README's training notes).
     #[arg(long, default_value_t = 0.1)]
@@ -158,6 +161,7 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
         resume: args.resume,
         limit: args.limit,
         init_autoencoder: args.init_autoencoder,
+        init_cinn: args.init_cinn,
         latent_noise: args.latent_noise,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
