@@ -231,7 +231,13 @@ fn audit_reads_sidecars_records_and_images_and_writes_three_reports() {
             .image;
         let (w, h) = (img.width(), img.height());
         let out = inst
-            .render_images(std::slice::from_ref(&img), w, h, i, &RenderContext::default())
+            .render_images(
+                std::slice::from_ref(&img),
+                w,
+                h,
+                i,
+                &RenderContext::default(),
+            )
             .unwrap();
         assert_eq!(out, img, "Bias Audit passes frames through");
     }
