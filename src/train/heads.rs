@@ -119,65 +119,89 @@ pub fn fit_heads(
         let pick =
             |keep: bool| -> Vec<usize> { (0..held.len()).filter(|&i| held[i] == keep).collect() };
         let (fit_idx, test_idx) = (pick(false), pick(true));
-        let rows = |idx: &[usize]| -> Vec<f32> {
-            idx.iter()
-                .flat_map(|&i| v[i * dim..(i + 1) * dim].iter().copied())
-                .collect()
-        };
         let mut heads = Vec::new();
         for (attr, labels) in &d.labels {
-            let sel = |idx: &[usize]| -> Vec<bool> { idx.iter().map(|&i| labels[i]).collect() };
-            // The L2 strength is chosen on the held-out split (a few hundred
-            // dimensions against a few thousand images: too weak a penalty overfits).
-            let fit_v = rows(&fit_idx);
-            let test_v: Vec<f32> = test_idx
-                .iter()
-                .flat_map(|&i| clean[i * dim..(i + 1) * dim].iter().copied())
-                .collect();
-            let mut best: Option<(Confusion, f64)> = None;
-            for l2 in L2_GRID {
-                let opts = FitOptions {
-                    l2,
-                    ..FitOptions::default()
-                };
-                let partial = fit_logistic(attr, &fit_v, &sel(&fit_idx), dim, opts)?;
-                let hs = HeadSet::new(std::slice::from_ref(&partial), dim)?;
-                let predicted: Vec<bool> =
-                    test_v.chunks_exact(dim).map(|r| hs.cell(r) == 1).collect();
-                let c = Confusion::from_pairs(&sel(&test_idx), &predicted);
-                if best.is_none_or(|(b, _)| c.error_rate() <= b.error_rate()) {
-                    best = Some((c, l2));
+            match fit_one(attr, labels, &v, &clean, dim, &fit_idx, &test_idx) {
+                Ok(head) => {
+                    tracing::info!(
+                        domain = %d.name,
+                        attribute = %attr,
+                        held_out_error = head.confusion.map_or(f64::NAN, |c| c.error_rate()),
+                        natural_ratio = head.natural_ratio(),
+                        "attribute head fitted"
+                    );
+                    heads.push(head);
                 }
+                // Too few labels of a class is the data's limit, not a failure of
+                // the run: the bundle is still useful without this head.
+                Err(Error::InvalidArgument(why)) => {
+                    tracing::warn!(domain = %d.name, attribute = %attr, "no head fitted: {why}");
+                }
+                Err(e) => return Err(e),
             }
-            let (confusion, l2) = best.ok_or_else(|| Error::Internal("empty L2 grid".into()))?;
-            let mut head = fit_logistic(
-                attr,
-                &v,
-                labels,
-                dim,
-                FitOptions {
-                    l2,
-                    ..FitOptions::default()
-                },
-            )?;
-            head.confusion = Some(confusion);
-            tracing::info!(
-                domain = %d.name,
-                attribute = %attr,
-                held_out_error = confusion.error_rate(),
-                l2,
-                natural_ratio = head.natural_ratio(),
-                "attribute head fitted"
-            );
-            heads.push(head);
         }
-        if heads.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "domain '{}': its labels.csv has no binary attribute",
-                d.name
-            )));
+        if !heads.is_empty() {
+            out.insert(d.name.clone(), heads);
         }
-        out.insert(d.name.clone(), heads);
     }
     Ok(out)
+}
+
+/// Labelled images each class needs in both the fit and the held-out split.
+const MIN_PER_CLASS: usize = 5;
+
+/// One head: L2 strength picked on the held-out split (fit on noisy latents,
+/// scored on clean ones), then refitted on every image.
+fn fit_one(
+    attr: &str,
+    labels: &[bool],
+    noisy: &[f32],
+    clean: &[f32],
+    dim: usize,
+    fit_idx: &[usize],
+    test_idx: &[usize],
+) -> Result<AttributeHead> {
+    let sel = |idx: &[usize]| -> Vec<bool> { idx.iter().map(|&i| labels[i]).collect() };
+    let rows = |src: &[f32], idx: &[usize]| -> Vec<f32> {
+        idx.iter()
+            .flat_map(|&i| src[i * dim..(i + 1) * dim].iter().copied())
+            .collect()
+    };
+    for (split, idx) in [("fit", fit_idx), ("held-out", test_idx)] {
+        let present = idx.iter().filter(|&&i| labels[i]).count();
+        let fewest = present.min(idx.len() - present);
+        if fewest < MIN_PER_CLASS {
+            return Err(Error::InvalidArgument(format!(
+                "only {fewest} images of one class in the {split} split (need {MIN_PER_CLASS}); label more images"
+            )));
+        }
+    }
+    let (fit_v, test_v) = (rows(noisy, fit_idx), rows(clean, test_idx));
+    let mut best: Option<(Confusion, f64)> = None;
+    for l2 in L2_GRID {
+        let opts = FitOptions {
+            l2,
+            ..FitOptions::default()
+        };
+        let partial = fit_logistic(attr, &fit_v, &sel(fit_idx), dim, opts)?;
+        let hs = HeadSet::new(std::slice::from_ref(&partial), dim)?;
+        let predicted: Vec<bool> = test_v.chunks_exact(dim).map(|r| hs.cell(r) == 1).collect();
+        let c = Confusion::from_pairs(&sel(test_idx), &predicted);
+        if best.is_none_or(|(b, _)| c.error_rate() <= b.error_rate()) {
+            best = Some((c, l2));
+        }
+    }
+    let (confusion, l2) = best.ok_or_else(|| Error::Internal("empty L2 grid".into()))?;
+    let mut head = fit_logistic(
+        attr,
+        noisy,
+        labels,
+        dim,
+        FitOptions {
+            l2,
+            ..FitOptions::default()
+        },
+    )?;
+    head.confusion = Some(confusion);
+    Ok(head)
 }

@@ -102,6 +102,12 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
         )));
     }
     let heads = equifx::train::fit_heads(&bundle, &data, args.seed)?;
+    if heads.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no head could be fitted: every attribute has too few labelled images of one class"
+                .into(),
+        ));
+    }
     let mut manifest = bundle.manifest.clone();
     for (domain, h) in heads {
         for head in &h {

@@ -1,0 +1,95 @@
+//! The C++ API as a C++ studio tool uses it: `examples/cxx_host/main.cpp` is
+//! compiled with g++ against `include/equifx_cxx.h` and linked with the static
+//! library, then run. Also checks that the shipped header is the one cxx
+//! generates from `src/lib.rs` (bless: `EQUIFX_BLESS=1 cargo test -p equifx-cxx`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn bridge_include() -> PathBuf {
+    Path::new(env!("OUT_DIR")).join("cxxbridge/include")
+}
+
+#[test]
+fn shipped_header_is_the_generated_one() {
+    let generated = std::fs::read_to_string(bridge_include().join("equifx-cxx/src/lib.rs.h"))
+        .expect("generated header");
+    let shipped = repo().join("include/equifx_cxx.h");
+    if std::env::var_os("EQUIFX_BLESS").is_some() {
+        std::fs::write(&shipped, &generated).expect("bless");
+    }
+    let current = std::fs::read_to_string(&shipped).unwrap_or_default();
+    assert!(
+        current == generated,
+        "include/equifx_cxx.h is stale: run `EQUIFX_BLESS=1 cargo test -p equifx-cxx --test cxx_host`"
+    );
+}
+
+/// The static library cargo built for this test run.
+fn static_lib() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let deps = exe.parent().expect("deps dir");
+    [deps.join("../libequifx_cxx.a")]
+        .into_iter()
+        .chain(
+            std::fs::read_dir(deps)
+                .expect("deps")
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("libequifx_cxx") && n.ends_with(".a"))
+                }),
+        )
+        .find(|p| p.exists())
+        .expect("libequifx_cxx.a next to the test binary")
+}
+
+#[test]
+fn cpp_host_compiles_renders_and_catches_errors() {
+    let dir = tempfile_dir();
+    let exe = dir.join("cxx_host");
+    let out = Command::new("g++")
+        .args(["-std=c++17", "-O1", "-Wall", "-Werror"])
+        .arg(repo().join("examples/cxx_host/main.cpp"))
+        .arg("-I")
+        .arg(repo().join("include"))
+        .arg("-I")
+        .arg(bridge_include())
+        .arg(static_lib())
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .output()
+        .expect("g++ runs");
+    assert!(
+        out.status.success(),
+        "g++ failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new(&exe).output().expect("host runs");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "host failed:\n{text}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for node in equifx::manifest::nodes() {
+        assert!(text.contains(&format!("node {}", node.id)), "{text}");
+    }
+    assert!(text.contains("exposure +1 doubled 12 pixels"), "{text}");
+    assert_eq!(text.matches("refused:").count(), 2, "{text}");
+    assert!(
+        text.contains("unknown node"),
+        "the error names the problem: {text}"
+    );
+}
+
+fn tempfile_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("equifx-cxx-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
