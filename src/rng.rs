@@ -54,6 +54,15 @@ impl StreamRng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// Fills `out` with standard normals by the ziggurat method: several times
+    /// faster than [`Self::normal`] for bulk draws such as whole latent vectors.
+    pub fn fill_normals(&mut self, out: &mut [f64]) {
+        use rand_distr::Distribution;
+        for x in out {
+            *x = rand_distr::StandardNormal.sample(&mut self.0);
+        }
+    }
+
     /// Fills `out` with standard normals as f32.
     pub fn fill_normal_f32(&mut self, out: &mut [f32]) {
         for x in out {

@@ -161,7 +161,7 @@ impl FairSampler {
         // stream, so the head counts are exact and the item stays deterministic.
         for _ in 0..MAX_REDRAWS {
             let u = self.draw_u(g, &mut rng);
-            fill_normals(&mut rng, &mut v0);
+            rng.fill_normals(&mut v0);
             // v = v₀ + Wᵀ Σ⁻¹ (u − W v₀)
             for (j, rj) in r.iter_mut().enumerate() {
                 *rj = u[j] - super::linalg::dot(self.heads.row(j), &v0);
@@ -268,21 +268,6 @@ impl FairSampler {
             }
         }
         u
-    }
-}
-
-/// Fills `out` with standard normals, using both halves of each Box–Muller
-/// pair (a fixed-length fill, so the stream position stays deterministic).
-pub fn fill_normals(rng: &mut StreamRng, out: &mut [f64]) {
-    let mut chunks = out.chunks_exact_mut(2);
-    for pair in &mut chunks {
-        let r = (-2.0 * rng.uniform_open().ln()).sqrt();
-        let (s, c) = (std::f64::consts::TAU * rng.uniform()).sin_cos();
-        pair[0] = r * c;
-        pair[1] = r * s;
-    }
-    if let [last] = chunks.into_remainder() {
-        *last = rng.normal();
     }
 }
 
