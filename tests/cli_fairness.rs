@@ -273,3 +273,39 @@ fn audit_reads_sidecars_records_and_images_and_writes_three_reports() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown attribute 'tall'"));
 }
+
+#[test]
+fn damaged_records_are_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("frame_000001.json"),
+        r#"{"version":1,"attributes":["round","warm"],"frame":{"item":1,"seed":0,"cell":9,"scores":[0.1,0.2]}}"#,
+    )
+    .unwrap();
+    let out = equifx()
+        .args(["audit", "--domain", "photo", "--records"])
+        .arg(dir.path())
+        .arg("--report")
+        .arg(dir.path().join("r"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("damaged"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.path().join("frame_000001.json"), "{not json").unwrap();
+    let out = equifx()
+        .args(["audit", "--domain", "photo", "--records"])
+        .arg(dir.path())
+        .arg("--report")
+        .arg(dir.path().join("r"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !dir.path().join("r.json").exists(),
+        "no report from bad input"
+    );
+}

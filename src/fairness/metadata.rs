@@ -144,6 +144,19 @@ impl FrameRecord {
                     r.version
                 )));
             }
+            let k = r.attributes.len();
+            if k == 0
+                || k > 8
+                || r.frame.cell >= super::cells::n_cells(k)
+                || r.frame.scores.len() != k
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: record has {k} attributes, cell {} and {} scores; the file is damaged or not from a Bias Audit node",
+                    f.display(),
+                    r.frame.cell,
+                    r.frame.scores.len()
+                )));
+            }
             match &attributes {
                 Some(a) if *a != r.attributes => {
                     return Err(Error::InvalidArgument(format!(
@@ -170,7 +183,10 @@ impl Sidecar {
         frames.sort_by_key(|f| f.item);
         let nc = super::cells::n_cells(attributes.len());
         let mut counts = vec![0u64; nc];
-        frames.iter().for_each(|f| counts[f.cell.min(nc - 1)] += 1);
+        frames
+            .iter()
+            .filter(|f| f.cell < nc)
+            .for_each(|f| counts[f.cell] += 1);
         Sidecar {
             version: METADATA_VERSION,
             attributes,
