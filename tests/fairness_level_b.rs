@@ -231,3 +231,45 @@ fn b2_natural_ratios_are_reported_and_sane() {
         .sum();
     assert!((on - 0.5).abs() < 1e-9);
 }
+
+/// (3, joint) The Fair Sampler at 50/50 × 50/50 (warm × round), judged by the
+/// palette and shape oracles per cell: |p̂_g − ¼| ≤ z·√(3/16/N) + δ_sys with
+/// Bonferroni over the four cells, δ_sys from a separate calibration batch.
+#[test]
+#[ignore = "the shipped default bundle does not meet Level B yet (heads near chance on shape, generated pictures often unreadable); `cargo test --release --test fairness_level_b -- --ignored` measures it"]
+fn b3_fair_sampler_meets_the_joint_target_by_the_pixel_oracles() {
+    let b = bundle();
+    let z = normal::isf(1e-3 / 8.0);
+    let target = Target::Joint(vec![0.25; 4]);
+    let (heads, cal) = generate(&b, "photo", &target, 1000, 79);
+    let (kw, kr) = (head_index(&heads, "warm"), head_index(&heads, "round"));
+    let cell_of = |img: &Image| match oracle(img) {
+        (Some(w), Some(r)) => Some((usize::from(w) << kw) | (usize::from(r) << kr)),
+        _ => None,
+    };
+    let disagree = cal
+        .iter()
+        .filter(|(cell, img)| cell_of(img) != Some(*cell))
+        .count();
+    let dsys = equifx::fairness::intervals::wilson(disagree as f64, cal.len() as f64, 3.29).hi;
+    let (_, items) = generate(&b, "photo", &target, N as u64, 80);
+    let mut counts = [0usize; 4];
+    items
+        .iter()
+        .filter_map(|(_, img)| cell_of(img))
+        .for_each(|g| counts[g] += 1);
+    let tol = z * (3.0 / 16.0 / N as f64).sqrt() + dsys;
+    eprintln!("joint: oracle cells {counts:?} of {N}, δ_sys {dsys:.3}, tolerance {tol:.3}");
+    assert!(
+        dsys < 0.25,
+        "the heads disagree with the pixels on {:.0} % of generated pictures",
+        100.0 * dsys
+    );
+    for (g, c) in counts.iter().enumerate() {
+        let share = *c as f64 / N as f64;
+        assert!(
+            (share - 0.25).abs() <= tol,
+            "cell {g}: oracle share {share:.3} vs 0.25 ± {tol:.3}"
+        );
+    }
+}
