@@ -3,7 +3,7 @@
 //! CUDA explicitly where there is none is a clear error, never a crash.
 
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
@@ -40,39 +40,65 @@ pub const fn cuda_compiled() -> bool {
     cfg!(feature = "cuda")
 }
 
+/// Opens CUDA device `n`, turning every way that can fail into a message.
+///
+/// With candle's stock `dynamic-linking`, a missing driver stops the process
+/// from starting at all, and a driver without a usable GPU answers with an
+/// error code. A panic from the CUDA bindings (a driver library that cannot
+/// be loaded when cudarc is built with `dynamic-loading`, or any other
+/// surprise inside the backend) is caught here as well, so asking for a GPU
+/// is never a crash.
+fn open_cuda(n: usize) -> std::result::Result<candle_core::Device, String> {
+    if !cuda_compiled() {
+        return Err("this equifx was built without CUDA".into());
+    }
+    match std::panic::catch_unwind(|| candle_core::Device::new_cuda(n)) {
+        Ok(Ok(d)) => Ok(d),
+        // candle appends a backtrace to the message when RUST_BACKTRACE is
+        // set; the first line is the driver's answer.
+        Ok(Err(e)) => Err(e.to_string().lines().next().unwrap_or_default().to_string()),
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the CUDA backend panicked".into())),
+    }
+}
+
+/// What `auto` resolves to, probed once per process: the first CUDA device
+/// when there is one, else the CPU (with the reason CUDA was not taken).
+fn auto_device() -> &'static (candle_core::Device, Option<String>) {
+    static AUTO: OnceLock<(candle_core::Device, Option<String>)> = OnceLock::new();
+    AUTO.get_or_init(|| match open_cuda(0) {
+        Ok(d) => {
+            tracing::info!("device auto: running on CUDA device 0");
+            (d, None)
+        }
+        Err(why) => {
+            if cuda_compiled() {
+                tracing::warn!("device auto: no CUDA device answered ({why}); running on the CPU");
+            } else {
+                tracing::info!("device auto: running on the CPU ({why})");
+            }
+            (candle_core::Device::Cpu, Some(why))
+        }
+    })
+}
+
 /// Resolves a request to a candle device.
 pub fn select(request: DeviceRequest) -> Result<candle_core::Device> {
     match request {
         DeviceRequest::Cpu => Ok(candle_core::Device::Cpu),
-        DeviceRequest::Cuda(n) => {
-            if !cuda_compiled() {
-                return Err(Error::Device(format!(
-                    "cuda:{n} was asked for, but this equifx was built without CUDA: use --device cpu, \
-                     or rebuild with `cargo build --release --features cuda` (see README)"
-                )));
-            }
-            candle_core::Device::new_cuda(n).map_err(|e| {
-                Error::Device(format!(
-                    "CUDA device {n} is not available ({e}); use --device cpu or auto"
-                ))
-            })
-        }
-        DeviceRequest::Auto => {
-            if cuda_compiled() {
-                if let Ok(d) = candle_core::Device::new_cuda(0) {
-                    return Ok(d);
-                }
-            }
-            static SAID: Once = Once::new();
-            SAID.call_once(|| {
-                if cuda_compiled() {
-                    tracing::warn!("no CUDA device answered; running on the CPU");
-                } else {
-                    tracing::info!("running on the CPU (this build has no CUDA)");
-                }
-            });
-            Ok(candle_core::Device::Cpu)
-        }
+        DeviceRequest::Auto => Ok(auto_device().0.clone()),
+        DeviceRequest::Cuda(n) if !cuda_compiled() => Err(Error::Device(format!(
+            "cuda:{n} was asked for, but this equifx was built without CUDA: use --device cpu, \
+             or rebuild with `cargo build --release --features cuda` (see README)"
+        ))),
+        DeviceRequest::Cuda(n) => open_cuda(n).map_err(|why| {
+            Error::Device(format!(
+                "CUDA device {n} is not available ({why}); use --device cpu or auto"
+            ))
+        }),
     }
 }
 
