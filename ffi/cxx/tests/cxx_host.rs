@@ -88,8 +88,10 @@ fn cpp_host_compiles_renders_and_catches_errors() {
     );
 }
 
+/// A fixed scratch folder under target/tmp, emptied on every run.
 fn tempfile_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("equifx-cxx-{}", std::process::id()));
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cxx-host");
+    let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }

@@ -23,7 +23,10 @@ use props::{s, PropSet, Value};
 pub fn bundle_binary() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("equifx-ofx-bundle-{}", std::process::id()));
+        // One fixed folder under target/tmp, replaced on every run (a per-process
+        // folder in /tmp leaked a 250 MB bundle per test run).
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ofx-host-bundle");
+        let _ = std::fs::remove_dir_all(&dir);
         let bundle = equifx::bundle::assemble(crate::common::cdylib_path(), &dir).unwrap();
         bundle
             .join("Contents")
