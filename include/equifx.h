@@ -371,6 +371,18 @@ enum equifx_status equifx_instance_render(const struct equifx_instance *instance
                                           int64_t frame,
                                           const struct equifx_callbacks *callbacks);
 
+/**
+ * 1 when this library can open CUDA device 0, else 0. The CPU build's loader
+ * asks a CUDA variant this before handing over to it; hosts may ask too.
+ */
+int equifx_cuda_device_available(void);
+
+/**
+ * What runs in this process and why, e.g. `cpu: no CUDA variant installed
+ * (…)` or `cuda variant …: a CUDA device answered`. Owned by the library.
+ */
+const char *equifx_runtime_info(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

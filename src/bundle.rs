@@ -99,44 +99,62 @@ fn create_dir(p: &Path) -> Result<()> {
     std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))
 }
 
-/// Builds `out_dir/equifx.ofx.bundle` from the shared library at `library`
-/// (`libequifx_ffi.so`), replacing an existing bundle, and returns its path.
-pub fn assemble(library: &Path, out_dir: &Path) -> Result<PathBuf> {
-    let lib = std::fs::read(library).map_err(|e| Error::io(library, e))?;
+/// File name of the CUDA build of the library when it is installed beside the
+/// CPU build (in the bundle: next to `equifx.ofx`). The CPU build loads it only
+/// where it can run (see `ffi/src/variant.rs`).
+pub const CUDA_VARIANT_FILE: &str = "libequifx_ffi_cuda.so";
+
+fn read_plugin_library(path: &Path) -> Result<Vec<u8>> {
+    let lib = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     // A cheap guard against pointing at the wrong file (e.g. the rlib).
     if !lib.windows(12).any(|w| w == b"OfxGetPlugin") {
         return Err(Error::InvalidArgument(format!(
             "{} does not export OfxGetPlugin: pass the equifx-ffi shared library \
              (build it with `cargo build --release -p equifx-ffi`)",
-            library.display()
+            path.display()
         )));
     }
+    Ok(lib)
+}
+
+/// Builds `out_dir/equifx.ofx.bundle` from the shared library at `library`
+/// (`libequifx_ffi.so`, the CPU build), with the CUDA build of the same
+/// library beside it when `cuda_variant` is given, replacing an existing
+/// bundle, and returns its path.
+pub fn assemble(library: &Path, cuda_variant: Option<&Path>, out_dir: &Path) -> Result<PathBuf> {
+    let lib = read_plugin_library(library)?;
+    let variant = cuda_variant.map(read_plugin_library).transpose()?;
     create_dir(out_dir)?;
     let bundle = out_dir.join(BUNDLE_NAME);
     let staging = out_dir.join(format!(".{BUNDLE_NAME}.partial-{}", std::process::id()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     }
-    let result = fill(&staging, &lib).and_then(|()| swap_into_place(&staging, &bundle));
+    let result =
+        fill(&staging, &lib, variant.as_deref()).and_then(|()| swap_into_place(&staging, &bundle));
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
     }
     result.map(|()| bundle)
 }
 
-fn fill(staging: &Path, lib: &[u8]) -> Result<()> {
+fn fill(staging: &Path, lib: &[u8], cuda_variant: Option<&[u8]>) -> Result<()> {
     let contents = staging.join("Contents");
     let arch = contents.join(architecture_dir()?);
     let resources = contents.join("Resources");
     create_dir(&arch)?;
     create_dir(&resources)?;
-    let binary = arch.join("equifx.ofx");
-    write_bytes_atomic(&binary, lib)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| Error::io(&binary, e))?;
+    let binaries = [("equifx.ofx", Some(lib)), (CUDA_VARIANT_FILE, cuda_variant)];
+    for (name, bytes) in binaries {
+        let Some(bytes) = bytes else { continue };
+        let binary = arch.join(name);
+        write_bytes_atomic(&binary, bytes)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| Error::io(&binary, e))?;
+        }
     }
     write_bytes_atomic(&contents.join("Info.plist"), info_plist().as_bytes())?;
     for n in crate::manifest::nodes() {
@@ -180,10 +198,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lib = fake_library(dir.path());
         let out = dir.path().join("plugins");
-        let b = assemble(&lib, &out).unwrap();
+        let b = assemble(&lib, None, &out).unwrap();
         // Second run replaces the first without leftovers.
-        let b2 = assemble(&lib, &out).unwrap();
+        let b2 = assemble(&lib, None, &out).unwrap();
         assert_eq!(b, b2);
+        assert!(!b
+            .join("Contents")
+            .join(architecture_dir().unwrap())
+            .join(CUDA_VARIANT_FILE)
+            .exists());
         let binary = b
             .join("Contents")
             .join(architecture_dir().unwrap())
@@ -217,9 +240,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let not_lib = dir.path().join("libequifx.rlib");
         std::fs::write(&not_lib, b"just some archive").unwrap();
-        let err = assemble(&not_lib, &dir.path().join("out")).unwrap_err();
+        let err = assemble(&not_lib, None, &dir.path().join("out")).unwrap_err();
         assert!(err.to_string().contains("OfxGetPlugin"), "{err}");
         assert!(!dir.path().join("out").join(BUNDLE_NAME).exists());
+        // The same for a wrong CUDA variant, and nothing is half-written.
+        let lib = fake_library(dir.path());
+        let err = assemble(&lib, Some(&not_lib), &dir.path().join("out")).unwrap_err();
+        assert!(err.to_string().contains("libequifx.rlib"), "{err}");
+        assert!(!dir.path().join("out").join(BUNDLE_NAME).exists());
+    }
+
+    #[test]
+    fn the_cuda_variant_goes_beside_the_plugin_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = fake_library(dir.path());
+        let cuda = dir.path().join("libequifx_ffi_cuda_build.so");
+        std::fs::write(&cuda, b"\x7fELF..cuda..OfxGetPlugin").unwrap();
+        let b = assemble(&lib, Some(&cuda), &dir.path().join("out")).unwrap();
+        let arch = b.join("Contents").join(architecture_dir().unwrap());
+        assert_eq!(
+            std::fs::read(arch.join("equifx.ofx")).unwrap(),
+            std::fs::read(&lib).unwrap()
+        );
+        assert_eq!(
+            std::fs::read(arch.join(CUDA_VARIANT_FILE)).unwrap(),
+            std::fs::read(&cuda).unwrap()
+        );
     }
 
     #[test]

@@ -35,6 +35,62 @@ impl FromStr for DeviceRequest {
     }
 }
 
+/// The number format inference runs in. Half precision halves the memory of
+/// weights and activations on a GPU; f32 is the default everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" | "float32" | "" => Ok(Precision::F32),
+            "f16" | "float16" | "half" => Ok(Precision::F16),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            _ => Err(Error::InvalidArgument(format!(
+                "precision '{s}': use f32, f16 or bf16"
+            ))),
+        }
+    }
+}
+
+impl Precision {
+    /// The tensor type for `device`, or why this device cannot run it.
+    ///
+    /// candle's CPU backend has no bf16 convolution, and its f16 kernels are
+    /// slower than f32 there (spec/candle.md §1–2): f16 on the CPU is allowed so
+    /// a result can be checked before a GPU run, and says so once in the log.
+    pub fn dtype_on(self, device: &candle_core::Device) -> Result<candle_core::DType> {
+        use candle_core::DType;
+        match (self, device.is_cpu()) {
+            (Precision::F32, _) => Ok(DType::F32),
+            (Precision::F16, cpu) => {
+                if cpu {
+                    static SAID: OnceLock<()> = OnceLock::new();
+                    SAID.get_or_init(|| {
+                        tracing::warn!(
+                            "precision f16 on the CPU: slower than f32 here, offered to preview a GPU run's result"
+                        )
+                    });
+                }
+                Ok(DType::F16)
+            }
+            (Precision::Bf16, false) => Ok(DType::BF16),
+            (Precision::Bf16, true) => Err(Error::Device(
+                "precision bf16 needs a CUDA device (the CPU backend has no bf16 convolution): \
+                 use f32 or f16 on the CPU"
+                    .into(),
+            )),
+        }
+    }
+}
+
 /// True when this build contains the CUDA backend.
 pub const fn cuda_compiled() -> bool {
     cfg!(feature = "cuda")
@@ -124,6 +180,18 @@ mod tests {
         for bad in ["cuda:x", "tpu", "cuda:-1"] {
             assert!(bad.parse::<DeviceRequest>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn precisions_parse_and_bf16_is_refused_on_the_cpu() {
+        use candle_core::{DType, Device};
+        assert_eq!("f32".parse::<Precision>().unwrap(), Precision::F32);
+        assert_eq!("HALF".parse::<Precision>().unwrap(), Precision::F16);
+        assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::Bf16);
+        assert!("f64".parse::<Precision>().is_err());
+        assert_eq!(Precision::F16.dtype_on(&Device::Cpu).unwrap(), DType::F16);
+        let e = Precision::Bf16.dtype_on(&Device::Cpu).unwrap_err();
+        assert_eq!(e.code(), crate::ErrorCode::Device);
     }
 
     /// Without a GPU (this machine and CI), auto falls back to the CPU and an

@@ -21,7 +21,12 @@ use equifx::synth::{
 const N: usize = 2000;
 
 fn bundle() -> std::sync::Arc<Bundle> {
-    Bundle::load_cached(&default_bundle_dir(), &candle_core::Device::Cpu).expect("default bundle")
+    Bundle::load_cached(
+        &default_bundle_dir(),
+        &candle_core::Device::Cpu,
+        candle_core::DType::F32,
+    )
+    .expect("default bundle")
 }
 
 fn srgb8(img: &Image) -> Vec<u8> {

@@ -20,3 +20,4 @@ pub mod capi;
 /// The OpenFX entry points have their own ABI (OpenFX's), not part of `equifx.h`.
 /// cbindgen:ignore
 pub mod ofx;
+pub mod variant;

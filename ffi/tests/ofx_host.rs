@@ -22,6 +22,7 @@ use equifx_ffi::capi::frame::equifx_frame;
 use equifx_ffi::capi::status::equifx_status;
 use equifx_ffi::ofx::abi::{OfxRectI, OfxStatus};
 use ofxhost::objects::Message;
+use ofxhost::props::{s, Value};
 use ofxhost::{plugin_id, plugins, Depth, Effect, HostBuffer, ImageSpec, Session, PV};
 
 const EXPOSURE: &str = "org.equifx.Exposure";
@@ -605,6 +606,56 @@ fn load_reports_a_missing_required_suite_and_works_without_optional_ones() {
     let out = attach(&inst, &sp, &input);
     assert_eq!(session.render(&inst, 0.0, sp.bounds), OfxStatus::OK);
     assert!(out.bytes() == cabi_render(&lib, &[("gain", 2.0)], &sp, &input));
+    session.destroy(inst);
+}
+
+/// A GPU host (Resolve-like) offers CUDA render. Only a CUDA build with a
+/// device answering may take it; any other build leaves the property unset,
+/// and a frame that arrives as GPU memory anyway is refused with
+/// kOfxStatGPURenderFailed (the host then retries on the CPU) — never read.
+#[test]
+fn cuda_render_is_declared_only_where_it_can_run_and_gpu_memory_is_never_read_otherwise() {
+    let session = Session::new(EXPOSURE, false, &[]);
+    session
+        .host
+        .props
+        .put("OfxImageEffectPropCudaRenderSupported", s("true"));
+    let inst = session.instance();
+    let desc = session.describe();
+    let can_run = equifx::device::cuda_compiled()
+        && equifx::device::select(equifx::device::DeviceRequest::Cuda(0)).is_ok();
+    assert_eq!(
+        desc.props
+            .string("OfxImageEffectPropCudaRenderSupported", 0)
+            .as_deref()
+            == Some("true"),
+        can_run
+    );
+    if can_run {
+        return; // a real GPU: device memory is the host's to provide
+    }
+    set_params(&inst, &[("exposure", 1.0)]);
+    let sp = spec(Depth::Float, true, false);
+    let input = input_bytes(&sp, 5);
+    let out = attach(&inst, &sp, &input);
+    let st = session.render_with(
+        &inst,
+        0.0,
+        sp.bounds,
+        vec![("OfxImageEffectPropCudaEnabled", Value::Int(vec![1]))],
+    );
+    assert_eq!(st.0, 1002, "kOfxStatGPURenderFailed");
+    assert!(
+        out.bytes().iter().all(|&b| b == SENTINEL),
+        "output untouched"
+    );
+    let e = errors(&inst);
+    assert!(
+        e.iter().any(|m| m.text.contains("render on the CPU")),
+        "{e:?}"
+    );
+    // The host's retry on the CPU works.
+    assert_eq!(session.render(&inst, 0.0, sp.bounds), OfxStatus::OK);
     session.destroy(inst);
 }
 

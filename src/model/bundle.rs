@@ -113,6 +113,9 @@ pub struct Bundle {
     pub autoencoder: Autoencoder,
     pub cinn: Cinn,
     pub device: Device,
+    /// What the weights and activations are computed in (f32 unless a half
+    /// precision was asked for); inputs and outputs are f32 either way.
+    pub dtype: DType,
 }
 
 fn model_err(path: &Path, what: impl std::fmt::Display) -> Error {
@@ -225,8 +228,14 @@ impl Bundle {
         Ok(m)
     }
 
-    /// Loads a bundle from `dir` onto `device`, checking everything.
+    /// Loads a bundle from `dir` onto `device` in f32, checking everything.
     pub fn load(dir: &Path, device: &Device) -> Result<Bundle> {
+        Self::load_as(dir, device, DType::F32)
+    }
+
+    /// Loads a bundle whose network computes in `dtype` (the stored f32
+    /// weights are converted once, here).
+    pub fn load_as(dir: &Path, device: &Device, dtype: DType) -> Result<Bundle> {
         let manifest = Self::read_manifest(dir)?;
         let wpath = dir.join(WEIGHTS_FILE);
         let bytes = std::fs::read(&wpath)
@@ -289,7 +298,7 @@ impl Bundle {
                 ));
             }
         }
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)
+        let vb = VarBuilder::from_buffered_safetensors(bytes, dtype, device)
             .map_err(|e| model_err(&wpath, e))?;
         let autoencoder = Autoencoder::new(&manifest.architecture, vb.pp("ae"))
             .map_err(|e| model_err(&wpath, e))?;
@@ -306,13 +315,15 @@ impl Bundle {
             autoencoder,
             cinn,
             device: device.clone(),
+            dtype,
         })
     }
 
     /// Loads through the process-wide cache: every instance that names the
-    /// same bundle (same folder, same weights hash, same device) shares one copy.
-    pub fn load_cached(dir: &Path, device: &Device) -> Result<Arc<Bundle>> {
-        type Cache = Mutex<HashMap<(PathBuf, String, String), Arc<Bundle>>>;
+    /// same bundle (same folder, same weights hash, same device and precision)
+    /// shares one copy.
+    pub fn load_cached(dir: &Path, device: &Device, dtype: DType) -> Result<Arc<Bundle>> {
+        type Cache = Mutex<HashMap<(PathBuf, String, String, DType), Arc<Bundle>>>;
         static CACHE: OnceLock<Cache> = OnceLock::new();
         let canonical = dir
             .canonicalize()
@@ -322,13 +333,14 @@ impl Bundle {
             canonical.clone(),
             manifest.weights_sha256.clone(),
             format!("{:?}", device.location()),
+            dtype,
         );
         let cache = CACHE.get_or_init(Default::default);
         if let Some(b) = cache.lock().get(&key) {
             return Ok(b.clone());
         }
         // Load outside the lock: other bundles stay available meanwhile.
-        let loaded = Arc::new(Self::load(&canonical, device)?);
+        let loaded = Arc::new(Self::load_as(&canonical, device, dtype)?);
         Ok(cache.lock().entry(key).or_insert(loaded).clone())
     }
 }

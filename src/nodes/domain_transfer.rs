@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use candle_core::Tensor;
 
-use crate::device::{select, DeviceRequest};
+use crate::device::{select, DeviceRequest, Precision};
 use crate::error::{Error, Result};
 use crate::frame::{linear_to_srgb, resize, srgb_to_linear, Image};
 use crate::model::bundle::default_bundle_dir;
@@ -40,7 +40,11 @@ pub fn bundle_path(params: &ParamValues) -> Result<PathBuf> {
 /// Loads (once per process) the bundle and device the parameters name.
 pub fn load_bundle(params: &ParamValues) -> Result<std::sync::Arc<Bundle>> {
     let device = select(params.text("device")?.parse::<DeviceRequest>()?)?;
-    Bundle::load_cached(&bundle_path(params)?, &device)
+    let dtype = params
+        .text("precision")?
+        .parse::<Precision>()?
+        .dtype_on(&device)?;
+    Bundle::load_cached(&bundle_path(params)?, &device, dtype)
 }
 
 fn to_model_tensor(img: &Image, bundle: &Bundle, srgb: bool) -> Result<Tensor> {

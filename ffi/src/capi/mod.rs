@@ -94,6 +94,11 @@ pub extern "C" fn equifx_get_entry(abi_version: u32) -> *const equifx_entry {
                 ),
             ));
         }
+        if let Some(cuda) = crate::variant::cuda_variant() {
+            // SAFETY: checked when the variant was chosen: same version and
+            // ABI, and its table for this ABI is static.
+            return Ok(unsafe { (cuda.get_entry)(abi_version) });
+        }
         Ok(&ENTRY as *const equifx_entry)
     }
 }

@@ -18,6 +18,8 @@ pub struct OfxStatus(pub c_int);
 impl OfxStatus {
     pub const OK: OfxStatus = OfxStatus(0);
     pub const FAILED: OfxStatus = OfxStatus(1);
+    /// kOfxStatGPURenderFailed (ofxGPURender.h): the host retries on the CPU.
+    pub const GPU_RENDER_FAILED: OfxStatus = OfxStatus(1002);
     pub const ERR_FATAL: OfxStatus = OfxStatus(2);
     pub const ERR_UNKNOWN: OfxStatus = OfxStatus(3);
     pub const ERR_MISSING_HOST_FEATURE: OfxStatus = OfxStatus(4);
@@ -317,6 +319,11 @@ ofx_strings! {
     OfxBitDepthHalf;
     OfxBitDepthFloat;
     OfxImageEffectPropRenderWindow;
+
+    // CUDA render (OpenFX 1.5, ofxGPURender.h; §4).
+    OfxImageEffectPropCudaRenderSupported;
+    OfxImageEffectPropCudaStreamSupported;
+    OfxImageEffectPropCudaEnabled;
     OfxImageEffectPropRegionOfInterest;
 
     // Parameters (§1.8).

@@ -81,6 +81,13 @@ pub(super) fn describe(
         OfxImageEffectRenderFullySafe,
     );
     p.set_int(OfxImageEffectPluginPropHostFrameThreading, 0, 0);
+    // Only a CUDA build, and only for a host that offers it: hosts built
+    // without GPU support refuse the property (spec §1.6), so it is never set
+    // otherwise.
+    if super::cuda::available(s) {
+        p.set_string(OfxImageEffectPropCudaRenderSupported, 0, c"true");
+        p.set_string(OfxImageEffectPropCudaStreamSupported, 0, c"false");
+    }
     Ok(OfxStatus::OK)
 }
 

@@ -12,6 +12,7 @@
 //! actions), `render` (images in and out).
 
 pub mod abi;
+mod cuda;
 mod describe;
 mod instance;
 mod params;
@@ -112,13 +113,23 @@ fn plugins() -> &'static [PluginRecord] {
 /// Number of OFX plugins in this library: one per node.
 #[no_mangle]
 pub extern "C" fn OfxGetNumberOfPlugins() -> c_int {
-    ffi_guard! { Ok(plugins().len() as c_int) }
+    ffi_guard! {
+        if let Some(cuda) = crate::variant::cuda_variant() {
+            // SAFETY: the variant's own OpenFX entry point (same version, checked).
+            return Ok(unsafe { (cuda.plugin_count)() });
+        }
+        Ok(plugins().len() as c_int)
+    }
 }
 
 /// Plugin `nth` (0-based), or NULL when out of range. The struct is static.
 #[no_mangle]
 pub extern "C" fn OfxGetPlugin(nth: c_int) -> *mut OfxPlugin {
     ffi_guard! {
+        if let Some(cuda) = crate::variant::cuda_variant() {
+            // SAFETY: as in OfxGetNumberOfPlugins; the variant range-checks `nth`.
+            return Ok(unsafe { (cuda.get_plugin)(nth) });
+        }
         let record = usize::try_from(nth)
             .ok()
             .and_then(|i| plugins().get(i))

@@ -327,6 +327,35 @@ pub(super) fn render(
         return Ok(OfxStatus::OK);
     }
 
+    // A CUDA render hands over device memory: only a build that declared it
+    // can read that; anything else asks the host to retry on the CPU.
+    let on_gpu = args.get_int(OfxImageEffectPropCudaEnabled, 0).unwrap_or(0) == 1;
+    if on_gpu && !super::cuda::available(s) {
+        s.report_error(
+            effect,
+            &format!(
+                "{}: the host sent GPU memory, but this equifx build did not declare CUDA render; render on the CPU",
+                d.node.label
+            ),
+        );
+        return Ok(OfxStatus::GPU_RENDER_FAILED);
+    }
+    #[cfg(feature = "cuda")]
+    let (in_mems, out_mem, device_out, staged) = {
+        let mut staged = Vec::new();
+        let mut in_mems = in_mems;
+        let mut out_mem = out_mem;
+        let device_out = on_gpu.then_some(out_mem.base);
+        if on_gpu {
+            for m in in_mems.iter_mut().chain(std::iter::once(&mut out_mem)) {
+                let mut host = super::cuda::staging::download(m.base, m.len)?;
+                m.base = host.as_mut_ptr();
+                staged.push(host);
+            }
+        }
+        (in_mems, out_mem, device_out, staged)
+    };
+
     // Inputs that overlap the output memory are copied first: a shared and a
     // mutable view of the same bytes must never coexist.
     let (o_start, o_end) = out_mem.span();
@@ -384,6 +413,12 @@ pub(super) fn render(
     }
     if progress.should_stop() {
         return Err(aborted_error());
+    }
+    #[cfg(feature = "cuda")]
+    if let (Some(device), Some(host)) = (device_out, staged.last()) {
+        // The output view into the staging buffer ends here.
+        drop(out_frame);
+        super::cuda::staging::upload(device, host)?;
     }
     s.clear_error(effect);
     Ok(OfxStatus::OK)

@@ -27,6 +27,8 @@ pub struct Suites {
     message_v2: Option<&'static OfxMessageSuiteV2>,
     message_v1: Option<&'static OfxMessageSuiteV1>,
     pub progress: Option<&'static OfxProgressSuiteV1>,
+    /// The host descriptor says `OfxImageEffectPropCudaRenderSupported = "true"`.
+    pub host_offers_cuda: bool,
 }
 
 /// Stores the host pointer (the plugin's `setHost`).
@@ -64,6 +66,14 @@ pub fn load() -> OfxStatus {
         message_v2: fetch(host, MESSAGE_SUITE, 2),
         message_v1: fetch(host, MESSAGE_SUITE, 1),
         progress: fetch(host, PROGRESS_SUITE, 1),
+        host_offers_cuda: false,
+    };
+    let host_offers_cuda = Props::new(&suites, host.host)
+        .get_string(OfxImageEffectPropCudaRenderSupported, 0)
+        .is_ok_and(|v| v == "true");
+    let suites = Suites {
+        host_offers_cuda,
+        ..suites
     };
     let mut loaded = LOADED.lock();
     loaded.0 += 1;

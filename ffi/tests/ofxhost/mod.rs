@@ -27,7 +27,7 @@ pub fn bundle_binary() -> &'static PathBuf {
         // folder in /tmp leaked a 250 MB bundle per test run).
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ofx-host-bundle");
         let _ = std::fs::remove_dir_all(&dir);
-        let bundle = equifx::bundle::assemble(crate::common::cdylib_path(), &dir).unwrap();
+        let bundle = equifx::bundle::assemble(crate::common::cdylib_path(), None, &dir).unwrap();
         bundle
             .join("Contents")
             .join(equifx::bundle::architecture_dir().unwrap())
@@ -248,27 +248,37 @@ impl Session {
     }
 
     pub fn render(&self, inst: &Effect, time: f64, window: OfxRectI) -> OfxStatus {
-        let args = PropSet::new(
-            true,
-            vec![
-                ("OfxPropTime", Value::Dbl(vec![time])),
-                ("OfxImageEffectPropFieldToRender", s("OfxFieldNone")),
-                (
-                    "OfxImageEffectPropRenderWindow",
-                    Value::Int(vec![window.x1, window.y1, window.x2, window.y2]),
-                ),
-                ("OfxImageEffectPropRenderScale", Value::Dbl(vec![1.0, 1.0])),
-                (
-                    "OfxImageEffectPropSequentialRenderStatus",
-                    Value::Int(vec![0]),
-                ),
-                (
-                    "OfxImageEffectPropInteractiveRenderStatus",
-                    Value::Int(vec![0]),
-                ),
-                ("OfxImageEffectPropRenderQualityDraft", Value::Int(vec![0])),
-            ],
-        );
+        self.render_with(inst, time, window, vec![])
+    }
+
+    /// A render whose inArgs carry `extra` properties too (e.g. a GPU host's).
+    pub fn render_with(
+        &self,
+        inst: &Effect,
+        time: f64,
+        window: OfxRectI,
+        extra: Vec<(&str, Value)>,
+    ) -> OfxStatus {
+        let mut props = vec![
+            ("OfxPropTime", Value::Dbl(vec![time])),
+            ("OfxImageEffectPropFieldToRender", s("OfxFieldNone")),
+            (
+                "OfxImageEffectPropRenderWindow",
+                Value::Int(vec![window.x1, window.y1, window.x2, window.y2]),
+            ),
+            ("OfxImageEffectPropRenderScale", Value::Dbl(vec![1.0, 1.0])),
+            (
+                "OfxImageEffectPropSequentialRenderStatus",
+                Value::Int(vec![0]),
+            ),
+            (
+                "OfxImageEffectPropInteractiveRenderStatus",
+                Value::Int(vec![0]),
+            ),
+            ("OfxImageEffectPropRenderQualityDraft", Value::Int(vec![0])),
+        ];
+        props.extend(extra);
+        let args = PropSet::new(true, props);
         self.action(
             "OfxImageEffectActionRender",
             inst.handle() as *const c_void,

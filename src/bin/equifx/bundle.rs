@@ -10,6 +10,11 @@ pub struct BundleArgs {
     /// this `equifx` executable (i.e. target/<profile>/ after `cargo build`).
     #[arg(long, value_name = "PATH")]
     library: Option<PathBuf>,
+    /// The CUDA build of the same library (`cargo build --release -p equifx-ffi
+    /// --features cuda`), installed beside the CPU build; hosts run it only
+    /// where the NVIDIA libraries load and a GPU answers, else the CPU build.
+    #[arg(long, value_name = "PATH")]
+    cuda_variant: Option<PathBuf>,
     /// Directory to write `equifx.ofx.bundle` into, e.g. a folder on
     /// OFX_PLUGIN_PATH or /usr/OFX/Plugins. An existing bundle is replaced.
     #[arg(long, value_name = "DIR")]
@@ -40,7 +45,7 @@ pub fn run(args: BundleArgs) -> equifx::Result<()> {
         Some(p) => p,
         None => default_library()?,
     };
-    let bundle = equifx::bundle::assemble(&library, &args.out)?;
+    let bundle = equifx::bundle::assemble(&library, args.cuda_variant.as_deref(), &args.out)?;
     println!("{}", bundle.display());
     Ok(())
 }

@@ -17,6 +17,9 @@ pub struct EvalArgs {
     /// Seed of the evaluation scenes (use one never used for training).
     #[arg(long, default_value_t = 9001)]
     seed: u64,
+    /// Number format of the network: f32 or f16 (to measure what half precision changes).
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// Print JSON instead of a Markdown table.
     #[arg(long)]
     json: bool,
@@ -26,7 +29,12 @@ pub fn run(args: EvalArgs) -> equifx::Result<()> {
     let dir = args
         .model
         .unwrap_or_else(equifx::model::bundle::default_bundle_dir);
-    let bundle = Bundle::load(&dir, &candle_core::Device::Cpu)?;
+    let device = candle_core::Device::Cpu;
+    let dtype = args
+        .precision
+        .parse::<equifx::device::Precision>()?
+        .dtype_on(&device)?;
+    let bundle = Bundle::load_as(&dir, &device, dtype)?;
     let size = bundle.manifest.image_size;
     let reports = evaluate_transfer(&bundle, args.count, args.seed, size)?;
     if args.json {

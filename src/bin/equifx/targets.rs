@@ -18,6 +18,9 @@ pub struct ModelArgs {
     /// Where the network runs: auto, cpu, cuda[:N].
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Number format of the network: f32, f16 (GPU memory; slower on the CPU) or bf16 (CUDA only).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
 }
 
 impl ModelArgs {
@@ -27,7 +30,11 @@ impl ModelArgs {
             .model
             .clone()
             .unwrap_or_else(equifx::model::bundle::default_bundle_dir);
-        let bundle = Bundle::load_cached(&dir, &device)?;
+        let dtype = self
+            .precision
+            .parse::<equifx::device::Precision>()?
+            .dtype_on(&device)?;
+        let bundle = Bundle::load_cached(&dir, &device, dtype)?;
         let domain = bundle.manifest.domain_index(&self.domain)?;
         let heads = equifx::fairness::latents::head_set(&bundle, &self.domain)?;
         Ok((bundle, domain, heads))

@@ -54,6 +54,10 @@ pub struct TrainArgs {
     /// standard deviation (0 turns it off; see the README's training notes).
     #[arg(long, default_value_t = 0.1)]
     latent_noise: f64,
+    /// Weight of the autoencoder's texture-energy term (mean |Laplacian| per
+    /// 8×8 cell), which keeps painterly texture that L1 alone would blur away.
+    #[arg(long, default_value_t = 1.0)]
+    texture_weight: f64,
     /// Network size: `small` (the default bundle) or `tiny` (tests).
     #[arg(long, default_value = "small")]
     preset: String,
@@ -169,6 +173,7 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
         init_autoencoder: args.init_autoencoder,
         init_cinn: args.init_cinn,
         latent_noise: args.latent_noise,
+        texture_weight: args.texture_weight,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let style = indicatif::ProgressStyle::with_template(

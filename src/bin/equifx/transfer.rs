@@ -36,6 +36,9 @@ pub struct TransferArgs {
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Number format of the network: f32, f16 (GPU memory; slower on the CPU) or bf16 (CUDA only).
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// Further node parameters, `name=value` (e.g. resolution=128, tile_size=256).
     #[arg(short, long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
@@ -48,6 +51,7 @@ fn instance(args: &TransferArgs, target: &str) -> equifx::Result<Instance> {
     p.set_from_str("source", &args.from)?;
     p.set_from_str("strength", &args.strength.to_string())?;
     p.set_from_str("device", &args.device)?;
+    p.set_from_str("precision", &args.precision)?;
     if let Some(m) = &args.model {
         p.set_from_str("model", &m.to_string_lossy())?;
     }

@@ -58,7 +58,10 @@ impl Cinn {
                 let permutation = match perms {
                     Permutations::Seeded(seed) => Permutation::random(c, seed, i, device)?,
                     Permutations::Stored => {
-                        let order = bvb.get(c, "permutation")?.to_vec1::<f32>()?;
+                        let order = bvb
+                            .get(c, "permutation")?
+                            .to_dtype(candle_core::DType::F32)?
+                            .to_vec1::<f32>()?;
                         if order.iter().any(|&o| o < 0.0 || o.fract() != 0.0) {
                             candle_core::bail!(
                                 "cinn.blocks.{i}.permutation holds non-integer values"
