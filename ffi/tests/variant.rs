@@ -120,6 +120,28 @@ fn assert_cpu(seen: &Seen, why: &str) {
 // change under another test's load.
 #[test]
 fn the_cpu_build_hands_over_only_to_a_working_cuda_variant_of_the_same_equifx() {
+    if equifx::device::cuda_compiled() {
+        // This test run built the CUDA variant itself: it never looks for
+        // another one, even beside a stand-in that reports a GPU.
+        let dir = case_dir("cuda-build");
+        compile_fake(
+            &dir,
+            host_loads(&case_dir("cuda-build-alone")).version,
+            true,
+        );
+        let seen = host_loads(&dir);
+        assert!(
+            seen.own_table && seen.info.starts_with("cuda build"),
+            "{}",
+            seen.info
+        );
+        for case in ["cuda-build", "cuda-build-alone"] {
+            let _ = std::fs::remove_dir_all(
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("variant-{case}")),
+            );
+        }
+        return;
+    }
     // No variant: the normal install.
     let alone = host_loads(&case_dir("alone"));
     assert_cpu(&alone, "no CUDA variant installed");

@@ -61,6 +61,7 @@ fn cpp_host_compiles_renders_and_catches_errors() {
         .arg("-I")
         .arg(bridge_include())
         .arg(static_lib())
+        .args(cuda_link_args())
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe)
         .output()
@@ -86,6 +87,48 @@ fn cpp_host_compiles_renders_and_catches_errors() {
         text.contains("unknown node"),
         "the error names the problem: {text}"
     );
+}
+
+/// What a C++ program must add to link the static library of a CUDA build
+/// (what `cargo rustc -p equifx-cxx --features cuda -- --print
+/// native-static-libs` lists): candle's CUDA kernel archive `libmoe.a`, which
+/// rustc does not bundle into the static library, and the CUDA libraries.
+/// Nothing for the CPU build.
+fn cuda_link_args() -> Vec<String> {
+    if !equifx::device::cuda_compiled() {
+        return Vec::new();
+    }
+    let exe = std::env::current_exe().expect("test exe");
+    let build = exe.parent().expect("deps").join("../build");
+    // The kernels of this build: the newest candle-kernels output with the archive.
+    let kernels = std::fs::read_dir(&build)
+        .expect("build dir")
+        .filter_map(|e| e.ok().map(|e| e.path().join("out")))
+        .filter(|p| {
+            p.join("libmoe.a").exists()
+                && p.parent()
+                    .and_then(|d| d.file_name())
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("candle-kernels-"))
+        })
+        .max_by_key(|p| {
+            std::fs::metadata(p.join("libmoe.a"))
+                .and_then(|m| m.modified())
+                .ok()
+        })
+        .expect("candle-kernels' libmoe.a in a CUDA build");
+    let mut args = vec![format!("-L{}", kernels.display()), "-lmoe".into()];
+    if let Some(root) = std::env::var_os("CUDA_ROOT").or_else(|| std::env::var_os("CUDA_PATH")) {
+        let root = PathBuf::from(root);
+        args.push(format!("-L{}", root.join("lib").display()));
+        args.push(format!("-L{}", root.join("lib/stubs").display()));
+    }
+    for lib in [
+        "cuda", "nvrtc", "curand", "cublas", "cublasLt", "cudart", "stdc++",
+    ] {
+        args.push(format!("-l{lib}"));
+    }
+    args
 }
 
 /// A fixed scratch folder under target/tmp, emptied on every run.
