@@ -56,7 +56,7 @@ fn f16_translation_stays_close_to_f32() {
     let mut worst = f64::INFINITY;
     for (from, fs) in styles.iter().enumerate() {
         let x = batch(*fs, &scenes, size);
-        for to in 0..styles.len() {
+        for (to, ts) in styles.iter().enumerate() {
             if to == from {
                 continue;
             }
@@ -77,7 +77,7 @@ fn f16_translation_stays_close_to_f32() {
             println!(
                 "f16 vs f32, {} → {}: PSNR {p:.1} dB, max |Δ| {max:.4}",
                 fs.name(),
-                styles[to].name()
+                ts.name()
             );
             worst = worst.min(p);
         }
