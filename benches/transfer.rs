@@ -28,6 +28,32 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Convolution FLOPs per output pixel of one translation with the default
+/// architecture (`ae_channels` [16, 32, 48, 64], latent 8): the encoder once,
+/// the decoder twice (translation and reconstruction); the cINN at 1/64 of the
+/// pixels is left out (under 3 % of the total).
+fn network_flops_per_pixel() -> f64 {
+    // (k², c_in, c_out, pixels relative to the frame)
+    let encoder = [
+        (9.0, 3.0, 16.0, 1.0),
+        (16.0, 16.0, 32.0, 0.25),
+        (16.0, 32.0, 48.0, 1.0 / 16.0),
+        (16.0, 48.0, 64.0, 1.0 / 64.0),
+        (9.0, 64.0, 8.0, 1.0 / 64.0),
+    ];
+    let decoder = [
+        (9.0, 8.0, 64.0, 1.0 / 64.0),
+        (9.0, 64.0, 48.0, 1.0 / 16.0),
+        (9.0, 48.0, 32.0, 0.25),
+        (9.0, 32.0, 16.0, 1.0),
+        (9.0, 16.0, 3.0, 1.0),
+    ];
+    let cost = |layers: &[(f64, f64, f64, f64)]| -> f64 {
+        layers.iter().map(|(k, i, o, p)| 2.0 * k * i * o * p).sum()
+    };
+    cost(&encoder) + 2.0 * cost(&decoder)
+}
+
 fn gflops(flops: f64, f: impl Fn()) -> f64 {
     f();
     let mut best = f64::MAX;
@@ -52,7 +78,48 @@ fn main() {
     let conv = gflops(2.0 * 512.0 * 512.0 * 16.0 * 32.0 * 9.0, || {
         x.conv2d(&k, 1, 1, 1, 1).unwrap();
     });
-    println!("machine: matmul 1024² {mm:.1} GFLOP/s; conv2d 3×3 32→16 at 512² {conv:.1} GFLOP/s");
+    // The same convolution as im2col + one matmul, written with candle's own
+    // tensor ops (so it would stay differentiable): how much of the gap to the
+    // matmul rate is candle's conv kernel rather than the arithmetic.
+    let im2col = |x: &Tensor, k: &Tensor| -> Tensor {
+        let (_, c, h, w) = x.dims4().unwrap();
+        let o = k.dim(0).unwrap();
+        let xp = x
+            .pad_with_zeros(2, 1, 1)
+            .unwrap()
+            .pad_with_zeros(3, 1, 1)
+            .unwrap();
+        let shifts: Vec<Tensor> = (0..9)
+            .map(|i| xp.narrow(2, i / 3, h).unwrap().narrow(3, i % 3, w).unwrap())
+            .collect();
+        let cols = Tensor::stack(&shifts, 2)
+            .unwrap()
+            .reshape((c * 9, h * w))
+            .unwrap();
+        k.reshape((o, c * 9))
+            .unwrap()
+            .matmul(&cols)
+            .unwrap()
+            .reshape((1, o, h, w))
+            .unwrap()
+    };
+    let diff = (im2col(&x, &k) - x.conv2d(&k, 1, 1, 1, 1).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let unfolded = gflops(2.0 * 512.0 * 512.0 * 16.0 * 32.0 * 9.0, || {
+        im2col(&x, &k);
+    });
+    println!(
+        "machine: matmul 1024² {mm:.1} GFLOP/s; conv2d 3×3 32→16 at 512² {conv:.1} GFLOP/s; \
+         the same as im2col + matmul in candle ops {unfolded:.1} GFLOP/s (max |Δ| {diff:.1e})"
+    );
 
     let sizes = std::env::var("EQUIFX_BENCH_SIZES")
         .unwrap_or_else(|_| "512x512,1920x1080,3840x2160".into());
@@ -85,8 +152,9 @@ fn main() {
         assert_eq!(out.width(), w);
         let mp = (w * h) as f64 / 1e6;
         println!(
-            "{w}x{h}: {secs:.2} s, {:.2} s/MP, peak RSS so far {:.0} MB",
+            "{w}x{h}: {secs:.2} s, {:.2} s/MP ({:.1} GFLOP/s of autoencoder convolutions), peak RSS so far {:.0} MB",
             secs / mp,
+            network_flops_per_pixel() * (w * h) as f64 / secs / 1e9,
             peak_rss_mb()
         );
     }
