@@ -684,3 +684,72 @@ fn export(
     crate::io::write_bytes_atomic(&cfg.out.join(MANIFEST_FILE), text.as_bytes())?;
     Ok(manifest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A grey 1 × 3 × n × n image: pixel (x, y) is `f(x, y)` in every channel.
+    fn grey(n: usize, f: impl Fn(usize, usize) -> f32) -> Tensor {
+        let plane: Vec<f32> = (0..n * n).map(|p| f(p % n, p / n)).collect();
+        let data = [plane.clone(), plane.clone(), plane].concat();
+        Tensor::from_vec(data, (1, 3, n, n), &Device::Cpu).unwrap()
+    }
+
+    fn cells(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    /// Oracle: luma weights sum to 1, so a grey checkerboard of 0/1 has luma
+    /// 0/1 and |4c − neighbours| = 4 at every pixel whose four neighbours exist;
+    /// the one-pixel frame has no Laplacian (zero padded). The top-left 8×8
+    /// cell therefore holds 7 × 7 pixels of 4: 196 / 64 = 3.0625. A flat image has 0.
+    #[test]
+    fn texture_energy_measures_the_mean_laplacian_per_cell() {
+        let board = grey(16, |x, y| ((x + y) % 2) as f32);
+        let e = cells(&texture_energy(&board).unwrap());
+        assert_eq!(e.len(), 4);
+        assert!((e[0] - 196.0 / 64.0).abs() < 1e-5, "{e:?}");
+        let flat = cells(&texture_energy(&grey(16, |_, _| 0.4)).unwrap());
+        assert!(flat.iter().all(|v| v.abs() < 1e-6), "{flat:?}");
+    }
+
+    /// The reason for the term: two textures of the same strength but opposite
+    /// phase are far apart in L1 (1.0 per pixel) yet equal in texture energy,
+    /// so the decoder is not pushed to blur texture it cannot place exactly;
+    /// a flat guess is far from a texture in energy, and the term's gradient
+    /// reaches the prediction.
+    #[test]
+    fn the_texture_term_ignores_phase_and_penalises_flatness() {
+        let a = grey(16, |x, y| ((x + y) % 2) as f32);
+        let b = grey(16, |x, y| ((x + y + 1) % 2) as f32);
+        let l1 = (&a - &b).unwrap().abs().unwrap().mean_all().unwrap();
+        assert!((l1.to_scalar::<f32>().unwrap() - 1.0).abs() < 1e-6);
+        let phase = (texture_energy(&a).unwrap() - texture_energy(&b).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(phase < 1e-5, "opposite phases differ by {phase}");
+
+        let guess = candle_core::Var::from_tensor(&grey(16, |_, _| 0.5)).unwrap();
+        let with = ae_loss(guess.as_tensor(), &a, 2.0).unwrap();
+        let without = ae_loss(guess.as_tensor(), &a, 0.0).unwrap();
+        let gap = with.to_scalar::<f32>().unwrap() - without.to_scalar::<f32>().unwrap();
+        assert!(gap > 1.0, "a flat guess of a texture costs {gap}");
+        let grads = with.backward().unwrap();
+        let g = grads.get(&guess).expect("gradient reaches the prediction");
+        assert!(
+            g.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
+    }
+}
