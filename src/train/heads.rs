@@ -95,6 +95,12 @@ pub fn noise_from_provenance(bundle: &Bundle, data: &[DomainData]) -> Result<Vec
     Ok(std.iter().map(|&x| f64::from(x) * fraction).collect())
 }
 
+/// Whether image `i` of a domain is in the split that measures the heads'
+/// confusion (the cINN's attribute term must not see its labels either).
+pub(super) fn is_held_out(seed: u64, i: usize) -> bool {
+    StreamRng::new(seed, b"head-held-out", i as u64).uniform() < HELD_OUT
+}
+
 /// Heads for every labelled domain of `data`, keyed by domain name.
 pub fn fit_heads(
     bundle: &Bundle,
@@ -113,9 +119,7 @@ pub fn fit_heads(
         let v = encode_domain(bundle, d, domain, &noise, seed)?;
         // Confusion is measured on clean latents: what an audit of real frames sees.
         let clean = encode_domain(bundle, d, domain, &[], seed)?;
-        let held: Vec<bool> = (0..d.images.len())
-            .map(|i| StreamRng::new(seed, b"head-held-out", i as u64).uniform() < HELD_OUT)
-            .collect();
+        let held: Vec<bool> = (0..d.images.len()).map(|i| is_held_out(seed, i)).collect();
         let pick =
             |keep: bool| -> Vec<usize> { (0..held.len()).filter(|&i| held[i] == keep).collect() };
         let (fit_idx, test_idx) = (pick(false), pick(true));

@@ -6,6 +6,7 @@
 //! keyed on (seed, step), so a resumed run continues bit-identically.
 
 mod adam;
+mod alignment;
 mod data;
 mod heads;
 mod trainer;

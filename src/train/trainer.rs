@@ -8,6 +8,7 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use super::adam::Adam;
+use super::alignment::{self, Alignment};
 use super::data::DomainData;
 use crate::error::{Error, Result};
 use crate::model::bundle::{
@@ -49,6 +50,11 @@ pub struct TrainConfig {
     /// Weight of the texture-energy term in the autoencoder loss (see
     /// [`texture_energy`]); 0 trains on L1 + edges alone.
     pub texture_weight: f64,
+    /// Weight of the shared attribute directions term in the cINN loss (see
+    /// [`super::alignment`]); 0, or no labels, trains by maximum likelihood alone.
+    pub attribute_weight: f64,
+    /// Train only the decoder in the autoencoder stage.
+    pub freeze_encoder: bool,
     /// Recorded in the manifest's provenance.
     pub command: String,
 }
@@ -110,14 +116,17 @@ fn draw_batch(
     ))
 }
 
-/// Local texture energy: the mean |Laplacian| of luma over 8×8 cells.
+/// Local texture energy: the mean |Laplacian| of luma over 8×8 cells whose
+/// grid starts at `phase` = (x, y) pixels, each in 0..8.
 ///
 /// L1 and edge losses reward the mean of every texture the latent cannot pin
 /// down to the pixel, which is a flat colour: an oil painting's canvas weave and
 /// brush strokes came back as a smooth photo background. Matching the energy per
 /// cell instead of the pixels lets the decoder paint texture of the right
-/// strength without having to guess its phase.
-fn texture_energy(x: &Tensor) -> candle_core::Result<Tensor> {
+/// strength without having to guess its phase. The cell grid moves every step:
+/// cells fixed on the decoder's own 8-px upsampling grid taught it to paint
+/// that grid into every picture.
+fn texture_energy(x: &Tensor, phase: (usize, usize)) -> candle_core::Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
     let luma = ((x.narrow(1, 0, 1)? * 0.2126)? + (x.narrow(1, 1, 1)? * 0.7152)?)?;
     let luma = (luma + (x.narrow(1, 2, 1)? * 0.0722)?)?;
@@ -128,10 +137,19 @@ fn texture_energy(x: &Tensor) -> candle_core::Result<Tensor> {
         - luma.narrow(2, 1, h - 2)?.narrow(3, 0, w - 2)?
         - luma.narrow(2, 1, h - 2)?.narrow(3, 2, w - 2)?)?;
     let lap = lap.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
+    let lap = match phase {
+        (0, 0) => lap,
+        (px, py) => lap.narrow(2, py, h - 8)?.narrow(3, px, w - 8)?,
+    };
     lap.abs()?.avg_pool2d(8)
 }
 
-fn ae_loss(xh: &Tensor, x: &Tensor, texture_weight: f64) -> candle_core::Result<Tensor> {
+fn ae_loss(
+    xh: &Tensor,
+    x: &Tensor,
+    texture_weight: f64,
+    phase: (usize, usize),
+) -> candle_core::Result<Tensor> {
     let l1 = (xh - x)?.abs()?.mean_all()?;
     let (_, _, h, w) = x.dims4()?;
     let gx = |t: &Tensor| -> candle_core::Result<Tensor> {
@@ -143,7 +161,7 @@ fn ae_loss(xh: &Tensor, x: &Tensor, texture_weight: f64) -> candle_core::Result<
     let edge = ((gx(xh)? - gx(x)?)?.abs()?.mean_all()? + (gy(xh)? - gy(x)?)?.abs()?.mean_all()?)?;
     let loss = (l1 + edge)?;
     if texture_weight > 0.0 {
-        let texture = (texture_energy(xh)? - texture_energy(x)?)?
+        let texture = (texture_energy(xh, phase)? - texture_energy(x, phase)?)?
             .abs()?
             .mean_all()?;
         loss + (texture * texture_weight)?
@@ -303,6 +321,12 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
             cfg.texture_weight
         )));
     }
+    if !(cfg.attribute_weight.is_finite() && cfg.attribute_weight >= 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "--attribute-weight {} must be a finite number ≥ 0",
+            cfg.attribute_weight
+        )));
+    }
     if cfg.domains.len() != cfg.arch.domains || cfg.batch == 0 {
         return Err(Error::InvalidArgument(
             "need at least one domain and a batch of at least 1".into(),
@@ -330,6 +354,12 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     )
     .map_err(err)?;
     crate::model::init::reseed(&varmap, cfg.seed).map_err(err)?;
+    let latent_dim = cfg.arch.latent_channels * (cfg.size / 8) * (cfg.size / 8);
+    let alignment = if cfg.attribute_weight > 0.0 && cfg.cinn_steps > 0 {
+        Alignment::new(&varmap, &data, latent_dim, cfg.seed)?
+    } else {
+        None
+    };
     if let Some(dir) = &cfg.init_autoencoder {
         load_weights(&varmap, dir, &cfg.arch, "ae.")?;
     }
@@ -367,7 +397,13 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     // Stage 1: the autoencoder.
     let mut ae_final = f64::NAN;
     if stage == Stage::Autoencoder {
-        let mut adam = Adam::new(named_vars(&varmap, "ae.")?).map_err(err)?;
+        // A frozen encoder keeps the latents, and so a cINN trained on them, valid.
+        let trained = if cfg.freeze_encoder {
+            "ae.decoder."
+        } else {
+            "ae."
+        };
+        let mut adam = Adam::new(named_vars(&varmap, trained)?).map_err(err)?;
         if let Some((state, tensors)) = &checkpoint {
             restore(&varmap, &mut adam, state, tensors)?;
         }
@@ -383,7 +419,9 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
                 step,
             )?;
             let xh = ae.decoder.forward(&z).map_err(err)?;
-            let loss = ae_loss(&xh, &x, cfg.texture_weight).map_err(err)?;
+            let mut r = StreamRng::new(cfg.seed, b"texture-phase", step as u64);
+            let phase = ((r.next_u64() % 8) as usize, (r.next_u64() % 8) as usize);
+            let loss = ae_loss(&xh, &x, cfg.texture_weight, phase).map_err(err)?;
             let grads = loss.backward().map_err(err)?;
             adam.step(&grads, cosine_lr(cfg.ae_lr, step, cfg.ae_steps))
                 .map_err(err)?;
@@ -404,7 +442,9 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
 
     // Stage 2: the cINN on frozen latents.
     let latents = encode_all(&ae, &data, cfg.size)?;
-    let mut adam = Adam::new(named_vars(&varmap, "cinn.")?).map_err(err)?;
+    let mut cinn_vars = named_vars(&varmap, "cinn.")?;
+    cinn_vars.extend(named_vars(&varmap, alignment::PREFIX)?);
+    let mut adam = Adam::new(cinn_vars).map_err(err)?;
     match &checkpoint {
         Some((state, tensors)) if state.stage == Stage::Cinn => {
             restore(&varmap, &mut adam, state, tensors)?
@@ -412,11 +452,11 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
         _ if cfg.init_cinn.is_none() => init_actnorm(&varmap, &latents)?,
         _ => {}
     }
-    let dim = (cfg.arch.latent_channels * (cfg.size / 8) * (cfg.size / 8)) as f64;
+    let dim = latent_dim as f64;
     let latent_std = channel_std(&Tensor::cat(&latents, 0).map_err(err)?)?;
-    let mut cinn_final = f64::NAN;
+    let (mut cinn_final, mut attribute_final) = (f64::NAN, f64::NAN);
     for step in start..cfg.cinn_steps {
-        let (z, doms) = draw_latents(&latents, cfg.seed, step, cfg.batch)?;
+        let (z, doms, images) = draw_latents(&latents, cfg.seed, step, cfg.batch)?;
         let z = add_latent_noise(
             &z,
             &latent_std,
@@ -425,7 +465,7 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
             b"cinn-noise",
             step,
         )?;
-        let d = Tensor::from_vec(doms, cfg.batch, &dev).map_err(err)?;
+        let d = Tensor::from_vec(doms.clone(), cfg.batch, &dev).map_err(err)?;
         let (v, logdet) = cinn.forward(&z, &d).map_err(err)?;
         let nll = ((v
             .sqr()
@@ -440,11 +480,19 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
             .map_err(err)?
             .mean_all()
             .map_err(err)?;
-        let loss = (nll / dim).map_err(err)?;
+        let nll_per_dim = (nll / dim).map_err(err)?;
+        let loss = match &alignment {
+            Some(a) => {
+                let term = a.loss(&v, &doms, &images)?;
+                attribute_final = f64::from(term.to_scalar::<f32>().map_err(err)?);
+                (&nll_per_dim + (term * cfg.attribute_weight).map_err(err)?).map_err(err)?
+            }
+            None => nll_per_dim.clone(),
+        };
         let grads = loss.backward().map_err(err)?;
         adam.step(&grads, cosine_lr(cfg.cinn_lr, step, cfg.cinn_steps))
             .map_err(err)?;
-        cinn_final = f64::from(loss.to_scalar::<f32>().map_err(err)?);
+        cinn_final = f64::from(nll_per_dim.to_scalar::<f32>().map_err(err)?);
         if !cinn_final.is_finite() {
             return Err(Error::Model(format!(
                 "cINN loss became {cinn_final} at step {step}: lower --cinn-lr"
@@ -468,7 +516,12 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     } else {
         Vec::new()
     };
-    let mut manifest = export(cfg, &varmap, &cinn, &data, ae_final, cinn_final, noise_std)?;
+    let losses = FinalLosses {
+        autoencoder: ae_final,
+        cinn_nll_per_dim: cinn_final,
+        attribute: attribute_final,
+    };
+    let mut manifest = export(cfg, &varmap, &cinn, &data, losses, noise_std)?;
     let _ = std::fs::remove_dir_all(cfg.out.join(CHECKPOINT_DIR));
     if data.iter().any(|d| !d.labels.is_empty()) {
         let bundle = crate::model::Bundle::load(&cfg.out, &Device::Cpu)?;
@@ -551,18 +604,20 @@ fn draw_latents(
     seed: u64,
     step: usize,
     batch: usize,
-) -> Result<(Tensor, Vec<u32>)> {
+) -> Result<(Tensor, Vec<u32>, Vec<usize>)> {
     let mut r = StreamRng::new(seed, b"cinn-batch", step as u64);
     let mut parts = Vec::with_capacity(batch);
     let mut doms = Vec::with_capacity(batch);
+    let mut images = Vec::with_capacity(batch);
     for _ in 0..batch {
         let d = (r.next_u64() % latents.len() as u64) as usize;
         let n = latents[d].dim(0).map_err(err)?;
         let i = (r.next_u64() % n as u64) as usize;
         parts.push(latents[d].narrow(0, i, 1).map_err(err)?);
         doms.push(d as u32);
+        images.push(i);
     }
-    Ok((Tensor::cat(&parts, 0).map_err(err)?, doms))
+    Ok((Tensor::cat(&parts, 0).map_err(err)?, doms, images))
 }
 
 /// Data-dependent start for the first ActNorm: standardise each latent channel.
@@ -617,19 +672,27 @@ fn init_actnorm(varmap: &VarMap, latents: &[Tensor]) -> Result<()> {
     Ok(())
 }
 
+/// Each stage's loss at its last step (NaN: the stage ran no step here).
+struct FinalLosses {
+    autoencoder: f64,
+    cinn_nll_per_dim: f64,
+    attribute: f64,
+}
+
 fn export(
     cfg: &TrainConfig,
     varmap: &VarMap,
     cinn: &Cinn,
     data: &[DomainData],
-    ae_loss: f64,
-    cinn_loss: f64,
+    losses: FinalLosses,
     noise_std: Vec<f64>,
 ) -> Result<Manifest> {
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for (k, v) in named_vars(varmap, "")? {
-        tensors.insert(k, v.as_tensor().clone());
+        if !k.starts_with(alignment::PREFIX) {
+            tensors.insert(k, v.as_tensor().clone());
+        }
     }
     for (k, t) in cinn.permutation_tensors().map_err(err)? {
         tensors.insert(k, t);
@@ -645,10 +708,15 @@ fn export(
     provenance.insert("latent_noise".into(), cfg.latent_noise.to_string());
     provenance.insert("batch".into(), cfg.batch.to_string());
     provenance.insert("texture_weight".into(), cfg.texture_weight.to_string());
+    provenance.insert("attribute_weight".into(), cfg.attribute_weight.to_string());
+    if cfg.freeze_encoder {
+        provenance.insert("freeze_encoder".into(), "true".into());
+    }
     // A stage that ran no step in this process (resumed past it, or 0 steps) has no loss to record.
     for (key, loss) in [
-        ("final_ae_loss", ae_loss),
-        ("final_cinn_nll_per_dim", cinn_loss),
+        ("final_ae_loss", losses.autoencoder),
+        ("final_cinn_nll_per_dim", losses.cinn_nll_per_dim),
+        ("final_attribute_loss", losses.attribute),
     ] {
         if loss.is_finite() {
             provenance.insert(key.into(), format!("{loss:.5}"));
@@ -707,11 +775,29 @@ mod tests {
     #[test]
     fn texture_energy_measures_the_mean_laplacian_per_cell() {
         let board = grey(16, |x, y| ((x + y) % 2) as f32);
-        let e = cells(&texture_energy(&board).unwrap());
+        let e = cells(&texture_energy(&board, (0, 0)).unwrap());
         assert_eq!(e.len(), 4);
         assert!((e[0] - 196.0 / 64.0).abs() < 1e-5, "{e:?}");
-        let flat = cells(&texture_energy(&grey(16, |_, _| 0.4)).unwrap());
+        let flat = cells(&texture_energy(&grey(16, |_, _| 0.4), (0, 0)).unwrap());
         assert!(flat.iter().all(|v| v.abs() < 1e-6), "{flat:?}");
+    }
+
+    /// Oracle: one bright pixel at (8, 8) of a black 24 × 24 image has a
+    /// Laplacian of 4 at the pixel and 1 at each of its four neighbours (8 in
+    /// all), which straddle three phase-0 cells; with the grid moved
+    /// by (4, 4) all five pixels fall into the first cell (8 / 64), and no energy
+    /// is lost or made up by the move.
+    #[test]
+    fn the_cell_grid_moves_with_the_phase() {
+        let dot = grey(24, |x, y| f32::from(u8::from((x, y) == (8, 8))));
+        let fixed = cells(&texture_energy(&dot, (0, 0)).unwrap());
+        let moved = cells(&texture_energy(&dot, (4, 4)).unwrap());
+        assert_eq!((fixed.len(), moved.len()), (9, 4));
+        assert_eq!(fixed.iter().filter(|&&e| e > 0.0).count(), 3, "{fixed:?}");
+        assert!((moved[0] - 8.0 / 64.0).abs() < 1e-6, "{moved:?}");
+        for total in [fixed.iter().sum::<f32>(), moved.iter().sum::<f32>()] {
+            assert!((total * 64.0 - 8.0).abs() < 1e-5, "{total}");
+        }
     }
 
     /// The reason for the term: two textures of the same strength but opposite
@@ -725,7 +811,7 @@ mod tests {
         let b = grey(16, |x, y| ((x + y + 1) % 2) as f32);
         let l1 = (&a - &b).unwrap().abs().unwrap().mean_all().unwrap();
         assert!((l1.to_scalar::<f32>().unwrap() - 1.0).abs() < 1e-6);
-        let phase = (texture_energy(&a).unwrap() - texture_energy(&b).unwrap())
+        let phase = (texture_energy(&a, (0, 0)).unwrap() - texture_energy(&b, (0, 0)).unwrap())
             .unwrap()
             .abs()
             .unwrap()
@@ -736,8 +822,8 @@ mod tests {
         assert!(phase < 1e-5, "opposite phases differ by {phase}");
 
         let guess = candle_core::Var::from_tensor(&grey(16, |_, _| 0.5)).unwrap();
-        let with = ae_loss(guess.as_tensor(), &a, 2.0).unwrap();
-        let without = ae_loss(guess.as_tensor(), &a, 0.0).unwrap();
+        let with = ae_loss(guess.as_tensor(), &a, 2.0, (3, 5)).unwrap();
+        let without = ae_loss(guess.as_tensor(), &a, 0.0, (3, 5)).unwrap();
         let gap = with.to_scalar::<f32>().unwrap() - without.to_scalar::<f32>().unwrap();
         assert!(gap > 1.0, "a flat guess of a texture costs {gap}");
         let grads = with.backward().unwrap();

@@ -58,6 +58,15 @@ pub struct TrainArgs {
     /// 8×8 cell), which keeps painterly texture that L1 alone would blur away.
     #[arg(long, default_value_t = 1.0)]
     texture_weight: f64,
+    /// Weight of the cINN's shared attribute directions (from labels.csv):
+    /// one direction per attribute for every domain, so a translation keeps
+    /// the object's attributes up to each domain's own prior. 0 turns it off.
+    #[arg(long, default_value_t = 0.0)]
+    attribute_weight: f64,
+    /// Train only the decoder (with --init-autoencoder): the latents stay as
+    /// they are, so the cINN and heads trained on them stay valid.
+    #[arg(long)]
+    freeze_encoder: bool,
     /// Network size: `small` (the default bundle) or `tiny` (tests).
     #[arg(long, default_value = "small")]
     preset: String,
@@ -174,6 +183,8 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
         init_cinn: args.init_cinn,
         latent_noise: args.latent_noise,
         texture_weight: args.texture_weight,
+        attribute_weight: args.attribute_weight,
+        freeze_encoder: args.freeze_encoder,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let style = indicatif::ProgressStyle::with_template(
