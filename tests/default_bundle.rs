@@ -61,13 +61,10 @@ fn default_bundle_loads_and_its_cinn_inverts_real_latents() {
     }
 }
 
-/// Held-out v should look standard normal. The shipped bundle fails this
-/// (photo v variance ≈ 7.8): its cINN is a poor density on fresh scenes.
-/// Kept as the target for the next model; run with `--ignored`.
-/// The flow is trained on latents with the manifest's dequantisation noise
+/// Held-out v should look standard normal. The flow is trained on latents with the manifest's dequantisation noise
 /// (`latent_noise`), so those map to N(0, I): mean 0 and variance 1 per
 /// dimension, within α = 10⁻³ bounds of 32 × 512 values plus a 15 % budget for
-/// the finite model. Clean latents sit inside that cloud (variance ≈ 0.26–0.32).
+/// the finite model. Clean latents sit inside that cloud, nearer its middle.
 #[test]
 fn default_bundle_noisy_latents_map_to_a_standard_normal() {
     let b = bundle();
