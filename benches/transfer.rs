@@ -107,9 +107,7 @@ fn main() {
         .unwrap()
         .abs()
         .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
+        .max_all()
         .unwrap()
         .to_scalar::<f32>()
         .unwrap();

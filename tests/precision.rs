@@ -68,9 +68,7 @@ fn f16_translation_stays_close_to_f32() {
                 .unwrap()
                 .abs()
                 .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
+                .max_all()
                 .unwrap()
                 .to_scalar::<f32>()
                 .unwrap();
