@@ -370,6 +370,32 @@ fn a_frozen_encoder_is_left_exactly_as_it_was() {
         before.keys().all(|k| !k.starts_with("align.")),
         "the attribute term's tensors leaked into the bundle"
     );
+
+    // Freezing a freshly initialised encoder is a mistake, refused up front.
+    let mut orphan = equifx_bin();
+    orphan
+        .args([
+            "train",
+            "--preset",
+            "tiny",
+            "--size",
+            "16",
+            "--freeze-encoder",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("orphan"));
+    for (name, dir) in &datasets().1 {
+        orphan
+            .arg("--domain")
+            .arg(format!("{name}={}", dir.display()));
+    }
+    let res = orphan.output().unwrap();
+    assert_eq!(res.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&res.stderr).contains("--init-autoencoder"),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
 }
 
 fn copy_bundle(to: &Path) {

@@ -327,6 +327,12 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
             cfg.attribute_weight
         )));
     }
+    if cfg.freeze_encoder && cfg.init_autoencoder.is_none() {
+        return Err(Error::InvalidArgument(
+            "--freeze-encoder keeps the encoder of --init-autoencoder BUNDLE; name that bundle"
+                .into(),
+        ));
+    }
     if cfg.domains.len() != cfg.arch.domains || cfg.batch == 0 {
         return Err(Error::InvalidArgument(
             "need at least one domain and a batch of at least 1".into(),
@@ -410,6 +416,8 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
         for step in start..cfg.ae_steps {
             let (x, _, _) = draw_batch(&data, cfg.size, cfg.seed, b"ae-batch", step, cfg.batch)?;
             let z = ae.encoder.forward(&x).map_err(err)?;
+            // No gradient through an encoder that is not trained.
+            let z = if cfg.freeze_encoder { z.detach() } else { z };
             let z = add_latent_noise(
                 &z,
                 &channel_std(&z)?,
