@@ -19,6 +19,7 @@ fn tiny(domains: usize) -> ModelConfig {
         cinn_hidden: 8,
         embed_dim: 2,
         domains,
+        cinn_squeeze: false,
     }
 }
 
@@ -63,11 +64,17 @@ fn randn(shape: (usize, usize, usize, usize), dtype: DType, seed: u64) -> Tensor
 
 #[test]
 fn cinn_inverse_recovers_the_input() {
-    let cfg = ModelConfig {
-        cinn_blocks: 4,
-        latent_channels: 8,
-        ..tiny(3)
-    };
+    for cinn_squeeze in [false, true] {
+        cinn_inverse_recovers_the_input_with(ModelConfig {
+            cinn_blocks: 4,
+            latent_channels: 8,
+            cinn_squeeze,
+            ..tiny(3)
+        });
+    }
+}
+
+fn cinn_inverse_recovers_the_input_with(cfg: ModelConfig) {
     let (_, cinn) = random_cinn(&cfg, DType::F32);
     let z = randn((4, 8, 6, 10), DType::F32, 1);
     let d = Tensor::from_vec(vec![0u32, 1, 2, 1], 4, &Device::Cpu).unwrap();
@@ -106,12 +113,20 @@ fn cinn_inverse_recovers_the_input() {
 
 /// log|det J| from the network equals the log-determinant of the Jacobian
 /// computed by central finite differences (f64, 8 dimensions).
+/// With the space-to-depth option the same 8 numbers pass through one 1×1
+/// position of 8 channels.
 #[test]
 fn cinn_log_determinant_matches_the_numerical_jacobian() {
-    let cfg = ModelConfig {
-        latent_channels: 2,
-        ..tiny(2)
-    };
+    for cinn_squeeze in [false, true] {
+        cinn_log_determinant_matches_the_numerical_jacobian_with(ModelConfig {
+            latent_channels: 2,
+            cinn_squeeze,
+            ..tiny(2)
+        });
+    }
+}
+
+fn cinn_log_determinant_matches_the_numerical_jacobian_with(cfg: ModelConfig) {
     let (_, cinn) = random_cinn(&cfg, DType::F64);
     let dims = (1, 2, 2, 2);
     let n = 8;
@@ -400,7 +415,7 @@ fn a_frozen_encoder_is_left_exactly_as_it_was() {
 
 fn copy_bundle(to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    for f in ["manifest.toml", "weights.safetensors"] {
+    for f in ["manifest.toml", "weights.safetensors", "prior.safetensors"] {
         std::fs::copy(trained_bundle().join(f), to.join(f)).unwrap();
     }
 }
@@ -425,12 +440,16 @@ fn rewrite_weights(dir: &Path, edit: impl FnOnce(&mut std::collections::HashMap<
 }
 
 fn set_hash(dir: &Path, hash: &str) {
+    set_manifest_hash(dir, "weights_sha256", hash);
+}
+
+fn set_manifest_hash(dir: &Path, key: &str, hash: &str) {
     let m = std::fs::read_to_string(dir.join("manifest.toml")).unwrap();
     let m: String = m
         .lines()
         .map(|l| {
-            if l.starts_with("weights_sha256") {
-                format!("weights_sha256 = \"{hash}\"\n")
+            if l.starts_with(key) {
+                format!("{key} = \"{hash}\"\n")
             } else {
                 format!("{l}\n")
             }
@@ -521,6 +540,28 @@ fn broken_bundles_give_clear_errors_and_never_panic() {
         );
     });
     assert!(load_err(&d).contains("not a permutation"));
+
+    // The prior: missing, changed, truncated (with a matching hash).
+    let d = case("no-prior");
+    std::fs::remove_file(d.join("prior.safetensors")).unwrap();
+    assert!(load_err(&d).contains("cannot read the prior"));
+
+    let d = case("prior-hash");
+    let mut p = std::fs::read(d.join("prior.safetensors")).unwrap();
+    let last = p.len() - 1;
+    p[last] ^= 0x40;
+    std::fs::write(d.join("prior.safetensors"), p).unwrap();
+    assert!(load_err(&d).contains("does not match the hash"));
+
+    let d = case("prior-truncated");
+    let p = std::fs::read(d.join("prior.safetensors")).unwrap();
+    std::fs::write(d.join("prior.safetensors"), &p[..p.len() / 2]).unwrap();
+    set_manifest_hash(
+        &d,
+        "prior_sha256",
+        &equifx::model::bundle::sha256_hex(&p[..p.len() / 2]),
+    );
+    assert!(load_err(&d).contains("not a readable safetensors"));
 
     let d = case("garbage-manifest");
     std::fs::write(d.join("manifest.toml"), "this is = not [ a manifest").unwrap();

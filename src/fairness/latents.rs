@@ -53,24 +53,29 @@ fn from_model(bundle: &Bundle, t: &Tensor) -> Result<Vec<Image>> {
         .collect()
 }
 
-/// v of each frame under `domain`, one `latent_dim` vector per frame.
+/// The fairness space's coordinates of each frame under `domain`, one
+/// `latent_dim` vector per frame: v = F(E(x); d), whitened by the bundle's
+/// prior when it has one.
 pub fn encode(bundle: &Bundle, frames: &[Image], domain: usize) -> Result<Vec<Vec<f32>>> {
     let s = bundle.manifest.image_size;
     let mut out = Vec::with_capacity(frames.len());
     for chunk in frames.chunks(BATCH) {
         let flat: Vec<f32> = chunk.iter().flat_map(|f| to_model(bundle, f)).collect();
         let x = Tensor::from_vec(flat, (chunk.len(), 3, s, s), &bundle.device)?;
-        out.extend(
-            bundle
-                .encode_v(&x, domain)?
-                .flatten_from(1)?
-                .to_vec2::<f32>()?,
-        );
+        let vs = bundle
+            .encode_v(&x, domain)?
+            .flatten_from(1)?
+            .to_vec2::<f32>()?;
+        out.extend(vs.into_iter().map(|v| match &bundle.prior {
+            Some(p) => p.whiten(domain, &v),
+            None => v,
+        }));
     }
     Ok(out)
 }
 
-/// Model-size images of `domain` decoded from latents v.
+/// Model-size images of `domain` decoded from fairness-space coordinates
+/// (the inverse of [`encode`]).
 pub fn decode(bundle: &Bundle, vs: &[Vec<f32>], domain: usize) -> Result<Vec<Image>> {
     let (c, side) = (
         bundle.manifest.architecture.latent_channels,
@@ -85,7 +90,10 @@ pub fn decode(bundle: &Bundle, vs: &[Vec<f32>], domain: usize) -> Result<Vec<Ima
                 c * side * side
             )));
         }
-        let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
+        let flat: Vec<f32> = match &bundle.prior {
+            Some(p) => chunk.iter().flat_map(|e| p.colour(domain, e)).collect(),
+            None => chunk.iter().flatten().copied().collect(),
+        };
         let v = Tensor::from_vec(flat, (chunk.len(), c, side, side), &bundle.device)?;
         out.extend(from_model(bundle, &bundle.decode_v(&v, domain)?)?);
     }

@@ -1,4 +1,5 @@
-//! Model bundles: a folder with `manifest.toml` and `weights.safetensors`.
+//! Model bundles: a folder with `manifest.toml`, `weights.safetensors` and
+//! `prior.safetensors` (the fairness nodes' Gaussian space).
 //! Loading checks everything (format version, architecture, hash, tensor
 //! names and shapes, finite values) and fails with a message that names the
 //! file and the fix; a bundle is loaded once per process and shared.
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 use super::autoencoder::Autoencoder;
 use super::cinn::{Cinn, Permutations};
 use super::config::ModelConfig;
+use super::prior::{Prior, PRIOR_FILE};
 use crate::error::{Error, Result};
 use crate::fairness::AttributeHead;
 
@@ -58,6 +60,10 @@ pub struct Manifest {
     /// flow made Gaussian, so heads are fitted on them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latent_noise: Vec<f64>,
+    /// SHA-256 of `prior.safetensors`, the per-domain Gaussian the fairness
+    /// nodes work in (absent: they work in the flow's v directly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_sha256: Option<String>,
     /// Linear attribute heads in v-space per domain (spec fairness §2), fitted
     /// on the training labels by `equifx train` or `equifx fit-heads`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -84,6 +90,15 @@ impl Manifest {
                  `equifx fit-heads --model BUNDLE --domain {d}=DIR` (DIR with a labels.csv)"
                 ))
             })
+    }
+
+    /// Writes `prior` into the bundle at `dir` and records its hash here
+    /// (the manifest itself still has to be written).
+    pub fn write_prior(&mut self, dir: &Path, prior: &Prior) -> Result<()> {
+        let bytes = prior.to_bytes()?;
+        crate::io::write_bytes_atomic(&dir.join(PRIOR_FILE), &bytes)?;
+        self.prior_sha256 = Some(sha256_hex(&bytes));
+        Ok(())
     }
 
     /// Writes `dir/manifest.toml` atomically.
@@ -116,6 +131,8 @@ pub struct Bundle {
     /// What the weights and activations are computed in (f32 unless a half
     /// precision was asked for); inputs and outputs are f32 either way.
     pub dtype: DType,
+    /// The fairness nodes' Gaussian space over v, when the bundle has one.
+    pub prior: Option<Prior>,
 }
 
 fn model_err(path: &Path, what: impl std::fmt::Display) -> Error {
@@ -192,12 +209,13 @@ impl Bundle {
                 format!("colour_space '{}' must be srgb or linear", m.colour_space),
             ));
         }
-        if m.image_size == 0 || !m.image_size.is_multiple_of(ModelConfig::STRIDE) {
+        if m.image_size == 0 || !m.image_size.is_multiple_of(m.architecture.align()) {
             return Err(model_err(
                 &mpath,
                 format!(
-                    "image_size {} must be a positive multiple of 8",
-                    m.image_size
+                    "image_size {} must be a positive multiple of {}",
+                    m.image_size,
+                    m.architecture.align()
                 ),
             ));
         }
@@ -309,8 +327,30 @@ impl Bundle {
             device,
         )
         .map_err(|e| model_err(&wpath, e))?;
+        let prior = match &manifest.prior_sha256 {
+            None => None,
+            Some(want) => {
+                let ppath = dir.join(PRIOR_FILE);
+                let bytes = std::fs::read(&ppath)
+                    .map_err(|e| model_err(&ppath, format!("cannot read the prior ({e})")))?;
+                if sha256_hex(&bytes) != *want {
+                    return Err(model_err(
+                        &ppath,
+                        "does not match the hash in manifest.toml: copy the bundle again or refit it \
+                         (`equifx fit-heads`)",
+                    ));
+                }
+                Some(Prior::from_bytes(
+                    &bytes,
+                    manifest.domains.len(),
+                    manifest.latent_dim(),
+                    &ppath,
+                )?)
+            }
+        };
         Ok(Bundle {
             path: dir.to_path_buf(),
+            prior,
             manifest,
             autoencoder,
             cinn,
@@ -331,7 +371,12 @@ impl Bundle {
         let manifest = Self::read_manifest(&canonical)?;
         let key = (
             canonical.clone(),
-            manifest.weights_sha256.clone(),
+            // A refitted prior is a different fairness space.
+            format!(
+                "{}/{}",
+                manifest.weights_sha256,
+                manifest.prior_sha256.as_deref().unwrap_or("-")
+            ),
             format!("{:?}", device.location()),
             dtype,
         );

@@ -7,9 +7,11 @@ pub mod bundle;
 pub mod cinn;
 pub mod config;
 pub mod init;
+pub mod prior;
 mod translate;
 
 pub use autoencoder::Autoencoder;
 pub use bundle::{Bundle, Manifest};
 pub use cinn::Cinn;
 pub use config::ModelConfig;
+pub use prior::Prior;

@@ -21,7 +21,7 @@ impl Bundle {
     }
 
     /// Translates images `xs` (B × 3 × H × W, the manifest's colour encoding,
-    /// H and W multiples of 8) from domain `from` to `to`, blending latents by
+    /// H and W multiples of `architecture.align()`) from domain `from` to `to`, blending latents by
     /// `strength`. Returns (translation, reconstruction of the input), both
     /// through the decoder, so callers can carry over what the autoencoder
     /// cannot reproduce.

@@ -66,7 +66,7 @@ fn from_model_tensor(t: &Tensor, alpha: &[f32], srgb: bool) -> Result<Image> {
     Image::from_planes(w, h, data)
 }
 
-/// Translates one model-resolution image (sides multiples of 8).
+/// Translates one model-resolution image (sides multiples of the model's alignment).
 fn translate_tile(
     bundle: &Bundle,
     tile: &Image,
@@ -101,6 +101,7 @@ impl Node for DomainTransfer {
         let strength = p.float("strength")?;
         let to = m.domain_index(p.text("target")?)?;
         let (w, h) = (input.width(), input.height());
+        let align = m.architecture.align();
 
         // Model resolution: the shorter side the network sees, never above the frame's.
         let want = match p.int("resolution")? {
@@ -117,8 +118,8 @@ impl Node for DomainTransfer {
         let from = match p.text("source")? {
             "auto" => {
                 // Detect on the whole (padded) frame at model resolution.
-                let (pw, ph) = (ww.div_ceil(8) * 8, wh.div_ceil(8) * 8);
-                let padded = pad_reflect(&small, pw.max(8), ph.max(8));
+                let (pw, ph) = (ww.div_ceil(align) * align, wh.div_ceil(align) * align);
+                let padded = pad_reflect(&small, pw, ph);
                 bundle.detect_domain(&to_model_tensor(
                     &padded,
                     &bundle,
@@ -128,12 +129,12 @@ impl Node for DomainTransfer {
             name => m.domain_index(name)?,
         };
 
-        let tile = (p.int("tile_size")? as usize / 8 * 8).max(8);
+        let tile = (p.int("tile_size")? as usize / align * align).max(align);
         let overlap = (p.int("tile_overlap")? as usize).min(tile / 2);
         let tiling = Tiling {
             tile,
             overlap,
-            align: 8,
+            align,
         };
         let out_small = process_tiled(
             &small,

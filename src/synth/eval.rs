@@ -189,7 +189,7 @@ pub fn evaluate_transfer(
 use candle_core::Tensor;
 
 /// Full-strength translation of a working image at its own size (sides
-/// multiples of 8), as the Domain Transfer node does for one tile.
+/// multiples of the model's alignment), as the Domain Transfer node does for one tile.
 pub fn translate_image(bundle: &Bundle, img: &Image, from: usize, to: usize) -> Result<Image> {
     let (w, h) = (img.width(), img.height());
     let rgb: Vec<f32> = img.data()[..3 * w * h]

@@ -1,9 +1,10 @@
-//! Fitting the attribute heads of a trained bundle (spec fairness §2): encode
-//! every labelled training image to v = F(E(x); d), then fit one logistic
-//! head with intercept per (domain, attribute), on the latents with the
-//! training noise. The held-out confusion comes from a fit on 80 % of the
-//! images scored on the clean latents of the other 20 % (which also picks the
-//! L2 strength); the stored head is then refitted on all of them.
+//! The fairness space of a trained bundle (spec fairness §2): encode every
+//! training image to v = F(E(x); d), fit each domain's Gaussian prior to
+//! those clean latents, then fit one logistic head with intercept per
+//! (domain, attribute) on the whitened coordinates. The held-out confusion
+//! comes from a fit on 80 % of the images scored on the other 20 % (which
+//! also picks the L2 strength); the stored head is then refitted on all of
+//! them.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use candle_core::Tensor;
 use super::data::DomainData;
 use crate::error::{Error, Result};
 use crate::fairness::{fit_logistic, AttributeHead, Confusion, FitOptions, HeadSet};
-use crate::model::Bundle;
+use crate::model::{Bundle, Prior};
 use crate::rng::StreamRng;
 
 /// Share of images held out to measure each head's confusion.
@@ -20,79 +21,21 @@ const HELD_OUT: f64 = 0.2;
 /// L2 strengths tried, weakest first (ties go to the stronger penalty).
 const L2_GRID: [f64; 4] = [0.1, 1.0, 10.0, 100.0];
 
-/// v of every image of `data` under domain `domain` (row-major, `latent_dim`
-/// per image), with the bundle's dequantisation noise added to z as in
-/// training (one seeded draw per image): those are the v the flow made
-/// N(0, I), so heads fitted on them have natural ratios Φ(b̃) that mean
-/// something. Clean latents sit inside the same cloud, nearer its middle.
-pub fn encode_domain(
-    bundle: &Bundle,
-    data: &DomainData,
-    domain: usize,
-    noise: &[f64],
-    seed: u64,
-) -> Result<Vec<f32>> {
+/// v = F(E(x); d) of every image of `data` (row-major, `latent_dim` per image).
+fn encode_domain(bundle: &Bundle, data: &DomainData, domain: usize) -> Result<Vec<f32>> {
     let s = bundle.manifest.image_size;
-    let dev = &bundle.device;
     let mut out = Vec::with_capacity(data.images.len() * bundle.manifest.latent_dim());
-    for (chunk_no, chunk) in data.images.chunks(64).enumerate() {
+    for chunk in data.images.chunks(64) {
         let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
-        let x = Tensor::from_vec(flat, (chunk.len(), 3, s, s), dev)?;
-        let mut z = bundle.autoencoder.encoder.forward(&x)?;
-        if !noise.is_empty() {
-            let (b, c, h, w) = z.dims4()?;
-            let mut eps = Vec::with_capacity(b * c * h * w);
-            for i in 0..b {
-                let mut r = StreamRng::new(seed, b"head-noise", (chunk_no * 64 + i) as u64);
-                for sd in &noise[..c] {
-                    eps.extend((0..h * w).map(|_| (r.normal() * sd) as f32));
-                }
-            }
-            z = (z + Tensor::from_vec(eps, (b, c, h, w), dev)?)?;
-        }
+        let x = Tensor::from_vec(flat, (chunk.len(), 3, s, s), &bundle.device)?;
         out.extend(
             bundle
-                .v_of_latents(&z, domain)?
+                .encode_v(&x, domain)?
                 .flatten_all()?
                 .to_vec1::<f32>()?,
         );
     }
     Ok(out)
-}
-
-/// The dequantisation noise of a bundle trained before the manifest recorded
-/// it: the provenance's fraction times each latent channel's spread over `data`.
-pub fn noise_from_provenance(bundle: &Bundle, data: &[DomainData]) -> Result<Vec<f64>> {
-    let fraction: f64 = bundle
-        .manifest
-        .provenance
-        .get("latent_noise")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    if fraction <= 0.0 {
-        return Ok(Vec::new());
-    }
-    let s = bundle.manifest.image_size;
-    let mut zs = Vec::new();
-    for d in data {
-        for chunk in d.images.chunks(64) {
-            let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
-            let x = Tensor::from_vec(flat, (chunk.len(), 3, s, s), &bundle.device)?;
-            zs.push(bundle.autoencoder.encoder.forward(&x)?);
-        }
-    }
-    let all = Tensor::cat(&zs, 0)?;
-    let c = all.dim(1)?;
-    let per_channel = all.transpose(0, 1)?.flatten_from(1)?;
-    let mean = per_channel.mean_keepdim(1)?;
-    let std = per_channel
-        .broadcast_sub(&mean)?
-        .sqr()?
-        .mean(1)?
-        .sqrt()?
-        .to_vec1::<f32>()?;
-    debug_assert_eq!(std.len(), c);
-    Ok(std.iter().map(|&x| f64::from(x) * fraction).collect())
 }
 
 /// Whether image `i` of a domain is in the split that measures the heads'
@@ -101,31 +44,38 @@ pub(super) fn is_held_out(seed: u64, i: usize) -> bool {
     StreamRng::new(seed, b"head-held-out", i as u64).uniform() < HELD_OUT
 }
 
-/// Heads for every labelled domain of `data`, keyed by domain name.
+/// The prior over every domain of the bundle (`data` must hold them all) and
+/// the heads of every labelled domain, keyed by domain name.
 pub fn fit_heads(
     bundle: &Bundle,
     data: &[DomainData],
     seed: u64,
-) -> Result<BTreeMap<String, Vec<AttributeHead>>> {
+) -> Result<(Prior, BTreeMap<String, Vec<AttributeHead>>)> {
     let dim = bundle.manifest.latent_dim();
-    let noise = if bundle.manifest.latent_noise.is_empty() {
-        noise_from_provenance(bundle, data)?
-    } else {
-        bundle.manifest.latent_noise.clone()
-    };
+    let mut vs = Vec::with_capacity(bundle.manifest.domains.len());
+    for (domain, name) in bundle.manifest.domains.iter().enumerate() {
+        let d = data.iter().find(|d| &d.name == name).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no images for domain '{name}': the prior is fitted to every domain of the bundle"
+            ))
+        })?;
+        vs.push(encode_domain(bundle, d, domain)?);
+    }
+    let prior = Prior::fit(&vs, dim)?;
     let mut out = BTreeMap::new();
     for d in data.iter().filter(|d| !d.labels.is_empty()) {
         let domain = bundle.manifest.domain_index(&d.name)?;
-        let v = encode_domain(bundle, d, domain, &noise, seed)?;
-        // Confusion is measured on clean latents: what an audit of real frames sees.
-        let clean = encode_domain(bundle, d, domain, &[], seed)?;
+        let e: Vec<f32> = vs[domain]
+            .chunks_exact(dim)
+            .flat_map(|v| prior.whiten(domain, v))
+            .collect();
         let held: Vec<bool> = (0..d.images.len()).map(|i| is_held_out(seed, i)).collect();
         let pick =
             |keep: bool| -> Vec<usize> { (0..held.len()).filter(|&i| held[i] == keep).collect() };
         let (fit_idx, test_idx) = (pick(false), pick(true));
         let mut heads = Vec::new();
         for (attr, labels) in &d.labels {
-            match fit_one(attr, labels, &v, &clean, dim, &fit_idx, &test_idx) {
+            match fit_one(attr, labels, &e, dim, &fit_idx, &test_idx) {
                 Ok(head) => {
                     tracing::info!(
                         domain = %d.name,
@@ -148,19 +98,18 @@ pub fn fit_heads(
             out.insert(d.name.clone(), heads);
         }
     }
-    Ok(out)
+    Ok((prior, out))
 }
 
 /// Labelled images each class needs in both the fit and the held-out split.
 const MIN_PER_CLASS: usize = 5;
 
-/// One head: L2 strength picked on the held-out split (fit on noisy latents,
-/// scored on clean ones), then refitted on every image.
+/// One head: L2 strength picked on the held-out split, then refitted on
+/// every image.
 fn fit_one(
     attr: &str,
     labels: &[bool],
-    noisy: &[f32],
-    clean: &[f32],
+    e: &[f32],
     dim: usize,
     fit_idx: &[usize],
     test_idx: &[usize],
@@ -180,7 +129,7 @@ fn fit_one(
             )));
         }
     }
-    let (fit_v, test_v) = (rows(noisy, fit_idx), rows(clean, test_idx));
+    let (fit_v, test_v) = (rows(e, fit_idx), rows(e, test_idx));
     let mut best: Option<(Confusion, f64)> = None;
     for l2 in L2_GRID {
         let opts = FitOptions {
@@ -198,7 +147,7 @@ fn fit_one(
     let (confusion, l2) = best.ok_or_else(|| Error::Internal("empty L2 grid".into()))?;
     let mut head = fit_logistic(
         attr,
-        noisy,
+        e,
         labels,
         dim,
         FitOptions {

@@ -303,10 +303,11 @@ fn encode_all(ae: &Autoencoder, data: &[DomainData], size: usize) -> Result<Vec<
 /// called after every step.
 pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> Result<Manifest> {
     cfg.arch.validate()?;
-    if cfg.size == 0 || !cfg.size.is_multiple_of(ModelConfig::STRIDE) {
+    if cfg.size == 0 || !cfg.size.is_multiple_of(cfg.arch.align()) {
         return Err(Error::InvalidArgument(format!(
-            "--size {} must be a positive multiple of 8",
-            cfg.size
+            "--size {} must be a positive multiple of {}",
+            cfg.size,
+            cfg.arch.align()
         )));
     }
     if !(0.0..=1.0).contains(&cfg.latent_noise) {
@@ -457,7 +458,7 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
         Some((state, tensors)) if state.stage == Stage::Cinn => {
             restore(&varmap, &mut adam, state, tensors)?
         }
-        _ if cfg.init_cinn.is_none() => init_actnorm(&varmap, &latents)?,
+        _ if cfg.init_cinn.is_none() => init_actnorm(&varmap, &latents, &cfg.arch)?,
         _ => {}
     }
     let dim = latent_dim as f64;
@@ -531,11 +532,11 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     };
     let mut manifest = export(cfg, &varmap, &cinn, &data, losses, noise_std)?;
     let _ = std::fs::remove_dir_all(cfg.out.join(CHECKPOINT_DIR));
-    if data.iter().any(|d| !d.labels.is_empty()) {
-        let bundle = crate::model::Bundle::load(&cfg.out, &Device::Cpu)?;
-        manifest.heads = super::heads::fit_heads(&bundle, &data, cfg.seed)?;
-        manifest.write(&cfg.out)?;
-    }
+    let bundle = crate::model::Bundle::load(&cfg.out, &Device::Cpu)?;
+    let (prior, heads) = super::heads::fit_heads(&bundle, &data, cfg.seed)?;
+    manifest.write_prior(&cfg.out, &prior)?;
+    manifest.heads = heads;
+    manifest.write(&cfg.out)?;
     Ok(manifest)
 }
 
@@ -580,10 +581,18 @@ fn add_latent_noise(
 }
 
 /// Copies the tensors under `prefix` (`ae.` or `cinn.`) of the bundle at
-/// `dir` into `varmap`; the bundle must have this run's architecture.
+/// `dir` into `varmap`; the bundle must have this run's architecture (for
+/// `ae.`, only the autoencoder's part of it, so a new cINN can be trained on
+/// an existing autoencoder).
 fn load_weights(varmap: &VarMap, dir: &Path, arch: &ModelConfig, prefix: &str) -> Result<()> {
     let manifest = crate::model::Bundle::read_manifest(dir)?;
-    if manifest.architecture != *arch {
+    let theirs = &manifest.architecture;
+    let compatible = if prefix == "ae." {
+        (theirs.latent_channels, theirs.ae_channels) == (arch.latent_channels, arch.ae_channels)
+    } else {
+        theirs == arch
+    };
+    if !compatible {
         return Err(Error::InvalidArgument(format!(
             "{}: its architecture {:?} differs from this run's {arch:?}",
             dir.display(),
@@ -629,8 +638,14 @@ fn draw_latents(
 }
 
 /// Data-dependent start for the first ActNorm: standardise each latent channel.
-fn init_actnorm(varmap: &VarMap, latents: &[Tensor]) -> Result<()> {
+fn init_actnorm(varmap: &VarMap, latents: &[Tensor], arch: &ModelConfig) -> Result<()> {
     let all = Tensor::cat(latents, 0).map_err(err)?;
+    // The first ActNorm sees the latent as the flow does.
+    let all = if arch.cinn_squeeze {
+        crate::model::cinn::squeeze(&all).map_err(err)?
+    } else {
+        all
+    };
     let c = all.dim(1).map_err(err)?;
     let per_channel = all
         .transpose(0, 1)
@@ -753,6 +768,7 @@ fn export(
         provenance,
         weights_sha256: bundle::sha256_hex(&bytes),
         latent_noise: noise_std,
+        prior_sha256: None,
         heads: BTreeMap::new(),
     };
     crate::io::write_bytes_atomic(&cfg.out.join(WEIGHTS_FILE), &bytes)?;

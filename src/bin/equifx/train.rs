@@ -14,10 +14,10 @@ pub struct TrainArgs {
     /// A `labels.csv` in the folder (as `equifx synth` writes) adds attribute statistics.
     #[arg(long = "domain", value_name = "NAME=DIR", required = true)]
     domains: Vec<String>,
-    /// Output bundle folder (manifest.toml + weights.safetensors).
+    /// Output bundle folder (manifest.toml, weights.safetensors, prior.safetensors).
     #[arg(long)]
     out: PathBuf,
-    /// Training image side (multiple of 8); images are resized to it.
+    /// Training image side (multiple of 8, of 16 with --cinn-squeeze); images are resized to it.
     #[arg(long, default_value_t = 64)]
     size: usize,
     #[arg(long, default_value_t = 1)]
@@ -70,6 +70,16 @@ pub struct TrainArgs {
     /// Network size: `small` (the default bundle) or `tiny` (tests).
     #[arg(long, default_value = "small")]
     preset: String,
+    /// Coupling blocks of the cINN (overrides the preset).
+    #[arg(long)]
+    cinn_blocks: Option<usize>,
+    /// Hidden width of the cINN's coupling subnets (overrides the preset).
+    #[arg(long)]
+    cinn_hidden: Option<usize>,
+    /// Run the cINN on 2×2 space-to-depth blocks of the latent (wider reach
+    /// for the couplings; frames align to 16 px).
+    #[arg(long)]
+    cinn_squeeze: bool,
 }
 
 fn parse_domains(args: &[String]) -> equifx::Result<Vec<(String, PathBuf)>> {
@@ -114,7 +124,7 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
             d.name
         )));
     }
-    let heads = equifx::train::fit_heads(&bundle, &data, args.seed)?;
+    let (prior, heads) = equifx::train::fit_heads(&bundle, &data, args.seed)?;
     if heads.is_empty() {
         return Err(Error::InvalidArgument(
             "no head could be fitted: every attribute has too few labelled images of one class"
@@ -122,6 +132,9 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
         ));
     }
     let mut manifest = bundle.manifest.clone();
+    manifest.write_prior(&args.model, &prior)?;
+    // Heads live in the prior's coordinates: none of the old ones stay valid.
+    manifest.heads.clear();
     for (domain, h) in heads {
         for head in &h {
             let c = head.confusion.map_or(f64::NAN, |c| c.error_rate());
@@ -149,7 +162,7 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
             "give at least two --domain NAME=DIR".into(),
         ));
     }
-    let arch = match args.preset.as_str() {
+    let mut arch = match args.preset.as_str() {
         "small" => ModelConfig::small(domains.len()),
         "tiny" => ModelConfig {
             latent_channels: 4,
@@ -158,6 +171,7 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
             cinn_hidden: 8,
             embed_dim: 2,
             domains: domains.len(),
+            cinn_squeeze: false,
         },
         other => {
             return Err(Error::InvalidArgument(format!(
@@ -165,6 +179,9 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
             )))
         }
     };
+    arch.cinn_blocks = args.cinn_blocks.unwrap_or(arch.cinn_blocks);
+    arch.cinn_hidden = args.cinn_hidden.unwrap_or(arch.cinn_hidden);
+    arch.cinn_squeeze |= args.cinn_squeeze;
     let cfg = TrainConfig {
         out: args.out,
         domains,

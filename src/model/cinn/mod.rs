@@ -34,6 +34,29 @@ pub enum Permutations {
 pub struct Cinn {
     embedding: Tensor,
     blocks: Vec<Block>,
+    squeeze: bool,
+}
+
+/// 2×2 space-to-depth: (B, C, H, W) → (B, 4C, H/2, W/2), a bijection with
+/// unit Jacobian.
+pub fn squeeze(x: &Tensor) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    if h % 2 != 0 || w % 2 != 0 {
+        candle_core::bail!("the cINN needs an even latent size, got {w}×{h}");
+    }
+    x.reshape((b, c, h / 2, 2, w / 2, 2))?
+        .permute((0, 1, 3, 5, 2, 4))?
+        .contiguous()?
+        .reshape((b, 4 * c, h / 2, w / 2))
+}
+
+/// The inverse of [`squeeze`].
+pub fn unsqueeze(x: &Tensor) -> Result<Tensor> {
+    let (b, c4, h2, w2) = x.dims4()?;
+    x.reshape((b, c4 / 4, 2, 2, h2, w2))?
+        .permute((0, 1, 4, 2, 5, 3))?
+        .contiguous()?
+        .reshape((b, c4 / 4, 2 * h2, 2 * w2))
 }
 
 impl Cinn {
@@ -43,7 +66,7 @@ impl Cinn {
         perms: Permutations,
         device: &Device,
     ) -> Result<Self> {
-        let c = cfg.latent_channels;
+        let c = cfg.flow_channels();
         let embedding = vb.get_with_hints(
             (cfg.domains, cfg.embed_dim),
             "embedding",
@@ -80,7 +103,11 @@ impl Cinn {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Cinn { embedding, blocks })
+        Ok(Cinn {
+            embedding,
+            blocks,
+            squeeze: cfg.cinn_squeeze,
+        })
     }
 
     /// The block permutations, to be saved with the weights.
@@ -111,9 +138,13 @@ impl Cinn {
     /// v = F(z; d) and log|det ∂v/∂z| per sample. `domains` holds one u32
     /// domain index per sample.
     pub fn forward(&self, zs: &Tensor, domains: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (b, _, h, w) = zs.dims4()?;
+        let mut x = if self.squeeze {
+            squeeze(zs)?
+        } else {
+            zs.clone()
+        };
+        let (b, _, h, w) = x.dims4()?;
         let cond = self.condition(domains, h, w)?;
-        let mut x = zs.clone();
         let mut logdet = Tensor::zeros(b, zs.dtype(), zs.device())?;
         for blk in &self.blocks {
             let (y, ld) = blk.actnorm.forward(&x)?;
@@ -123,18 +154,28 @@ impl Cinn {
             logdet = (logdet + ld)?;
             x = y;
         }
+        if self.squeeze {
+            x = unsqueeze(&x)?;
+        }
         Ok((x, logdet))
     }
 
     /// z = F⁻¹(v; d).
     pub fn inverse(&self, vs: &Tensor, domains: &Tensor) -> Result<Tensor> {
-        let (_, _, h, w) = vs.dims4()?;
+        let mut y = if self.squeeze {
+            squeeze(vs)?
+        } else {
+            vs.clone()
+        };
+        let (_, _, h, w) = y.dims4()?;
         let cond = self.condition(domains, h, w)?;
-        let mut y = vs.clone();
         for blk in self.blocks.iter().rev() {
             y = blk.coupling.inverse(&y, &cond)?;
             y = blk.permutation.inverse(&y)?;
             y = blk.actnorm.inverse(&y)?;
+        }
+        if self.squeeze {
+            y = unsqueeze(&y)?;
         }
         Ok(y)
     }
