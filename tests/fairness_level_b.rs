@@ -159,7 +159,6 @@ fn generate(
 /// Wilson bound of the head-vs-oracle disagreement on a separate batch
 /// (an unreadable picture counts as a disagreement).
 #[test]
-#[ignore = "the shipped default bundle does not meet Level B yet (generated pictures are often unreadable: the palette oracle reads about 4 in 10); `cargo test --release --test fairness_level_b -- --ignored` measures it"]
 fn b3_fair_sampler_meets_fifty_fifty_warm_by_the_pixel_oracle() {
     let b = bundle();
     let z = normal::isf(1e-3 / 2.0);
@@ -196,7 +195,8 @@ fn b3_fair_sampler_meets_fifty_fifty_warm_by_the_pixel_oracle() {
     }
 }
 
-/// (2) The model's natural ratio Φ(b̃) against the training ratio: a finding
+/// (2) The model's natural share (Φ(b̃) under N(0, I), mixed over the prior's
+/// components) against the training ratio: a finding
 /// (printed), with only a sanity bound — a head whose natural ratio is off by
 /// more than its own error plus 15 pp is broken.
 #[test]
@@ -204,19 +204,20 @@ fn b2_natural_ratios_are_reported_and_sane() {
     let b = bundle();
     for t in &b.manifest.training {
         let heads = b.manifest.heads_of(&t.name).expect("heads");
-        for h in heads {
+        let set = head_set(&b, &t.name).expect("heads");
+        for (k, h) in heads.iter().enumerate() {
             let train = t.attributes[&h.name];
-            let natural = h.natural_ratio();
+            let natural = set.natural_share(k);
             let err = h.confusion.map_or(0.0, |c| c.error_rate());
             eprintln!(
-                "{}/{}: training {train:.3}, model Φ(b̃) {natural:.3} (amplification {:+.3})",
+                "{}/{}: training {train:.3}, model natural share {natural:.3} (amplification {:+.3})",
                 t.name,
                 h.name,
                 natural - train
             );
             assert!(
                 (natural - train).abs() <= err + 0.15,
-                "{}/{}: Φ(b̃) {natural:.3} vs training {train:.3}",
+                "{}/{}: natural share {natural:.3} vs training {train:.3}",
                 t.name,
                 h.name
             );
@@ -240,7 +241,7 @@ fn b2_natural_ratios_are_reported_and_sane() {
 /// palette and shape oracles per cell: |p̂_g − ¼| ≤ z·√(3/16/N) + δ_sys with
 /// Bonferroni over the four cells, δ_sys from a separate calibration batch.
 #[test]
-#[ignore = "the shipped default bundle does not meet Level B yet (generated pictures are often unreadable: the palette oracle reads about 4 in 10); `cargo test --release --test fairness_level_b -- --ignored` measures it"]
+#[ignore = "the shipped default bundle does not meet this yet: the shape oracle reads many generated round objects as angular (lumpy outlines), δ_sys ≈ 0.56; `cargo test --release --test fairness_level_b -- --ignored` measures it"]
 fn b3_fair_sampler_meets_the_joint_target_by_the_pixel_oracles() {
     let b = bundle();
     let z = normal::isf(1e-3 / 8.0);

@@ -593,18 +593,29 @@ fn noise_image(w: usize, h: usize, seed: u64) -> equifx::frame::Image {
     equifx::frame::Image::from_planes(w, h, data).unwrap()
 }
 
+/// The tiny test bundle (frames align to 8 px) and the shipped one, whose
+/// space-to-depth cINN aligns them to 16 px.
+fn both_bundles() -> [PathBuf; 2] {
+    [
+        trained_bundle().to_path_buf(),
+        equifx::model::bundle::default_bundle_dir(),
+    ]
+}
+
 #[test]
 fn domain_transfer_renders_any_frame_size_and_keeps_alpha() {
     let ctx = equifx::node::RenderContext::default();
-    let inst = transfer_instance(trained_bundle(), &[("target", "oil"), ("source", "photo")]);
-    for (w, h) in [(1, 1), (13, 7), (16, 16), (40, 24)] {
-        let img = noise_image(w, h, 1);
-        let out = inst
-            .render_images(std::slice::from_ref(&img), w, h, 0, &ctx)
-            .unwrap();
-        assert_eq!((out.width(), out.height()), (w, h));
-        assert!(out.data().iter().all(|v| v.is_finite()));
-        assert_eq!(out.plane(3), img.plane(3), "alpha passes through");
+    for model in both_bundles() {
+        let inst = transfer_instance(&model, &[("target", "oil"), ("source", "photo")]);
+        for (w, h) in [(1, 1), (13, 7), (16, 16), (40, 24), (90, 17)] {
+            let img = noise_image(w, h, 1);
+            let out = inst
+                .render_images(std::slice::from_ref(&img), w, h, 0, &ctx)
+                .unwrap();
+            assert_eq!((out.width(), out.height()), (w, h));
+            assert!(out.data().iter().all(|v| v.is_finite()));
+            assert_eq!(out.plane(3), img.plane(3), "alpha passes through");
+        }
     }
     // Strength 0 is the input, exactly.
     let inst0 = transfer_instance(trained_bundle(), &[("strength", "0")]);
@@ -629,11 +640,17 @@ fn domain_transfer_renders_any_frame_size_and_keeps_alpha() {
 /// much larger errors along the tile grid.
 #[test]
 fn tiled_and_untiled_transfer_agree() {
+    for model in both_bundles() {
+        tiled_and_untiled_transfer_agree_with(&model);
+    }
+}
+
+fn tiled_and_untiled_transfer_agree_with(model: &Path) {
     let ctx = equifx::node::RenderContext::default();
     let (w, h) = (96, 64);
     let img = noise_image(w, h, 3);
     let whole = transfer_instance(
-        trained_bundle(),
+        model,
         &[
             ("resolution", "4096"),
             ("tile_size", "4096"),
@@ -641,7 +658,7 @@ fn tiled_and_untiled_transfer_agree() {
         ],
     );
     let tiled = transfer_instance(
-        trained_bundle(),
+        model,
         &[
             ("resolution", "4096"),
             ("tile_size", "64"),
@@ -671,5 +688,9 @@ fn tiled_and_untiled_transfer_agree() {
         }
     }
     let mean = sum / n as f64;
-    assert!(mean < 2.0 / 255.0, "mean interior difference {mean}");
+    assert!(
+        mean < 2.0 / 255.0,
+        "{}: mean interior difference {mean}",
+        model.display()
+    );
 }

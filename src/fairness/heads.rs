@@ -287,6 +287,19 @@ pub struct HeadSet {
     sigma: Vec<f64>,
     sigma_inv: Vec<f64>,
     sigma_chol: Vec<f64>,
+    components: Vec<Component>,
+}
+
+/// One component of the law of v the heads are read against: N(mean, I)
+/// with a weight. A plain bundle has one, N(0, I); a bundle whose prior has a
+/// component per labelled cell has several (see `model::prior`).
+#[derive(Clone, Debug)]
+pub struct Component {
+    pub weight: f64,
+    /// The mean (empty: 0).
+    pub mean: Vec<f64>,
+    /// W·mean, the mean of u under this component.
+    pub shift: Vec<f64>,
 }
 
 impl HeadSet {
@@ -331,7 +344,54 @@ impl HeadSet {
             sigma,
             sigma_inv,
             sigma_chol,
+            components: vec![Component {
+                weight: 1.0,
+                mean: Vec::new(),
+                shift: vec![0.0; k],
+            }],
         })
+    }
+
+    /// The heads read against the mixture Σ_c weight_c·N(mean_c, I) instead of N(0, I).
+    pub fn with_components(mut self, mixture: &[(f64, Vec<f64>)]) -> Result<Self> {
+        let total: f64 = mixture.iter().map(|(w, _)| w).sum();
+        if mixture.is_empty()
+            || mixture
+                .iter()
+                .any(|(w, m)| !(w.is_finite() && *w >= 0.0) || m.len() != self.d)
+            || (total - 1.0).abs() > 1e-6
+        {
+            return Err(Error::InvalidArgument(format!(
+                "a mixture of {} components whose weights do not sum to 1 or whose means are not {}-dimensional",
+                mixture.len(),
+                self.d
+            )));
+        }
+        self.components = mixture
+            .iter()
+            .map(|(weight, mean)| Component {
+                weight: *weight,
+                shift: (0..self.k())
+                    .map(|k| linalg::dot(self.row(k), mean))
+                    .collect(),
+                mean: mean.clone(),
+            })
+            .collect();
+        Ok(self)
+    }
+
+    /// The mixture components of the latent law (one, N(0, I), by default).
+    pub fn components(&self) -> &[Component] {
+        &self.components
+    }
+
+    /// The model's natural share of attribute `k`: Σ_c w_c·Φ(b̃_k + W_k·m_c)
+    /// (Φ(b̃_k) for N(0, I)).
+    pub fn natural_share(&self, k: usize) -> f64 {
+        self.components
+            .iter()
+            .map(|c| c.weight * normal::cdf(self.offsets[k] + c.shift[k]))
+            .sum()
     }
 
     pub fn k(&self) -> usize {

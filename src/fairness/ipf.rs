@@ -23,10 +23,30 @@ pub enum Target {
 /// Draws of the Monte Carlo natural joint for K > 2 (standard error < 0.0005 per cell).
 const MC_DRAWS: u64 = 1 << 20;
 
-/// P(u ∈ cell g) for u ~ N(0, Σ), cells split at u_k = −b̃_k.
+/// P(v ∈ cell g) under the heads' latent law: the weighted sum over its
+/// mixture components of [`component_joint`].
 pub fn natural_joint(heads: &HeadSet) -> Vec<f64> {
+    let mut joint = vec![0.0; cells::n_cells(heads.k())];
+    for c in 0..heads.components().len() {
+        let w = heads.components()[c].weight;
+        joint
+            .iter_mut()
+            .zip(component_joint(heads, c))
+            .for_each(|(p, q)| *p += w * q);
+    }
+    joint
+}
+
+/// P(u ∈ cell g) for u ~ N(shift_c, Σ) (component `c`), cells split at u_k = −b̃_k.
+pub fn component_joint(heads: &HeadSet, c: usize) -> Vec<f64> {
     let k = heads.k();
-    let t: Vec<f64> = heads.offsets().iter().map(|b| -b).collect();
+    let shift = &heads.components()[c].shift;
+    let t: Vec<f64> = heads
+        .offsets()
+        .iter()
+        .zip(shift)
+        .map(|(b, s)| -b - s)
+        .collect();
     match k {
         1 => vec![normal::cdf(t[0]), normal::sf(t[0])],
         2 => {

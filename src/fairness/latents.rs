@@ -13,12 +13,25 @@ use crate::model::Bundle;
 /// Frames are encoded in batches of this many (bounds memory).
 const BATCH: usize = 64;
 
-/// The normalised heads of `domain` in `bundle`.
+/// The normalised heads of `domain` in `bundle`, read against the bundle
+/// prior's mixture for that domain when it has one.
 pub fn head_set(bundle: &Bundle, domain: &str) -> Result<HeadSet> {
-    HeadSet::new(
+    let heads = HeadSet::new(
         bundle.manifest.heads_of(domain)?,
         bundle.manifest.latent_dim(),
-    )
+    )?;
+    match &bundle.prior {
+        Some(p) => {
+            let d = bundle.manifest.domain_index(domain)?;
+            let mixture: Vec<(f64, Vec<f64>)> = p
+                .components(d)
+                .iter()
+                .map(|c| (c.weight, c.mean.clone()))
+                .collect();
+            heads.with_components(&mixture)
+        }
+        None => Ok(heads),
+    }
 }
 
 fn is_srgb(bundle: &Bundle) -> bool {

@@ -5,6 +5,11 @@
 //! v = v₀ + Wᵀ Σ⁻¹ (u − W v₀). Then W v = u exactly and the orthogonal part is
 //! untouched, so diversity inside each cell is the model's own.
 //!
+//! When the latent law is a mixture Σ_c w_c·N(m_c, I) (a bundle prior with a
+//! component per labelled cell), p(v | cell g) = Σ_c w_c P_c(g)·N_c(v | g) / P(g):
+//! the item first picks component c with probability ∝ w_c·P_c(g), then draws
+//! as above around m_c. Still exact, component by component.
+//!
 //! Frame independence: item i's cell is slot π(i) of the sorted count vector,
 //! π a keyed Feistel permutation of 0..N (random access, no shuffle state), and
 //! its draws come from `StreamRng::new(seed, b"fair-sampler", i)`. So frame i is
@@ -56,8 +61,10 @@ pub struct FairSampler {
     starts: Vec<u64>,
     n: u64,
     seed: u64,
-    /// Per cell and head: the interval of u_k.
-    bounds: Vec<Vec<(f64, f64)>>,
+    /// Per component, cell and head: the interval of u_k − shift_c,k.
+    bounds: Vec<Vec<Vec<(f64, f64)>>>,
+    /// Per component, P_c(g).
+    component_natural: Vec<Vec<f64>>,
     perm: Permutation,
 }
 
@@ -81,19 +88,28 @@ impl FairSampler {
         let natural = ipf::natural_joint(&heads);
         let counts = ipf::largest_remainder(&target, n);
         let k = heads.k();
-        let bounds: Vec<Vec<(f64, f64)>> = (0..cells::n_cells(k))
-            .map(|g| {
-                (0..k)
-                    .map(|j| {
-                        let t = -heads.offsets()[j];
-                        if cells::has(g, j) {
-                            (t + opts.margin, f64::INFINITY)
-                        } else {
-                            (f64::NEG_INFINITY, t - opts.margin)
-                        }
+        let bounds: Vec<Vec<Vec<(f64, f64)>>> = heads
+            .components()
+            .iter()
+            .map(|comp| {
+                (0..cells::n_cells(k))
+                    .map(|g| {
+                        (0..k)
+                            .map(|j| {
+                                let t = -heads.offsets()[j] - comp.shift[j];
+                                if cells::has(g, j) {
+                                    (t + opts.margin, f64::INFINITY)
+                                } else {
+                                    (f64::NEG_INFINITY, t - opts.margin)
+                                }
+                            })
+                            .collect()
                     })
                     .collect()
             })
+            .collect();
+        let component_natural = (0..heads.components().len())
+            .map(|c| ipf::component_joint(&heads, c))
             .collect();
         let mut starts = Vec::with_capacity(counts.len());
         let mut acc = 0;
@@ -111,6 +127,7 @@ impl FairSampler {
             n,
             seed,
             bounds,
+            component_natural,
         })
     }
 
@@ -159,8 +176,10 @@ impl FairSampler {
         // A draw within f32 rounding of a boundary could land in the neighbouring
         // cell once v is stored as f32; such (rare) draws are redrawn from the same
         // stream, so the head counts are exact and the item stays deterministic.
+        let c = self.pick_component(g, &mut rng);
+        let comp = &self.heads.components()[c];
         for _ in 0..MAX_REDRAWS {
-            let u = self.draw_u(g, &mut rng);
+            let u = self.draw_u(g, c, &mut rng);
             rng.fill_normals(&mut v0);
             // v = v₀ + Wᵀ Σ⁻¹ (u − W v₀)
             for (j, rj) in r.iter_mut().enumerate() {
@@ -171,12 +190,15 @@ impl FairSampler {
                 let row = self.heads.row(j);
                 v0.iter_mut().zip(row).for_each(|(x, w)| *x += cj * w);
             }
+            if !comp.mean.is_empty() {
+                v0.iter_mut().zip(&comp.mean).for_each(|(x, m)| *x += m);
+            }
             let v: Vec<f32> = v0.iter().map(|&x| x as f32).collect();
             if self.heads.cell(&v) == g {
                 let scores = u
                     .iter()
-                    .zip(self.heads.offsets())
-                    .map(|(a, b)| a + b)
+                    .zip(self.heads.offsets().iter().zip(&comp.shift))
+                    .map(|(a, (b, s))| a + b + s)
                     .collect();
                 return Ok(SampledItem {
                     v,
@@ -211,10 +233,34 @@ impl FairSampler {
         }
     }
 
-    /// u ~ N(0, Σ) truncated to cell g.
-    fn draw_u(&self, g: usize, rng: &mut StreamRng) -> Vec<f64> {
+    /// The mixture component of an item of cell g: c with probability
+    /// ∝ w_c·P_c(g). No draw is spent when there is one component.
+    fn pick_component(&self, g: usize, rng: &mut StreamRng) -> usize {
+        let comps = self.heads.components();
+        if comps.len() == 1 {
+            return 0;
+        }
+        let mass: Vec<f64> = comps
+            .iter()
+            .zip(&self.component_natural)
+            .map(|(c, p)| c.weight * p[g])
+            .collect();
+        let total: f64 = mass.iter().sum();
+        let mut x = rng.uniform() * total;
+        for (c, m) in mass.iter().enumerate() {
+            if x < *m {
+                return c;
+            }
+            x -= m;
+        }
+        // Rounding at the top end: the last component with any mass.
+        mass.iter().rposition(|&m| m > 0.0).unwrap_or(0)
+    }
+
+    /// u − shift_c ~ N(0, Σ) truncated to cell g of component c.
+    fn draw_u(&self, g: usize, c: usize, rng: &mut StreamRng) -> Vec<f64> {
         let k = self.heads.k();
-        let b = &self.bounds[g];
+        let b = &self.bounds[c][g];
         if k == 1 {
             return vec![normal::truncated_quantile(
                 b[0].0,
@@ -223,7 +269,7 @@ impl FairSampler {
             )];
         }
         let inside = |u: &[f64]| u.iter().zip(b).all(|(x, (lo, hi))| *x > *lo && *x < *hi);
-        let p = self.natural[g];
+        let p = self.component_natural[c][g];
         if p >= REJECTION_FLOOR {
             let l = self.heads.sigma_chol();
             let mut xi = vec![0.0; k];
@@ -321,6 +367,80 @@ fn mix64(mut z: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fairness::AttributeHead;
+
+    /// A mixture of two unit Gaussians, one head along v₁ (present when
+    /// v₁ > 0.5), components apart along v₂ ⟂ the head. In each cell the
+    /// component shares must be ∝ w_c·P_c(g) and v within a component its
+    /// truncated law, so the cell means of v₁ and v₂ have closed forms.
+    #[test]
+    fn mixture_cells_draw_components_by_their_mass_in_the_cell() {
+        let head = AttributeHead {
+            name: "a".into(),
+            w: vec![1.0, 0.0],
+            b: -0.5,
+            confusion: None,
+        };
+        let comps = [(0.3, vec![-1.0, 2.0]), (0.7, vec![1.5, -2.0])];
+        let heads = HeadSet::new(&[head], 2)
+            .unwrap()
+            .with_components(&comps)
+            .unwrap();
+        let n = 20_000u64;
+        let s = FairSampler::new(
+            heads,
+            &Target::Marginals(vec![Some(0.5)]),
+            n,
+            11,
+            SamplerOptions::default(),
+        )
+        .unwrap();
+        let items = s.sample_range(0..n).unwrap();
+        for present in [false, true] {
+            let g = usize::from(present);
+            // q_c ∝ w_c·P_c(g); E[z | z > a] = φ(a)/Q(a), E[z | z < a] = −φ(a)/Φ(a).
+            let a: Vec<f64> = comps.iter().map(|(_, m)| 0.5 - m[0]).collect();
+            let mass: Vec<f64> = comps
+                .iter()
+                .zip(&a)
+                .map(|((w, _), &a)| {
+                    w * if present {
+                        normal::sf(a)
+                    } else {
+                        normal::cdf(a)
+                    }
+                })
+                .collect();
+            let q: Vec<f64> = mass.iter().map(|m| m / mass.iter().sum::<f64>()).collect();
+            let tail = |a: f64| {
+                if present {
+                    normal::pdf(a) / normal::sf(a)
+                } else {
+                    -normal::pdf(a) / normal::cdf(a)
+                }
+            };
+            let want1: f64 = (0..2).map(|c| q[c] * (comps[c].1[0] + tail(a[c]))).sum();
+            let want2: f64 = (0..2).map(|c| q[c] * comps[c].1[1]).sum();
+            let var2 =
+                1.0 + (0..2).map(|c| q[c] * comps[c].1[1].powi(2)).sum::<f64>() - want2 * want2;
+            let in_cell: Vec<&SampledItem> = items.iter().filter(|i| i.meta.cell == g).collect();
+            assert_eq!(in_cell.len() as u64, n / 2, "head counts are exact");
+            assert!(in_cell.iter().all(|i| (i.v[0] > 0.5) == present));
+            let m = in_cell.len() as f64;
+            let mean = |j: usize| in_cell.iter().map(|i| f64::from(i.v[j])).sum::<f64>() / m;
+            // v₁'s within-cell SD is below 2.2 here; 3.29 SE at α = 10⁻³.
+            assert!(
+                (mean(0) - want1).abs() < 3.29 * 2.2 / m.sqrt(),
+                "cell {g}: E[v₁] {} vs {want1}",
+                mean(0)
+            );
+            assert!(
+                (mean(1) - want2).abs() < 3.29 * (var2 / m).sqrt(),
+                "cell {g}: E[v₂] {} vs {want2}",
+                mean(1)
+            );
+        }
+    }
 
     #[test]
     fn permutation_is_a_bijection_for_awkward_sizes() {

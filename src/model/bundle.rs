@@ -255,6 +255,24 @@ impl Bundle {
     /// weights are converted once, here).
     pub fn load_as(dir: &Path, device: &Device, dtype: DType) -> Result<Bundle> {
         let manifest = Self::read_manifest(dir)?;
+        Self::load_manifest_as(dir, manifest, device, dtype)
+    }
+
+    /// Loads the networks and heads of the bundle at `dir` but not its prior,
+    /// which is about to be refitted (`equifx fit-heads`), so an outdated or
+    /// damaged prior does not stand in the way.
+    pub fn load_without_prior(dir: &Path, device: &Device) -> Result<Bundle> {
+        let mut manifest = Self::read_manifest(dir)?;
+        manifest.prior_sha256 = None;
+        Self::load_manifest_as(dir, manifest, device, DType::F32)
+    }
+
+    fn load_manifest_as(
+        dir: &Path,
+        manifest: Manifest,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Bundle> {
         let wpath = dir.join(WEIGHTS_FILE);
         let bytes = std::fs::read(&wpath)
             .map_err(|e| model_err(&wpath, format!("cannot read the weights ({e})")))?;

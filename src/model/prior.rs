@@ -1,6 +1,14 @@
 //! The Gaussian space of the fairness nodes: per domain, the flow's v of the
-//! domain's clean training latents fitted by N(μ_d, Σ_d), Σ_d = L_d L_dᵀ, and
-//! whitened, ε = L_d⁻¹(v − μ_d).
+//! domain's clean training latents, whitened, ε = L_d⁻¹(v − μ_d), and
+//! modelled as a mixture Σ_c π_c N(m_c, I) with one component per cell of
+//! the labelled attributes (Σ_d = L_d L_dᵀ is the pooled within-cell
+//! covariance; without labels there is one component at 0).
+//!
+//! Why components: an attribute like the palette is discrete, so its classes
+//! are separate clusters in v. One Gaussian over both puts its mass between
+//! them too, and the cells' boundary regions decode to mixed, unreadable
+//! objects; a component per cell keeps each class where its images are.
+//! Each component is Gaussian, so conditional sampling inside it stays exact.
 //!
 //! Why not v itself: the flow was trained on latents with dequantisation
 //! noise, so most of v's unit variance is that noise, and the middle of
@@ -26,7 +34,14 @@ pub const PRIOR_FILE: &str = "prior.safetensors";
 /// eigenvalues are noise, and an unshrunk factor would amplify them.
 const SHRINKAGE: f64 = 0.05;
 
-/// Mean and Cholesky factor of each domain's Gaussian.
+/// One mixture component in the whitened space: N(mean, I) with weight π.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    pub weight: f64,
+    pub mean: Vec<f64>,
+}
+
+/// Whitening and mixture components of each domain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prior {
     dim: usize,
@@ -34,6 +49,8 @@ pub struct Prior {
     means: Vec<Vec<f64>>,
     /// Per domain, L packed row by row (row i holds i + 1 values).
     factors: Vec<Vec<f64>>,
+    /// Per domain, the components (weights sum to 1).
+    components: Vec<Vec<Component>>,
 }
 
 fn packed_len(dim: usize) -> usize {
@@ -44,12 +61,25 @@ fn row(i: usize) -> usize {
     i * (i + 1) / 2
 }
 
+/// L⁻¹(v − μ) for L packed by rows (forward substitution).
+fn solve_lower(l: &[f64], dim: usize, v: &[f64], mu: &[f64]) -> Vec<f64> {
+    let mut e = vec![0.0f64; dim];
+    for i in 0..dim {
+        let r = &l[row(i)..row(i) + i + 1];
+        e[i] = (v[i] - mu[i] - linalg::dot(&r[..i], &e[..i])) / r[i];
+    }
+    e
+}
+
 impl Prior {
-    /// Fits one Gaussian per domain to `vs[d]` (row-major, `dim` values per
-    /// image), with covariance (1 − λ)·S + λ·(tr S / dim)·I.
-    pub fn fit(vs: &[Vec<f32>], dim: usize) -> Result<Prior> {
+    /// Fits each domain's prior to `vs[d]` (row-major, `dim` values per
+    /// image) and the images' cells `cells[d]` (empty: unlabelled, one
+    /// component). The within-cell covariance S is shrunk to
+    /// (1 − λ)·S + λ·(tr S / dim)·I.
+    pub fn fit(vs: &[Vec<f32>], cells: &[Vec<usize>], dim: usize) -> Result<Prior> {
         let mut means = Vec::with_capacity(vs.len());
         let mut factors = Vec::with_capacity(vs.len());
+        let mut components = Vec::with_capacity(vs.len());
         for (d, flat) in vs.iter().enumerate() {
             let n = flat.len() / dim.max(1);
             if dim == 0 || flat.len() != n * dim || n < 2 {
@@ -57,18 +87,47 @@ impl Prior {
                     "domain {d}: need at least 2 latents of {dim} values to fit its Gaussian"
                 )));
             }
-            let mut mean = vec![0.0; dim];
-            for v in flat.chunks_exact(dim) {
-                mean.iter_mut()
+            let cell: Vec<usize> = match cells.get(d) {
+                Some(c) if !c.is_empty() => {
+                    if c.len() != n {
+                        return Err(Error::InvalidArgument(format!(
+                            "domain {d}: {} cell labels for {n} latents",
+                            c.len()
+                        )));
+                    }
+                    c.clone()
+                }
+                _ => vec![0; n],
+            };
+            let groups = cell.iter().max().map_or(1, |m| m + 1);
+            let mut count = vec![0usize; groups];
+            let mut group_mean = vec![vec![0.0; dim]; groups];
+            for (v, &g) in flat.chunks_exact(dim).zip(&cell) {
+                count[g] += 1;
+                group_mean[g]
+                    .iter_mut()
                     .zip(v)
-                    .for_each(|(m, &x)| *m += f64::from(x) / n as f64);
+                    .for_each(|(m, &x)| *m += f64::from(x));
             }
+            for (m, &c) in group_mean.iter_mut().zip(&count) {
+                m.iter_mut().for_each(|x| *x /= c.max(1) as f64);
+            }
+            let mean: Vec<f64> = (0..dim)
+                .map(|j| {
+                    group_mean
+                        .iter()
+                        .zip(&count)
+                        .map(|(m, &c)| m[j] * c as f64)
+                        .sum::<f64>()
+                        / n as f64
+                })
+                .collect();
             let mut cov = vec![0.0; dim * dim];
             let mut centred = vec![0.0; dim];
-            for v in flat.chunks_exact(dim) {
+            for (v, &g) in flat.chunks_exact(dim).zip(&cell) {
                 centred
                     .iter_mut()
-                    .zip(v.iter().zip(&mean))
+                    .zip(v.iter().zip(&group_mean[g]))
                     .for_each(|(c, (&x, m))| *c = f64::from(x) - m);
                 for i in 0..dim {
                     let ci = centred[i];
@@ -78,11 +137,13 @@ impl Prior {
                         .for_each(|(s, cj)| *s += ci * cj);
                 }
             }
-            let trace = (0..dim).map(|i| cov[i * dim + i]).sum::<f64>() / (n - 1) as f64;
+            let used = count.iter().filter(|&&c| c > 0).count();
+            let dof = n.saturating_sub(used).max(1) as f64;
+            let trace = (0..dim).map(|i| cov[i * dim + i]).sum::<f64>() / dof;
             let floor = SHRINKAGE * trace / dim as f64;
             for i in 0..dim {
                 for j in 0..=i {
-                    let s = (1.0 - SHRINKAGE) * cov[i * dim + j] / (n - 1) as f64;
+                    let s = (1.0 - SHRINKAGE) * cov[i * dim + j] / dof;
                     cov[i * dim + j] = s;
                     cov[j * dim + i] = s;
                 }
@@ -97,14 +158,31 @@ impl Prior {
             for i in 0..dim {
                 packed.extend_from_slice(&l[i * dim..i * dim + i + 1]);
             }
+            // Component means in the whitened space; empty cells get no component.
+            let comps: Vec<Component> = group_mean
+                .iter()
+                .zip(&count)
+                .filter(|(_, &c)| c > 0)
+                .map(|(m, &c)| Component {
+                    weight: c as f64 / n as f64,
+                    mean: solve_lower(&packed, dim, m, &mean),
+                })
+                .collect();
             means.push(mean);
             factors.push(packed);
+            components.push(comps);
         }
         Ok(Prior {
             dim,
             means,
             factors,
+            components,
         })
+    }
+
+    /// The mixture components of domain `d`.
+    pub fn components(&self, d: usize) -> &[Component] {
+        &self.components[d]
     }
 
     pub fn dim(&self) -> usize {
@@ -115,16 +193,13 @@ impl Prior {
         self.means.len()
     }
 
-    /// ε = L⁻¹(v − μ) for domain `d` (forward substitution).
+    /// ε = L⁻¹(v − μ) for domain `d`.
     pub fn whiten(&self, d: usize, v: &[f32]) -> Vec<f32> {
-        let (mu, l) = (&self.means[d], &self.factors[d]);
-        let mut e = vec![0.0f64; self.dim];
-        for i in 0..self.dim {
-            let r = &l[row(i)..row(i) + i + 1];
-            let s = f64::from(v[i]) - mu[i] - linalg::dot(&r[..i], &e[..i]);
-            e[i] = s / r[i];
-        }
-        e.into_iter().map(|x| x as f32).collect()
+        let v: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
+        solve_lower(&self.factors[d], self.dim, &v, &self.means[d])
+            .into_iter()
+            .map(|x| x as f32)
+            .collect()
     }
 
     /// v = μ + L ε for domain `d`.
@@ -136,30 +211,35 @@ impl Prior {
             .collect()
     }
 
-    /// The safetensors bytes: `mean` (domains × dim) and `scale_tril`
-    /// (domains × dim(dim+1)/2, L packed by rows), f32.
+    /// The safetensors bytes, f32: `mean` (domains × dim), `scale_tril`
+    /// (domains × dim(dim+1)/2, L packed by rows), `component_mean` (domains ×
+    /// C × dim) and `component_weight` (domains × C), C the most components of
+    /// any domain (unused slots have weight 0).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let le = |rows: &[Vec<f64>]| -> Vec<u8> {
-            rows.iter()
-                .flatten()
-                .flat_map(|&x| (x as f32).to_le_bytes())
-                .collect()
+        let le = |vals: &mut dyn Iterator<Item = f64>| -> Vec<u8> {
+            vals.flat_map(|x| (x as f32).to_le_bytes()).collect()
         };
-        let (mean, tril) = (le(&self.means), le(&self.factors));
-        let k = self.domains();
+        let (k, dim) = (self.domains(), self.dim);
+        let c = self.components.iter().map(Vec::len).max().unwrap_or(1);
+        let slot = |d: usize, i: usize| self.components[d].get(i);
+        let mean = le(&mut self.means.iter().flatten().copied());
+        let tril = le(&mut self.factors.iter().flatten().copied());
+        let cmean = le(&mut (0..k).flat_map(|d| {
+            (0..c).flat_map(move |i| {
+                (0..dim).map(move |j| slot(d, i).map_or(0.0, |comp| comp.mean[j]))
+            })
+        }));
+        let cweight = le(&mut (0..k)
+            .flat_map(|d| (0..c).map(move |i| slot(d, i).map_or(0.0, |comp| comp.weight))));
         let views = [
-            (
-                "mean",
-                TensorView::new(Dtype::F32, vec![k, self.dim], &mean),
-            ),
-            (
-                "scale_tril",
-                TensorView::new(Dtype::F32, vec![k, packed_len(self.dim)], &tril),
-            ),
+            ("mean", vec![k, dim], &mean),
+            ("scale_tril", vec![k, packed_len(dim)], &tril),
+            ("component_mean", vec![k, c, dim], &cmean),
+            ("component_weight", vec![k, c], &cweight),
         ];
         let views: Vec<(&str, TensorView<'_>)> = views
             .into_iter()
-            .map(|(n, v)| v.map(|v| (n, v)))
+            .map(|(n, shape, data)| TensorView::new(Dtype::F32, shape, data).map(|v| (n, v)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::Internal(e.to_string()))?;
         safetensors::serialize(views, None).map_err(|e| Error::Internal(e.to_string()))
@@ -170,15 +250,27 @@ impl Prior {
         let bad = |why: String| Error::Model(format!("{}: {why}", path.display()));
         let st = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
-        let mut tensors: HashMap<String, Vec<f64>> = HashMap::new();
+        let c = st
+            .tensor("component_weight")
+            .map_err(|_| bad("no tensor 'component_weight'".into()))?
+            .shape()
+            .get(1)
+            .copied()
+            .unwrap_or(0);
+        if !(1..=256).contains(&c) {
+            return Err(bad(format!("{c} mixture components; expected 1 … 256")));
+        }
+        let mut tensors: HashMap<&str, Vec<f64>> = HashMap::new();
         for (name, shape) in [
-            ("mean", [domains, dim]),
-            ("scale_tril", [domains, packed_len(dim)]),
+            ("mean", vec![domains, dim]),
+            ("scale_tril", vec![domains, packed_len(dim)]),
+            ("component_mean", vec![domains, c, dim]),
+            ("component_weight", vec![domains, c]),
         ] {
             let view = st
                 .tensor(name)
                 .map_err(|_| bad(format!("no tensor '{name}'")))?;
-            if view.dtype() != Dtype::F32 || view.shape() != shape {
+            if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
                 return Err(bad(format!(
                     "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
                     view.dtype(),
@@ -193,21 +285,43 @@ impl Prior {
             if vals.iter().any(|x| !x.is_finite()) {
                 return Err(bad(format!("tensor {name} holds NaN or infinite values")));
             }
-            tensors.insert(name.into(), vals);
+            tensors.insert(name, vals);
         }
-        if st.len() != 2 {
+        if st.len() != 4 {
             return Err(bad(format!(
-                "{} tensors; a prior holds exactly mean and scale_tril",
+                "{} tensors; a prior holds exactly mean, scale_tril, component_mean and component_weight",
                 st.len()
             )));
         }
         let split = |v: &[f64], n: usize| -> Vec<Vec<f64>> {
             v.chunks_exact(n).map(<[f64]>::to_vec).collect()
         };
+        let cmeans = split(&tensors["component_mean"], dim);
+        let weights = &tensors["component_weight"];
+        let mut components = Vec::with_capacity(domains);
+        for d in 0..domains {
+            let w = &weights[d * c..(d + 1) * c];
+            let total: f64 = w.iter().sum();
+            if w.iter().any(|&x| x < 0.0) || (total - 1.0).abs() > 1e-4 {
+                return Err(bad(format!(
+                    "domain {d}: component weights {w:?} are not a distribution"
+                )));
+            }
+            components.push(
+                (0..c)
+                    .filter(|&i| w[i] > 0.0)
+                    .map(|i| Component {
+                        weight: w[i] / total,
+                        mean: cmeans[d * c + i].clone(),
+                    })
+                    .collect(),
+            );
+        }
         let prior = Prior {
             dim,
             means: split(&tensors["mean"], dim),
             factors: split(&tensors["scale_tril"], packed_len(dim)),
+            components,
         };
         for (d, l) in prior.factors.iter().enumerate() {
             if let Some(i) = (0..dim).find(|&i| l[row(i) + i] <= 0.0) {
@@ -242,7 +356,7 @@ mod tests {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let prior = Prior::fit(std::slice::from_ref(&flat), dim).unwrap();
+        let prior = Prior::fit(std::slice::from_ref(&flat), &[], dim).unwrap();
         // Mean: SE = σ/√n ≤ 1/141; allow 4 SE.
         for (m, want) in prior.means[0].iter().zip(mu) {
             assert!((m - want).abs() < 4.0 / (n as f64).sqrt());
@@ -271,14 +385,51 @@ mod tests {
         }
     }
 
+    /// Two labelled clusters with identity covariance: one component each,
+    /// weighted by its share, at its whitened offset from the overall mean.
+    #[test]
+    fn labelled_clusters_become_components() {
+        let n = 10_000;
+        let mut r = StreamRng::new(3, b"prior-test", 0);
+        let cells: Vec<usize> = (0..n).map(|i| usize::from(i % 10 >= 3)).collect();
+        let flat: Vec<f32> = cells
+            .iter()
+            .flat_map(|&c| {
+                let x = if c == 0 { -3.0 } else { 1.0 };
+                [(x + r.normal()) as f32, r.normal() as f32]
+            })
+            .collect();
+        let prior = Prior::fit(&[flat], &[cells], 2).unwrap();
+        let comps = prior.components(0);
+        assert_eq!(comps.len(), 2);
+        // Overall mean −0.2; within-cell covariance I (the shrinkage target is I too).
+        for (comp, (share, offset)) in comps.iter().zip([(0.3, -2.8), (0.7, 1.2)]) {
+            assert!((comp.weight - share).abs() < 1e-12);
+            // SE of a cluster mean ≤ 1/√3000 = 0.018; allow 4 SE.
+            assert!((comp.mean[0] - offset).abs() < 0.075, "{:?}", comp.mean);
+            assert!(comp.mean[1].abs() < 0.075, "{:?}", comp.mean);
+        }
+    }
+
     #[test]
     fn bytes_round_trip_and_bad_files_are_refused() {
         let mut r = StreamRng::new(2, b"prior-test", 0);
         let flat: Vec<f32> = (0..400).map(|_| r.normal() as f32).collect();
-        let prior = Prior::fit(&[flat.clone(), flat], 4).unwrap();
+        let cells: Vec<usize> = (0..100).map(|i| i % 3).collect();
+        let prior = Prior::fit(&[flat.clone(), flat], &[cells, vec![]], 4).unwrap();
         let bytes = prior.to_bytes().unwrap();
         let p = Path::new("prior.safetensors");
         let back = Prior::from_bytes(&bytes, 2, 4, p).unwrap();
+        assert_eq!(back.components(0).len(), 3);
+        assert_eq!(back.components(1).len(), 1);
+        for (a, b) in back.components(0).iter().zip(prior.components(0)) {
+            assert!((a.weight - b.weight).abs() < 1e-6);
+            assert!(a
+                .mean
+                .iter()
+                .zip(&b.mean)
+                .all(|(x, y)| (x - y).abs() < 1e-5));
+        }
         for (a, b) in back
             .factors
             .iter()

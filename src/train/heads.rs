@@ -44,6 +44,23 @@ pub(super) fn is_held_out(seed: u64, i: usize) -> bool {
     StreamRng::new(seed, b"head-held-out", i as u64).uniform() < HELD_OUT
 }
 
+/// Each image's cell of the labelled attributes (bit k = attribute k in name
+/// order): the prior's mixture components. Empty without labels.
+fn label_cells(d: &DomainData) -> Vec<usize> {
+    if d.labels.is_empty() {
+        return Vec::new();
+    }
+    (0..d.images.len())
+        .map(|i| {
+            d.labels
+                .values()
+                .enumerate()
+                .map(|(k, l)| usize::from(l[i]) << k)
+                .sum()
+        })
+        .collect()
+}
+
 /// The prior over every domain of the bundle (`data` must hold them all) and
 /// the heads of every labelled domain, keyed by domain name.
 pub fn fit_heads(
@@ -53,6 +70,7 @@ pub fn fit_heads(
 ) -> Result<(Prior, BTreeMap<String, Vec<AttributeHead>>)> {
     let dim = bundle.manifest.latent_dim();
     let mut vs = Vec::with_capacity(bundle.manifest.domains.len());
+    let mut cells = Vec::with_capacity(bundle.manifest.domains.len());
     for (domain, name) in bundle.manifest.domains.iter().enumerate() {
         let d = data.iter().find(|d| &d.name == name).ok_or_else(|| {
             Error::InvalidArgument(format!(
@@ -60,8 +78,9 @@ pub fn fit_heads(
             ))
         })?;
         vs.push(encode_domain(bundle, d, domain)?);
+        cells.push(label_cells(d));
     }
-    let prior = Prior::fit(&vs, dim)?;
+    let prior = Prior::fit(&vs, &cells, dim)?;
     let mut out = BTreeMap::new();
     for d in data.iter().filter(|d| !d.labels.is_empty()) {
         let domain = bundle.manifest.domain_index(&d.name)?;
@@ -81,7 +100,6 @@ pub fn fit_heads(
                         domain = %d.name,
                         attribute = %attr,
                         held_out_error = head.confusion.map_or(f64::NAN, |c| c.error_rate()),
-                        natural_ratio = head.natural_ratio(),
                         "attribute head fitted"
                     );
                     heads.push(head);

@@ -110,9 +110,9 @@ pub struct FitHeadsArgs {
     limit: Option<usize>,
 }
 
-/// `equifx fit-heads`: (re)fits the attribute heads of an existing bundle.
+/// `equifx fit-heads`: (re)fits the prior and the attribute heads of an existing bundle.
 pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
-    let bundle = equifx::model::Bundle::load(&args.model, &candle_core::Device::Cpu)?;
+    let bundle = equifx::model::Bundle::load_without_prior(&args.model, &candle_core::Device::Cpu)?;
     let size = bundle.manifest.image_size;
     let data = parse_domains(&args.domains)?
         .iter()
@@ -134,24 +134,22 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
     let mut manifest = bundle.manifest.clone();
     manifest.write_prior(&args.model, &prior)?;
     // Heads live in the prior's coordinates: none of the old ones stay valid.
-    manifest.heads.clear();
-    for (domain, h) in heads {
-        for head in &h {
-            let c = head.confusion.map_or(f64::NAN, |c| c.error_rate());
+    manifest.heads = heads;
+    manifest.write(&args.model)?;
+    // Natural shares are read against the new prior, so from the bundle as written.
+    let bundle = equifx::model::Bundle::load(&args.model, &candle_core::Device::Cpu)?;
+    for (domain, heads) in &bundle.manifest.heads {
+        let set = equifx::fairness::latents::head_set(&bundle, domain)?;
+        for (k, head) in heads.iter().enumerate() {
             eprintln!(
-                "{domain}/{}: natural ratio Φ(b̃) = {:.3}, held-out error {:.2} %",
+                "{domain}/{}: natural share {:.3}, held-out error {:.2} %",
                 head.name,
-                head.natural_ratio(),
-                100.0 * c
+                set.natural_share(k),
+                100.0 * head.confusion.map_or(f64::NAN, |c| c.error_rate())
             );
         }
-        manifest.heads.insert(domain, h);
     }
-    manifest.write(&args.model)?;
-    eprintln!(
-        "wrote heads into {}",
-        args.model.join("manifest.toml").display()
-    );
+    eprintln!("wrote the prior and heads into {}", args.model.display());
     Ok(())
 }
 
