@@ -353,7 +353,11 @@ fn a_frozen_encoder_is_left_exactly_as_it_was() {
         "train", "--preset", "tiny", "--size", "16", "--batch", "4", "--seed", "3",
     ])
     .args(["--ae-steps", "5", "--cinn-steps", "0", "--freeze-encoder"])
+    // The decoder trains with more latent noise than the carried-over cINN did.
+    .args(["--latent-noise", "0.5"])
     .arg("--init-autoencoder")
+    .arg(trained_bundle())
+    .arg("--init-cinn")
     .arg(trained_bundle())
     .arg("--out")
     .arg(&out);
@@ -381,6 +385,13 @@ fn a_frozen_encoder_is_left_exactly_as_it_was() {
     }
     assert!(encoder > 0, "no encoder tensors found");
     assert!(decoder_changed, "the decoder did not train");
+    for (name, t) in before.iter().filter(|(k, _)| k.starts_with("cinn.")) {
+        assert!(bytes(t) == bytes(&after[name]), "{name} changed");
+    }
+    // The manifest records the noise the cINN was trained with, not the decoder's.
+    let noise = |dir: &Path| Bundle::read_manifest(dir).unwrap().latent_noise;
+    assert!(!noise(trained_bundle()).is_empty());
+    assert_eq!(noise(&out), noise(trained_bundle()));
     assert!(
         before.keys().all(|k| !k.starts_with("align.")),
         "the attribute term's tensors leaked into the bundle"

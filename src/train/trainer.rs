@@ -514,7 +514,14 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     }
     let _ = stage;
 
-    let noise_std: Vec<f64> = if cfg.latent_noise > 0.0 {
+    // The noise the cINN was trained with: a cINN taken over untrained keeps its own.
+    let inherited = match (&cfg.init_cinn, cfg.cinn_steps) {
+        (Some(dir), 0) => Some(crate::model::Bundle::read_manifest(dir)?.latent_noise),
+        _ => None,
+    };
+    let noise_std: Vec<f64> = if let Some(n) = inherited {
+        n
+    } else if cfg.latent_noise > 0.0 {
         let std = latent_std
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
