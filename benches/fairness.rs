@@ -1,7 +1,8 @@
 //! Fairness math without networks (spec DESIGN: "rebalanced sampling of 10,000
 //! latents under 50 ms on the CPU"): the Fair Sampler drawing 10k latents of
-//! the default bundle's size (512) with two correlated heads, the Rebalance
-//! plan of a 10k batch, and the audit of 10k frames' metadata.
+//! the default bundle's size (512) with two correlated heads, the same with the
+//! shipped bundle's own heads and four-component prior, the Rebalance plan of
+//! a 10k batch, and the audit of 10k frames' metadata.
 //!
 //! `cargo bench --bench fairness`
 
@@ -44,6 +45,22 @@ fn bench(c: &mut Criterion) {
             s.sample_range(0..N).expect("sample")
         })
     });
+    let bundle = equifx::model::Bundle::load(
+        &equifx::model::bundle::default_bundle_dir(),
+        &candle_core::Device::Cpu,
+    )
+    .expect("the shipped bundle");
+    let shipped = equifx::fairness::latents::head_set(&bundle, "photo").expect("heads");
+    g.bench_function(
+        "sample 10k latents, shipped photo heads and prior mixture (K = 2, 4 components)",
+        |b| {
+            b.iter(|| {
+                let s = FairSampler::new(shipped.clone(), &target, N, 7, SamplerOptions::default())
+                    .expect("sampler");
+                s.sample_range(0..N).expect("sample")
+            })
+        },
+    );
     let s = FairSampler::new(
         hs.clone(),
         &Target::Joint(vec![0.6, 0.2, 0.15, 0.05]),
