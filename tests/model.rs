@@ -469,6 +469,22 @@ fn set_manifest_hash(dir: &Path, key: &str, hash: &str) {
     std::fs::write(dir.join("manifest.toml"), m).unwrap();
 }
 
+fn flip_last_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Cuts `file` in half and records the half's hash under `key`, so only the
+/// file's own reader can notice.
+fn truncate_with_matching_hash(dir: &Path, file: &str, key: &str) {
+    let bytes = std::fs::read(dir.join(file)).unwrap();
+    let half = &bytes[..bytes.len() / 2];
+    std::fs::write(dir.join(file), half).unwrap();
+    set_manifest_hash(dir, key, &equifx::model::bundle::sha256_hex(half));
+}
+
 #[test]
 fn broken_bundles_give_clear_errors_and_never_panic() {
     assert!(Bundle::load(trained_bundle(), &Device::Cpu).is_ok());
@@ -495,16 +511,11 @@ fn broken_bundles_give_clear_errors_and_never_panic() {
     assert!(load_err(&d).contains("format 7"));
 
     let d = case("hash");
-    let mut w = std::fs::read(d.join("weights.safetensors")).unwrap();
-    let last = w.len() - 1;
-    w[last] ^= 0x40;
-    std::fs::write(d.join("weights.safetensors"), w).unwrap();
+    flip_last_byte(&d.join("weights.safetensors"));
     assert!(load_err(&d).contains("does not match the hash"));
 
     let d = case("truncated");
-    let w = std::fs::read(d.join("weights.safetensors")).unwrap();
-    std::fs::write(d.join("weights.safetensors"), &w[..w.len() / 2]).unwrap();
-    set_hash(&d, &equifx::model::bundle::sha256_hex(&w[..w.len() / 2]));
+    truncate_with_matching_hash(&d, "weights.safetensors", "weights_sha256");
     assert!(load_err(&d).contains("not a readable safetensors"));
 
     let d = case("missing-tensor");
@@ -558,20 +569,11 @@ fn broken_bundles_give_clear_errors_and_never_panic() {
     assert!(load_err(&d).contains("cannot read the prior"));
 
     let d = case("prior-hash");
-    let mut p = std::fs::read(d.join("prior.safetensors")).unwrap();
-    let last = p.len() - 1;
-    p[last] ^= 0x40;
-    std::fs::write(d.join("prior.safetensors"), p).unwrap();
+    flip_last_byte(&d.join("prior.safetensors"));
     assert!(load_err(&d).contains("does not match the hash"));
 
     let d = case("prior-truncated");
-    let p = std::fs::read(d.join("prior.safetensors")).unwrap();
-    std::fs::write(d.join("prior.safetensors"), &p[..p.len() / 2]).unwrap();
-    set_manifest_hash(
-        &d,
-        "prior_sha256",
-        &equifx::model::bundle::sha256_hex(&p[..p.len() / 2]),
-    );
+    truncate_with_matching_hash(&d, "prior.safetensors", "prior_sha256");
     assert!(load_err(&d).contains("not a readable safetensors"));
 
     let d = case("garbage-manifest");
