@@ -26,13 +26,20 @@ const MC_DRAWS: u64 = 1 << 20;
 /// P(v ∈ cell g) under the heads' latent law: the weighted sum over its
 /// mixture components of [`component_joint`].
 pub fn natural_joint(heads: &HeadSet) -> Vec<f64> {
+    let joints: Vec<Vec<f64>> = (0..heads.components().len())
+        .map(|c| component_joint(heads, c))
+        .collect();
+    mixture_joint(heads, &joints)
+}
+
+/// Σ_c w_c·joints[c]: the natural joint from the components' own.
+pub fn mixture_joint(heads: &HeadSet, joints: &[Vec<f64>]) -> Vec<f64> {
     let mut joint = vec![0.0; cells::n_cells(heads.k())];
-    for c in 0..heads.components().len() {
-        let w = heads.components()[c].weight;
+    for (comp, q) in heads.components().iter().zip(joints) {
         joint
             .iter_mut()
-            .zip(component_joint(heads, c))
-            .for_each(|(p, q)| *p += w * q);
+            .zip(q)
+            .for_each(|(p, q)| *p += comp.weight * q);
     }
     joint
 }
@@ -166,6 +173,16 @@ pub fn rake(natural: &[f64], marginals: &[Option<f64>]) -> Result<Vec<f64>> {
 
 /// Resolves a target to a joint over the cells of `heads`.
 pub fn resolve(target: &Target, heads: &HeadSet) -> Result<Vec<f64>> {
+    resolve_on(target, heads, || natural_joint(heads))
+}
+
+/// [`resolve`] with the natural joint supplied by the caller (computed only
+/// when the target needs it), for callers that have it already.
+pub fn resolve_on(
+    target: &Target,
+    heads: &HeadSet,
+    natural: impl FnOnce() -> Vec<f64>,
+) -> Result<Vec<f64>> {
     let n = cells::n_cells(heads.k());
     match target {
         Target::Joint(pi) => {
@@ -192,7 +209,7 @@ pub fn resolve(target: &Target, heads: &HeadSet) -> Result<Vec<f64>> {
                     reason: format!("{} marginals for {} attribute heads", m.len(), heads.k()),
                 });
             }
-            rake(&natural_joint(heads), m)
+            rake(&natural(), m)
         }
     }
 }

@@ -84,8 +84,11 @@ impl FairSampler {
                 reason: format!("{} is not a non-negative distance", opts.margin),
             });
         }
-        let target = ipf::resolve(target, &heads)?;
-        let natural = ipf::natural_joint(&heads);
+        let component_natural: Vec<Vec<f64>> = (0..heads.components().len())
+            .map(|c| ipf::component_joint(&heads, c))
+            .collect();
+        let natural = ipf::mixture_joint(&heads, &component_natural);
+        let target = ipf::resolve_on(target, &heads, || natural.clone())?;
         let counts = ipf::largest_remainder(&target, n);
         let k = heads.k();
         let bounds: Vec<Vec<Vec<(f64, f64)>>> = heads
@@ -107,9 +110,6 @@ impl FairSampler {
                     })
                     .collect()
             })
-            .collect();
-        let component_natural = (0..heads.components().len())
-            .map(|c| ipf::component_joint(&heads, c))
             .collect();
         let mut starts = Vec::with_capacity(counts.len());
         let mut acc = 0;
