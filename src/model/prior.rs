@@ -185,10 +185,6 @@ impl Prior {
         &self.components[d]
     }
 
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
     pub fn domains(&self) -> usize {
         self.means.len()
     }
