@@ -15,7 +15,7 @@ use equifx::frame::{linear_to_srgb, Image};
 use equifx::model::bundle::default_bundle_dir;
 use equifx::model::Bundle;
 use equifx::synth::{
-    palette_oracle, render_image, shape_oracle, Bias, Palette, Scene, Shape, Style,
+    object_geometry, palette_oracle, render_image, shape_oracle, Bias, Palette, Scene, Shape, Style,
 };
 
 const N: usize = 2000;
@@ -193,6 +193,80 @@ fn b3_fair_sampler_meets_fifty_fifty_warm_by_the_pixel_oracle() {
             "{domain}: oracle warm share {warm:.3} vs 0.5 ± {tol:.3}"
         );
     }
+}
+
+/// Two-sample Kolmogorov–Smirnov distance.
+fn ks2(a: &mut [f64], b: &mut [f64]) -> f64 {
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+/// (4) Diversity kept: within each head cell, where the object is and how big
+/// it is in the Fair Sampler's pictures (50 % warm) follow the natural
+/// samples of the same cell — two-sample KS on centroid x, y and area at
+/// α = 10⁻³, Bonferroni over cells × features. The sampler only reweights
+/// cells; what lies inside a cell must stay the model's own.
+#[test]
+fn b4_fair_samples_keep_the_diversity_of_each_cell() {
+    let b = bundle();
+    let heads = head_set(&b, "photo").expect("heads");
+    let kw = head_index(&heads, "warm");
+    let mut shares = vec![None; heads.k()];
+    shares[kw] = Some(0.5);
+    let geometry = |target: &Target, seed: u64| {
+        let (_, items) = generate(&b, "photo", target, N as u64, seed);
+        let mut by_cell = vec![Vec::new(); 1 << heads.k()];
+        for (cell, img) in &items {
+            if let Some(g) = object_geometry(&srgb8(img), img.width(), img.height()) {
+                by_cell[*cell].push([g.x, g.y, g.area]);
+            }
+        }
+        by_cell
+    };
+    let fair = geometry(&Target::Marginals(shares), 82);
+    let natural = geometry(&Target::Marginals(vec![None; heads.k()]), 83);
+    let tests = 3 * fair.len();
+    let c_alpha = (-(1e-3 / tests as f64 / 2.0).ln() / 2.0).sqrt();
+    let mut compared = 0;
+    for (cell, (f, n)) in fair.iter().zip(&natural).enumerate() {
+        if f.len() < 50 || n.len() < 50 {
+            eprintln!(
+                "cell {cell}: {} fair / {} natural pictures, too few to compare",
+                f.len(),
+                n.len()
+            );
+            continue;
+        }
+        compared += 1;
+        let crit = c_alpha * ((f.len() + n.len()) as f64 / (f.len() * n.len()) as f64).sqrt();
+        for (k, name) in ["x", "y", "area"].into_iter().enumerate() {
+            let mut a: Vec<f64> = f.iter().map(|g| g[k]).collect();
+            let mut c: Vec<f64> = n.iter().map(|g| g[k]).collect();
+            let d = ks2(&mut a, &mut c);
+            eprintln!(
+                "cell {cell} {name}: KS {d:.3} (critical {crit:.3}; {} fair, {} natural)",
+                f.len(),
+                n.len()
+            );
+            assert!(d <= crit, "cell {cell}: the object's {name} differs from natural samples of the cell (KS {d:.3} > {crit:.3})");
+        }
+    }
+    assert!(
+        compared >= 2,
+        "fewer than two cells had pictures enough to compare"
+    );
 }
 
 /// (2) The model's natural share (Φ(b̃) under N(0, I), mixed over the prior's

@@ -3,7 +3,9 @@
 //! tests use seeds 1 and 2), at 64×64 and at 512×512, and must refuse to
 //! answer where the pixels carry no answer (negative controls).
 
-use equifx::synth::{palette_oracle, render_srgb8, shape_oracle, style_oracle, Bias, Scene, Style};
+use equifx::synth::{
+    object_geometry, palette_oracle, render_srgb8, shape_oracle, style_oracle, Bias, Scene, Style,
+};
 use rayon::prelude::*;
 
 const SCENES: u64 = 1000;
@@ -74,6 +76,67 @@ fn oracles_are_accurate_at_64px() {
 #[test]
 fn oracles_are_accurate_at_512px() {
     check(&measure(2, 512), 512);
+}
+
+/// Spearman's rank correlation of the pairs (no ties expected).
+fn spearman(pairs: &[(f64, f64)]) -> f64 {
+    let rank = |key: fn(&(f64, f64)) -> f64| -> Vec<f64> {
+        let mut idx: Vec<usize> = (0..pairs.len()).collect();
+        idx.sort_by(|&a, &b| key(&pairs[a]).total_cmp(&key(&pairs[b])));
+        let mut r = vec![0.0; pairs.len()];
+        idx.iter().enumerate().for_each(|(k, &i)| r[i] = k as f64);
+        r
+    };
+    let (ra, rb) = (rank(|p| p.0), rank(|p| p.1));
+    let n = pairs.len() as f64;
+    let d2: f64 = ra.iter().zip(&rb).map(|(a, b)| (a - b).powi(2)).sum();
+    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+}
+
+/// The geometry oracle finds the object where the scene put it: centroid
+/// within 5 % of the frame of the scene's centre (objects clipped by the frame
+/// edge may miss), and area rising with the drawn size (rank correlation).
+#[test]
+fn geometry_oracle_finds_the_object_where_the_scene_put_it() {
+    let bias = Bias {
+        warm: 0.5,
+        round: 0.5,
+    };
+    let size = 64;
+    let (mut near, mut seen, mut pairs) = (0usize, 0usize, Vec::new());
+    for i in 0..SCENES {
+        let scene = Scene::sample(1, i, bias);
+        let rgb = render_srgb8(&scene, Style::Photo, size, size);
+        let Some(g) = object_geometry(&rgb, size, size) else {
+            continue;
+        };
+        seen += 1;
+        near += usize::from((g.x - scene.cx).abs() < 0.05 && (g.y - scene.cy).abs() < 0.05);
+        pairs.push((scene.corners, scene.size, g.area));
+    }
+    assert!(seen as f64 >= 0.97 * SCENES as f64, "{seen} objects found");
+    assert!(
+        near as f64 >= 0.9 * seen as f64,
+        "{near} of {seen} centroids near the centre"
+    );
+    // Drawn area depends on the outline too, so compare within each kind of outline.
+    for corners in [0, 3, 4] {
+        let kind: Vec<(f64, f64)> = pairs
+            .iter()
+            .filter(|p| p.0 == corners)
+            .map(|p| (p.1, p.2))
+            .collect();
+        let rho = spearman(&kind);
+        eprintln!(
+            "{corners} corners: area vs size rank correlation {rho:.3} over {}",
+            kind.len()
+        );
+        assert!(
+            rho > 0.8,
+            "{corners} corners: area vs size rank correlation {rho:.3}"
+        );
+    }
+    eprintln!("centroids near the centre: {near} of {seen}");
 }
 
 fn greyscale(rgb: &[u8]) -> Vec<u8> {

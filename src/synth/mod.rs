@@ -11,7 +11,8 @@ mod styles;
 
 pub use dataset::{contact_sheet, write_dataset, DatasetSpec, LabelRow};
 pub use oracles::{
-    palette_oracle, shape_oracle, style_features, style_oracle, Measured, StyleFeatures,
+    object_geometry, palette_oracle, shape_oracle, style_features, style_oracle, Geometry,
+    Measured, StyleFeatures,
 };
 pub use scene::{Bias, Palette, Scene, Shape};
 pub use styles::{hsv_to_rgb, pixel, render_image, render_srgb8, Style};

@@ -123,6 +123,17 @@ fn has_object(mask: &[bool]) -> bool {
     n as f64 >= MIN_OBJECT_SHARE * mask.len() as f64 && n >= 12 && n < mask.len()
 }
 
+/// Pixel count and centroid (pixel centres) of a mask `w` wide.
+fn centroid(mask: &[bool], w: usize) -> (f64, f64, f64) {
+    let (mut n, mut sx, mut sy) = (0.0, 0.0, 0.0);
+    for (p, _) in mask.iter().enumerate().filter(|(_, &m)| m) {
+        n += 1.0;
+        sx += (p % w) as f64 + 0.5;
+        sy += (p / w) as f64 + 0.5;
+    }
+    (n, sx / n, sy / n)
+}
+
 /// Warm or cool, from the hue of the object's pixels.
 pub fn palette_oracle(rgb: &[u8], w: usize, h: usize) -> Measured<Palette> {
     let (small, w, h) = downsample(rgb, w, h, 128);
@@ -175,13 +186,7 @@ pub fn shape_oracle(rgb: &[u8], w: usize, h: usize) -> Measured<Shape> {
             confidence: 0.0,
         };
     }
-    let (mut n, mut sx, mut sy) = (0.0, 0.0, 0.0);
-    for (p, _) in mask.iter().enumerate().filter(|(_, &m)| m) {
-        n += 1.0;
-        sx += (p % w) as f64 + 0.5;
-        sy += (p / w) as f64 + 0.5;
-    }
-    let (cx, cy) = (sx / n, sy / n);
+    let (n, cx, cy) = centroid(&mask, w);
     // Radius to the farthest pixel corner, so a pixelated circle still fills ≈ 1.
     let r2 = mask
         .iter()
@@ -206,6 +211,31 @@ pub fn shape_oracle(rgb: &[u8], w: usize, h: usize) -> Measured<Shape> {
         value: Some(class),
         confidence: ((fill - threshold).abs() / 0.25).min(1.0),
     }
+}
+
+/// Where the object is and how big: centroid (x, y) and area, as fractions
+/// of the frame's width, height and pixel count. The nuisance attributes a
+/// fairness edit must leave alone (spec fairness §5, Level B (4)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Geometry {
+    pub x: f64,
+    pub y: f64,
+    pub area: f64,
+}
+
+/// The object's [`Geometry`], or `None` for a frame without an object.
+pub fn object_geometry(rgb: &[u8], w: usize, h: usize) -> Option<Geometry> {
+    let (small, w, h) = downsample(rgb, w, h, 128);
+    let mask = object_mask(&hsv_image(&small), w, h);
+    if !has_object(&mask) {
+        return None;
+    }
+    let (n, cx, cy) = centroid(&mask, w);
+    Some(Geometry {
+        x: cx / w as f64,
+        y: cy / h as f64,
+        area: n / mask.len() as f64,
+    })
 }
 
 /// What the style oracle looks at, measured on the frame resampled to 64 px

@@ -67,6 +67,10 @@ pub struct TrainArgs {
     /// they are, so the cINN and heads trained on them stay valid.
     #[arg(long)]
     freeze_encoder: bool,
+    /// k-means clusters per labelled cell in the latent prior: more
+    /// components keep generated latents nearer real ones (1: one per cell).
+    #[arg(long, default_value_t = 1)]
+    prior_clusters: usize,
     /// Network size: `small` (the default bundle) or `tiny` (tests).
     #[arg(long, default_value = "small")]
     preset: String,
@@ -108,6 +112,10 @@ pub struct FitHeadsArgs {
     /// Use at most this many images per domain.
     #[arg(long)]
     limit: Option<usize>,
+    /// k-means clusters per labelled cell in the latent prior: more
+    /// components keep generated latents nearer real ones (1: one per cell).
+    #[arg(long, default_value_t = 1)]
+    prior_clusters: usize,
 }
 
 /// `equifx fit-heads`: (re)fits the prior and the attribute heads of an existing bundle.
@@ -124,7 +132,7 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
             d.name
         )));
     }
-    let (prior, heads) = equifx::train::fit_heads(&bundle, &data, args.seed)?;
+    let (prior, heads) = equifx::train::fit_heads(&bundle, &data, args.seed, args.prior_clusters)?;
     if heads.is_empty() {
         return Err(Error::InvalidArgument(
             "no head could be fitted: every attribute has too few labelled images of one class"
@@ -200,6 +208,7 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
         texture_weight: args.texture_weight,
         attribute_weight: args.attribute_weight,
         freeze_encoder: args.freeze_encoder,
+        prior_clusters: args.prior_clusters,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let style = indicatif::ProgressStyle::with_template(
