@@ -51,8 +51,12 @@ fn bench(c: &mut Criterion) {
     )
     .expect("the shipped bundle");
     let shipped = equifx::fairness::latents::head_set(&bundle, "photo").expect("heads");
+    let components = bundle.prior.as_ref().map_or(1, |p| {
+        p.components(bundle.manifest.domain_index("photo").unwrap_or(0))
+            .len()
+    });
     g.bench_function(
-        "sample 10k latents, shipped photo heads and prior mixture (K = 2, 4 components)",
+        format!("sample 10k latents, shipped photo heads and prior mixture (K = 2, {components} components)"),
         |b| {
             b.iter(|| {
                 let s = FairSampler::new(shipped.clone(), &target, N, 7, SamplerOptions::default())

@@ -65,6 +65,8 @@ pub struct FairSampler {
     bounds: Vec<Vec<Vec<(f64, f64)>>>,
     /// Per component, P_c(g).
     component_natural: Vec<Vec<f64>>,
+    /// Per cell g, the running sums of w_c·P_c(g) over the components.
+    component_cumulative: Vec<Vec<f64>>,
     perm: Permutation,
 }
 
@@ -88,6 +90,19 @@ impl FairSampler {
             .map(|c| ipf::component_joint(&heads, c))
             .collect();
         let natural = ipf::mixture_joint(&heads, &component_natural);
+        let component_cumulative: Vec<Vec<f64>> = (0..natural.len())
+            .map(|g| {
+                heads
+                    .components()
+                    .iter()
+                    .zip(&component_natural)
+                    .scan(0.0, |acc, (c, p)| {
+                        *acc += c.weight * p[g];
+                        Some(*acc)
+                    })
+                    .collect()
+            })
+            .collect();
         let target = ipf::resolve_on(target, &heads, || natural.clone())?;
         let counts = ipf::largest_remainder(&target, n);
         let k = heads.k();
@@ -128,6 +143,7 @@ impl FairSampler {
             seed,
             bounds,
             component_natural,
+            component_cumulative,
         })
     }
 
@@ -236,25 +252,15 @@ impl FairSampler {
     /// The mixture component of an item of cell g: c with probability
     /// ∝ w_c·P_c(g). No draw is spent when there is one component.
     fn pick_component(&self, g: usize, rng: &mut StreamRng) -> usize {
-        let comps = self.heads.components();
-        if comps.len() == 1 {
+        let cumulative = &self.component_cumulative[g];
+        if cumulative.len() == 1 {
             return 0;
         }
-        let mass: Vec<f64> = comps
-            .iter()
-            .zip(&self.component_natural)
-            .map(|(c, p)| c.weight * p[g])
-            .collect();
-        let total: f64 = mass.iter().sum();
-        let mut x = rng.uniform() * total;
-        for (c, m) in mass.iter().enumerate() {
-            if x < *m {
-                return c;
-            }
-            x -= m;
-        }
+        let total = cumulative.last().copied().unwrap_or(0.0);
+        let x = rng.uniform() * total;
+        let c = cumulative.partition_point(|&s| s <= x);
         // Rounding at the top end: the last component with any mass.
-        mass.iter().rposition(|&m| m > 0.0).unwrap_or(0)
+        c.min(cumulative.partition_point(|&s| s < total))
     }
 
     /// u − shift_c ~ N(0, Σ) truncated to cell g of component c.

@@ -14,4 +14,4 @@ pub use autoencoder::Autoencoder;
 pub use bundle::{Bundle, Manifest};
 pub use cinn::Cinn;
 pub use config::ModelConfig;
-pub use prior::Prior;
+pub use prior::{Prior, PriorOptions};

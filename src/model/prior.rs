@@ -1,14 +1,16 @@
 //! The Gaussian space of the fairness nodes: per domain, the flow's v of the
 //! domain's clean training latents, whitened, ε = L_d⁻¹(v − μ_d), and
-//! modelled as a mixture Σ_c π_c N(m_c, I) with one component per cell of
-//! the labelled attributes (Σ_d = L_d L_dᵀ is the pooled within-cell
-//! covariance; without labels there is one component at 0).
+//! modelled as a mixture Σ_c π_c N(m_c, I): one component per cell of the
+//! labelled attributes, or per k-means cluster inside each cell
+//! ([`PriorOptions`]); Σ_d = L_d L_dᵀ is the covariance pooled within the
+//! components (scaled by the spread²); without labels the clusters split the
+//! whole domain.
 //!
 //! Why components: an attribute like the palette is discrete, so its classes
 //! are separate clusters in v. One Gaussian over both puts its mass between
 //! them too, and the cells' boundary regions decode to mixed, unreadable
-//! objects; a component per cell keeps each class where its images are.
-//! Each component is Gaussian, so conditional sampling inside it stays exact.
+//! objects; components keep each class where its images are. Each component
+//! is Gaussian, so conditional sampling inside it stays exact.
 //!
 //! Why not v itself: the flow was trained on latents with dequantisation
 //! noise, so most of v's unit variance is that noise, and the middle of
@@ -34,6 +36,10 @@ pub const PRIOR_FILE: &str = "prior.safetensors";
 /// images for hundreds of dimensions the sample covariance's smallest
 /// eigenvalues are noise, and an unshrunk factor would amplify them.
 const SHRINKAGE: f64 = 0.05;
+
+/// Most mixture components a domain may have (a bound on what a loaded
+/// file may make us allocate; a fit with more is refused before writing).
+pub const MAX_COMPONENTS: usize = 4096;
 
 /// One mixture component in the whitened space: N(mean, I) with weight π.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,8 +78,63 @@ fn solve_lower(l: &[f64], dim: usize, v: &[f64], mu: &[f64]) -> Vec<f64> {
     e
 }
 
-/// Fewest images a k-means cluster is given (on average) when a cell is split.
-const MIN_CLUSTER: usize = 20;
+/// How the prior's components are laid out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PriorOptions {
+    /// Each labelled cell of n images is split into ⌊n / cluster_size⌋ (at
+    /// least 1) k-means clusters, one component each, and the covariance is
+    /// pooled within the clusters. Sized by images rather than counted per
+    /// cell, so a rare class is resolved as finely as a common one.
+    ///
+    /// Why: a class of images is not one Gaussian blob in v (a round outline
+    /// is a non-linear structure of the latent), and a Gaussian as wide as the
+    /// whole class puts mass where no image of it lies. Smaller clusters keep
+    /// every component near real latents while the mixture still covers the
+    /// class; each component is still Gaussian, so sampling stays exact.
+    pub cluster_size: usize,
+    /// Each component's standard deviation as a fraction of its cluster's
+    /// (the mixture's bandwidth): the latents of a cluster lie near a curved
+    /// surface, and the full-width Gaussian around them also reaches the
+    /// latents that decode to lumpy outlines. Components stay Gaussian.
+    pub spread: f64,
+    /// Seeds the k-means start.
+    pub seed: u64,
+}
+
+impl Default for PriorOptions {
+    /// One full-width component per cell.
+    fn default() -> Self {
+        PriorOptions {
+            cluster_size: usize::MAX,
+            spread: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+impl PriorOptions {
+    /// Writes the options into a manifest's provenance.
+    pub fn record(&self, provenance: &mut std::collections::BTreeMap<String, String>) {
+        provenance.insert("prior_cluster_size".into(), self.cluster_size.to_string());
+        provenance.insert("prior_spread".into(), self.spread.to_string());
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.cluster_size < 2 {
+            return Err(Error::InvalidArgument(format!(
+                "prior cluster size {} must be at least 2 images",
+                self.cluster_size
+            )));
+        }
+        if !(self.spread.is_finite() && self.spread > 0.0 && self.spread <= 1.0) {
+            return Err(Error::InvalidArgument(format!(
+                "prior spread {} must be in (0, 1]",
+                self.spread
+            )));
+        }
+        Ok(())
+    }
+}
 
 /// Squared Euclidean distance.
 fn dist2(a: &[f32], b: &[f64]) -> f64 {
@@ -83,26 +144,29 @@ fn dist2(a: &[f32], b: &[f64]) -> f64 {
         .sum()
 }
 
-/// Refines each cell into up to `k` k-means clusters (k-means++ start from a
-/// stream keyed on (seed, domain, cell), Lloyd iterations to a fixed point):
-/// group = cell·k + cluster. Deterministic for a seed.
+/// Refines each cell into k-means clusters of about `size` images (k-means++
+/// start from a stream keyed on (seed, domain, cell), Lloyd iterations to a
+/// fixed point), numbered consecutively. Deterministic for a seed.
 fn sub_cluster(
     flat: &[f32],
     dim: usize,
     cell: &[usize],
-    k: usize,
+    size: usize,
     seed: u64,
     domain: usize,
 ) -> Vec<usize> {
-    if k == 1 {
-        return cell.to_vec();
-    }
     let rows: Vec<&[f32]> = flat.chunks_exact(dim).collect();
     let mut group = vec![0usize; cell.len()];
     let cells = cell.iter().max().map_or(0, |m| m + 1);
+    let mut first_group = 0;
     for g in 0..cells {
         let idx: Vec<usize> = (0..cell.len()).filter(|&i| cell[i] == g).collect();
-        let kk = k.min(idx.len() / MIN_CLUSTER).max(1);
+        let kk = (idx.len() / size).max(1);
+        if kk == 1 {
+            idx.iter().for_each(|&i| group[i] = first_group);
+            first_group += 1;
+            continue;
+        }
         let mut rng = StreamRng::new(seed, b"prior-kmeans", ((domain as u64) << 32) | g as u64);
         // k-means++: each next centre drawn ∝ squared distance to the nearest one.
         let mut centres: Vec<Vec<f64>> = Vec::with_capacity(kk);
@@ -160,8 +224,9 @@ fn sub_cluster(
             }
         }
         for (&a, &i) in assign.iter().zip(&idx) {
-            group[i] = g * k + a;
+            group[i] = first_group + a;
         }
+        first_group += kk;
     }
     group
 }
@@ -172,25 +237,18 @@ impl Prior {
     /// component). The within-cell covariance S is shrunk to
     /// (1 − λ)·S + λ·(tr S / dim)·I.
     pub fn fit(vs: &[Vec<f32>], cells: &[Vec<usize>], dim: usize) -> Result<Prior> {
-        Prior::fit_clustered(vs, cells, dim, 1, 0)
+        Prior::fit_with(vs, cells, dim, &PriorOptions::default())
     }
 
-    /// [`Prior::fit`] with each cell split further into up to
-    /// `clusters_per_cell` k-means clusters (seeded by `seed`), one component
-    /// each, and the covariance pooled within those clusters.
-    ///
-    /// Why: a class of images is not one Gaussian blob in v (a round outline
-    /// is a non-linear structure of the latent), and a Gaussian as wide as the
-    /// whole class puts mass where no image of it lies. Smaller clusters keep
-    /// every component near real latents while the mixture still covers the
-    /// class; each component is still Gaussian, so sampling stays exact.
-    pub fn fit_clustered(
+    /// [`Prior::fit`] with the cells split into clusters and the components
+    /// narrowed as `opts` says.
+    pub fn fit_with(
         vs: &[Vec<f32>],
         cells: &[Vec<usize>],
         dim: usize,
-        clusters_per_cell: usize,
-        seed: u64,
+        opts: &PriorOptions,
     ) -> Result<Prior> {
+        opts.validate()?;
         let mut means = Vec::with_capacity(vs.len());
         let mut factors = Vec::with_capacity(vs.len());
         let mut components = Vec::with_capacity(vs.len());
@@ -213,7 +271,7 @@ impl Prior {
                 }
                 _ => vec![0; n],
             };
-            let cell = sub_cluster(flat, dim, &cell, clusters_per_cell.max(1), seed, d);
+            let cell = sub_cluster(flat, dim, &cell, opts.cluster_size, opts.seed, d);
             let groups = cell.iter().max().map_or(1, |m| m + 1);
             let mut count = vec![0usize; groups];
             let mut group_mean = vec![vec![0.0; dim]; groups];
@@ -255,10 +313,11 @@ impl Prior {
             let used = count.iter().filter(|&&c| c > 0).count();
             let dof = n.saturating_sub(used).max(1) as f64;
             let trace = (0..dim).map(|i| cov[i * dim + i]).sum::<f64>() / dof;
-            let floor = SHRINKAGE * trace / dim as f64;
+            let spread2 = opts.spread * opts.spread;
+            let floor = spread2 * SHRINKAGE * trace / dim as f64;
             for i in 0..dim {
                 for j in 0..=i {
-                    let s = (1.0 - SHRINKAGE) * cov[i * dim + j] / dof;
+                    let s = spread2 * (1.0 - SHRINKAGE) * cov[i * dim + j] / dof;
                     cov[i * dim + j] = s;
                     cov[j * dim + i] = s;
                 }
@@ -283,6 +342,12 @@ impl Prior {
                     mean: solve_lower(&packed, dim, m, &mean),
                 })
                 .collect();
+            if comps.len() > MAX_COMPONENTS {
+                return Err(Error::InvalidArgument(format!(
+                    "domain {d}: {} prior components (at most {MAX_COMPONENTS}); use a larger cluster size",
+                    comps.len()
+                )));
+            }
             means.push(mean);
             factors.push(packed);
             components.push(comps);
@@ -368,8 +433,10 @@ impl Prior {
             .get(1)
             .copied()
             .unwrap_or(0);
-        if !(1..=256).contains(&c) {
-            return Err(bad(format!("{c} mixture components; expected 1 … 256")));
+        if !(1..=MAX_COMPONENTS).contains(&c) {
+            return Err(bad(format!(
+                "{c} mixture components; expected 1 … {MAX_COMPONENTS}"
+            )));
         }
         let mut tensors: HashMap<&str, Vec<f64>> = HashMap::new();
         for (name, shape) in [
@@ -538,7 +605,12 @@ mod tests {
                 [(x + r.normal()) as f32, r.normal() as f32]
             })
             .collect();
-        let split = Prior::fit_clustered(std::slice::from_ref(&flat), &[], 2, 2, 9).unwrap();
+        let opts = |cluster_size, spread| PriorOptions {
+            cluster_size,
+            spread,
+            seed: 9,
+        };
+        let split = Prior::fit_with(std::slice::from_ref(&flat), &[], 2, &opts(3000, 1.0)).unwrap();
         let mut comps = split.components(0).to_vec();
         comps.sort_by(|a, b| a.weight.total_cmp(&b.weight));
         assert_eq!(comps.len(), 2);
@@ -548,11 +620,28 @@ mod tests {
             assert!((comp.mean[0] - offset).abs() < 0.1, "{:?}", comp.mean);
             assert!(comp.mean[1].abs() < 0.1, "{:?}", comp.mean);
         }
-        let again = Prior::fit_clustered(std::slice::from_ref(&flat), &[], 2, 2, 9).unwrap();
+        let again = Prior::fit_with(std::slice::from_ref(&flat), &[], 2, &opts(3000, 1.0)).unwrap();
         assert_eq!(split, again);
+        // Half the spread: the same components, twice as far apart in units of their width.
+        let narrow =
+            Prior::fit_with(std::slice::from_ref(&flat), &[], 2, &opts(3000, 0.5)).unwrap();
+        for (a, b) in narrow.components(0).iter().zip(split.components(0)) {
+            assert!((a.weight - b.weight).abs() < 1e-12);
+            assert!(a
+                .mean
+                .iter()
+                .zip(&b.mean)
+                .all(|(x, y)| (x - 2.0 * y).abs() < 1e-9));
+        }
+        for bad in [0.0, -0.5, 1.5, f64::NAN] {
+            assert!(
+                Prior::fit_with(std::slice::from_ref(&flat), &[], 2, &opts(3000, bad)).is_err()
+            );
+        }
+        assert!(Prior::fit_with(std::slice::from_ref(&flat), &[], 2, &opts(1, 1.0)).is_err());
         // Unsplit, the x variance includes the blobs' spread (0.25 · 0.75 · 8² + 1 = 13; the 5 % shrinkage moves it by < 0.3),
         // so the lone component sits at 0 and x whitens by ≈ √13.
-        let whole = Prior::fit_clustered(&[flat], &[], 2, 1, 9).unwrap();
+        let whole = Prior::fit_with(&[flat], &[], 2, &opts(6000, 1.0)).unwrap();
         assert_eq!(whole.components(0).len(), 1);
         let e = whole.whiten(0, &[6.0, 0.0]);
         assert!((e[0] - 6.0 / 13f32.sqrt()).abs() < 0.1, "{e:?}");

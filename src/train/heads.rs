@@ -13,7 +13,7 @@ use candle_core::Tensor;
 use super::data::DomainData;
 use crate::error::{Error, Result};
 use crate::fairness::{fit_logistic, AttributeHead, Confusion, FitOptions, HeadSet};
-use crate::model::{Bundle, Prior};
+use crate::model::{Bundle, Prior, PriorOptions};
 use crate::rng::StreamRng;
 
 /// Share of images held out to measure each head's confusion.
@@ -61,14 +61,13 @@ fn label_cells(d: &DomainData) -> Vec<usize> {
         .collect()
 }
 
-/// The prior over every domain of the bundle (`data` must hold them all,
-/// `clusters_per_cell` components per labelled cell) and the heads of every
-/// labelled domain, keyed by domain name.
+/// The prior over every domain of the bundle (`data` must hold them all) and
+/// the heads of every labelled domain, keyed by domain name.
 pub fn fit_heads(
     bundle: &Bundle,
     data: &[DomainData],
     seed: u64,
-    clusters_per_cell: usize,
+    prior: &PriorOptions,
 ) -> Result<(Prior, BTreeMap<String, Vec<AttributeHead>>)> {
     let dim = bundle.manifest.latent_dim();
     let mut vs = Vec::with_capacity(bundle.manifest.domains.len());
@@ -82,7 +81,7 @@ pub fn fit_heads(
         vs.push(encode_domain(bundle, d, domain)?);
         cells.push(label_cells(d));
     }
-    let prior = Prior::fit_clustered(&vs, &cells, dim, clusters_per_cell, seed)?;
+    let prior = Prior::fit_with(&vs, &cells, dim, prior)?;
     let mut out = BTreeMap::new();
     for d in data.iter().filter(|d| !d.labels.is_empty()) {
         let domain = bundle.manifest.domain_index(&d.name)?;

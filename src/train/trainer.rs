@@ -55,9 +55,8 @@ pub struct TrainConfig {
     pub attribute_weight: f64,
     /// Train only the decoder in the autoencoder stage.
     pub freeze_encoder: bool,
-    /// k-means clusters per labelled cell in the fitted prior (see
-    /// [`crate::model::Prior::fit_clustered`]); 1 is one component per cell.
-    pub prior_clusters: usize,
+    /// Layout of the fitted prior's components.
+    pub prior: crate::model::PriorOptions,
     /// Recorded in the manifest's provenance.
     pub command: String,
 }
@@ -543,7 +542,7 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     let mut manifest = export(cfg, &varmap, &cinn, &data, losses, noise_std)?;
     let _ = std::fs::remove_dir_all(cfg.out.join(CHECKPOINT_DIR));
     let bundle = crate::model::Bundle::load(&cfg.out, &Device::Cpu)?;
-    let (prior, heads) = super::heads::fit_heads(&bundle, &data, cfg.seed, cfg.prior_clusters)?;
+    let (prior, heads) = super::heads::fit_heads(&bundle, &data, cfg.seed, &cfg.prior)?;
     manifest.write_prior(&cfg.out, &prior)?;
     manifest.heads = heads;
     manifest.write(&cfg.out)?;
@@ -745,7 +744,7 @@ fn export(
     if cfg.freeze_encoder {
         provenance.insert("freeze_encoder".into(), "true".into());
     }
-    provenance.insert("prior_clusters".into(), cfg.prior_clusters.to_string());
+    cfg.prior.record(&mut provenance);
     // A stage that ran no step in this process (resumed past it, or 0 steps) has no loss to record.
     for (key, loss) in [
         ("final_ae_loss", losses.autoencoder),

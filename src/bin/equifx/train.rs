@@ -67,10 +67,8 @@ pub struct TrainArgs {
     /// they are, so the cINN and heads trained on them stay valid.
     #[arg(long)]
     freeze_encoder: bool,
-    /// k-means clusters per labelled cell in the latent prior: more
-    /// components keep generated latents nearer real ones (1: one per cell).
-    #[arg(long, default_value_t = 1)]
-    prior_clusters: usize,
+    #[command(flatten)]
+    prior: PriorArgs,
     /// Network size: `small` (the default bundle) or `tiny` (tests).
     #[arg(long, default_value = "small")]
     preset: String,
@@ -84,6 +82,30 @@ pub struct TrainArgs {
     /// for the couplings; frames align to 16 px).
     #[arg(long)]
     cinn_squeeze: bool,
+}
+
+/// How `equifx train` and `equifx fit-heads` lay out the latent prior.
+#[derive(clap::Args)]
+pub struct PriorArgs {
+    /// Training images per prior component: each labelled cell is split into
+    /// k-means clusters of about this size, so generated latents stay near
+    /// real ones (a size above the cell's count: one component per cell).
+    #[arg(long, default_value_t = 6)]
+    prior_cluster_size: usize,
+    /// Each component's width as a fraction of its cluster's spread (0, 1]:
+    /// narrower components decode to cleaner outlines, at some diversity.
+    #[arg(long, default_value_t = 0.6)]
+    prior_spread: f64,
+}
+
+impl PriorArgs {
+    fn options(&self, seed: u64) -> equifx::model::PriorOptions {
+        equifx::model::PriorOptions {
+            cluster_size: self.prior_cluster_size,
+            spread: self.prior_spread,
+            seed,
+        }
+    }
 }
 
 fn parse_domains(args: &[String]) -> equifx::Result<Vec<(String, PathBuf)>> {
@@ -112,10 +134,8 @@ pub struct FitHeadsArgs {
     /// Use at most this many images per domain.
     #[arg(long)]
     limit: Option<usize>,
-    /// k-means clusters per labelled cell in the latent prior: more
-    /// components keep generated latents nearer real ones (1: one per cell).
-    #[arg(long, default_value_t = 1)]
-    prior_clusters: usize,
+    #[command(flatten)]
+    prior: PriorArgs,
 }
 
 /// `equifx fit-heads`: (re)fits the prior and the attribute heads of an existing bundle.
@@ -132,7 +152,8 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
             d.name
         )));
     }
-    let (prior, heads) = equifx::train::fit_heads(&bundle, &data, args.seed, args.prior_clusters)?;
+    let options = args.prior.options(args.seed);
+    let (prior, heads) = equifx::train::fit_heads(&bundle, &data, args.seed, &options)?;
     if heads.is_empty() {
         return Err(Error::InvalidArgument(
             "no head could be fitted: every attribute has too few labelled images of one class"
@@ -140,6 +161,7 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
         ));
     }
     let mut manifest = bundle.manifest.clone();
+    options.record(&mut manifest.provenance);
     manifest.write_prior(&args.model, &prior)?;
     // Heads live in the prior's coordinates: none of the old ones stay valid.
     manifest.heads = heads;
@@ -208,7 +230,7 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
         texture_weight: args.texture_weight,
         attribute_weight: args.attribute_weight,
         freeze_encoder: args.freeze_encoder,
-        prior_clusters: args.prior_clusters,
+        prior: args.prior.options(args.seed),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let style = indicatif::ProgressStyle::with_template(
