@@ -292,7 +292,7 @@ pub struct HeadSet {
 
 /// One component of the law of v the heads are read against: N(mean, I)
 /// with a weight. A plain bundle has one, N(0, I); a bundle whose prior has a
-/// component per labelled cell has several (see `model::prior`).
+/// component per k-means cluster of each labelled cell has several (see `model::prior`).
 #[derive(Clone, Debug)]
 pub struct Component {
     pub weight: f64,

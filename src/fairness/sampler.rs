@@ -6,8 +6,9 @@
 //! untouched, so diversity inside each cell is the model's own.
 //!
 //! When the latent law is a mixture Σ_c w_c·N(m_c, I) (a bundle prior with a
-//! component per labelled cell), p(v | cell g) = Σ_c w_c P_c(g)·N_c(v | g) / P(g):
-//! the item first picks component c with probability ∝ w_c·P_c(g), then draws
+//! component per k-means cluster of each labelled cell),
+//! p(v | cell g) = Σ_c w_c P_c(g)·N_c(v | g) / P(g): the item first picks
+//! component c with probability ∝ w_c·P_c(g), then draws
 //! as above around m_c. Still exact, component by component.
 //!
 //! Frame independence: item i's cell is slot π(i) of the sorted count vector,
