@@ -267,6 +267,19 @@ fn b4_fair_samples_keep_the_diversity_of_each_cell() {
         compared >= 2,
         "fewer than two cells had pictures enough to compare"
     );
+    // Negative control (power): the same check between the round and the
+    // angular cell of one palette must see the angular objects' smaller area.
+    let kr = head_index(&heads, "round");
+    let (round_cell, angular_cell) = (1 << kr, 0);
+    let mut a: Vec<f64> = fair[round_cell].iter().map(|g| g[2]).collect();
+    let mut c: Vec<f64> = natural[angular_cell].iter().map(|g| g[2]).collect();
+    let crit = c_alpha * ((a.len() + c.len()) as f64 / (a.len() * c.len()) as f64).sqrt();
+    let d = ks2(&mut a, &mut c);
+    eprintln!("negative control, round vs angular cell area: KS {d:.3} (critical {crit:.3})");
+    assert!(
+        d > crit,
+        "the KS check cannot tell round from angular cells apart"
+    );
 }
 
 /// Memorisation: no generated picture may be a copy of a training image,
