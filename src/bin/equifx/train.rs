@@ -58,6 +58,10 @@ pub struct TrainArgs {
     /// 8×8 cell), which keeps painterly texture that L1 alone would blur away.
     #[arg(long, default_value_t = 1.0)]
     texture_weight: f64,
+    /// Weight of the autoencoder's outline term: L1 weighted by where the
+    /// picture's edges are, so corners and silhouettes are not rounded off.
+    #[arg(long, default_value_t = 0.0)]
+    outline_weight: f64,
     /// Weight of the cINN's shared attribute directions (from labels.csv):
     /// one direction per attribute for every domain, so a translation keeps
     /// the object's attributes up to each domain's own prior. 0 turns it off.
@@ -228,6 +232,7 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
         init_cinn: args.init_cinn,
         latent_noise: args.latent_noise,
         texture_weight: args.texture_weight,
+        outline_weight: args.outline_weight,
         attribute_weight: args.attribute_weight,
         freeze_encoder: args.freeze_encoder,
         prior: args.prior.options(args.seed),
