@@ -118,7 +118,8 @@ fn default_bundle_detects_the_source_domain() {
 
 /// The issue's acceptance bar: style oracle ≥ 90 % target domain for every
 /// ordered pair, shape kept ≥ 90 %, PSNR above identity and Reinhard. The
-/// shipped bundle does not reach it (see the table in issue #4's note).
+/// shipped bundle meets style (90–100 %) and PSNR but keeps shape 85–97 %: into
+/// anime 85 % (see the README's transfer table).
 #[test]
 #[ignore = "the shipped bundle does not meet this yet (issue #4)"]
 fn default_bundle_meets_the_transfer_bar() {
@@ -148,15 +149,28 @@ fn default_bundle_meets_the_transfer_bar() {
     }
 }
 
+/// The issue's quality bar, which the shipped bundle meets: against the true
+/// render of the same scene in the target style, the translation's mean PSNR
+/// beats both doing nothing and a Reinhard colour transfer, for every ordered
+/// pair. Prints the whole report (style and shape too) for the record.
 #[test]
-fn default_bundle_transfer_report() {
+fn default_bundle_beats_identity_and_reinhard_by_psnr() {
     let b = bundle();
     let reports = evaluate_transfer(&b, 60, 9001, 64).unwrap();
+    assert_eq!(reports.len(), 6);
     for r in &reports {
         eprintln!(
             "{} -> {}: style {:.2} shape {:.2} palette {:.2} psnr {:.2} (identity {:.2}, reinhard {:.2})",
             r.from, r.to, r.style_to_target, r.shape_kept, r.palette_kept, r.psnr_model, r.psnr_identity, r.psnr_reinhard
         );
+        assert!(
+            r.psnr_model > r.psnr_identity.max(r.psnr_reinhard),
+            "{} -> {}: PSNR {:.2} dB, identity {:.2}, Reinhard {:.2}",
+            r.from,
+            r.to,
+            r.psnr_model,
+            r.psnr_identity,
+            r.psnr_reinhard
+        );
     }
-    assert_eq!(reports.len(), 6);
 }
