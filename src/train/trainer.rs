@@ -182,7 +182,8 @@ fn outline_map(x: &Tensor) -> candle_core::Result<Tensor> {
 fn outline_error(xh: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
     let weight = outline_map(x)?;
     let err = (xh - x)?.abs()?.sum_keepdim(1)?;
-    (err * &weight)?.sum_all()? / (weight.sum_all()? * 3.0)?
+    // At least one pixel's weight below: a batch without a single edge costs 0, not 0 / 0.
+    (err * &weight)?.sum_all()? / (weight.sum_all()? * 3.0)?.maximum(1.0)?
 }
 
 fn ae_loss(
@@ -893,6 +894,13 @@ mod tests {
         let on = outline_error(&nudge(9, 16), &square).unwrap();
         assert_eq!(off.to_scalar::<f32>().unwrap(), 0.0);
         assert!(on.to_scalar::<f32>().unwrap() > 1e-4);
+        let flat = grey(32, |_, _| 0.4);
+        let blank = outline_error(&nudge(9, 16), &flat).unwrap();
+        assert_eq!(
+            blank.to_scalar::<f32>().unwrap(),
+            0.0,
+            "no outline, no cost"
+        );
     }
 
     /// Oracle: luma weights sum to 1, so a grey checkerboard of 0/1 has luma
