@@ -362,23 +362,16 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
             cfg.latent_noise
         )));
     }
-    if !(cfg.texture_weight.is_finite() && cfg.texture_weight >= 0.0) {
-        return Err(Error::InvalidArgument(format!(
-            "--texture-weight {} must be a finite number ≥ 0",
-            cfg.texture_weight
-        )));
-    }
-    if !(cfg.outline_weight.is_finite() && cfg.outline_weight >= 0.0) {
-        return Err(Error::InvalidArgument(format!(
-            "--outline-weight {} must be a finite number ≥ 0",
-            cfg.outline_weight
-        )));
-    }
-    if !(cfg.attribute_weight.is_finite() && cfg.attribute_weight >= 0.0) {
-        return Err(Error::InvalidArgument(format!(
-            "--attribute-weight {} must be a finite number ≥ 0",
-            cfg.attribute_weight
-        )));
+    for (flag, weight) in [
+        ("--texture-weight", cfg.texture_weight),
+        ("--outline-weight", cfg.outline_weight),
+        ("--attribute-weight", cfg.attribute_weight),
+    ] {
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "{flag} {weight} must be a finite number ≥ 0"
+            )));
+        }
     }
     if cfg.freeze_encoder && cfg.init_autoencoder.is_none() {
         return Err(Error::InvalidArgument(
