@@ -75,7 +75,13 @@ impl BatchJob {
     /// Checks the job before any frame is rendered, so configuration errors
     /// fail the whole task at once instead of once per frame.
     pub fn validate(&self) -> Result<()> {
-        FileKind::from_path(&self.output.path(0))?;
+        let out_path = self.output.path(0);
+        if !FileKind::from_path(&out_path)?.is_writable() {
+            return Err(Error::InvalidArgument(format!(
+                "{}: equifx reads JPEG and WebP but writes only .png, .tif or .exr",
+                out_path.display()
+            )));
+        }
         let generator = self.instance.descriptor().is_generator();
         match (&self.input, generator) {
             (None, false) => {

@@ -1,6 +1,7 @@
-//! Image files: PNG and TIFF (8/16-bit, sRGB, straight alpha) through `image`,
-//! OpenEXR (half/float, scene-linear, premultiplied alpha as the format
-//! defines) through `exr`. Everything is decoded into the working [`Image`].
+//! Image files: PNG, TIFF, JPEG and WebP (8/16-bit, sRGB, straight alpha,
+//! EXIF orientation applied) through `image`, OpenEXR (half/float,
+//! scene-linear, premultiplied alpha as the format defines) through `exr`.
+//! Everything is decoded into the working [`Image`].
 
 use std::path::Path;
 
@@ -17,6 +18,10 @@ pub enum FileKind {
     Png,
     Tiff,
     Exr,
+    /// Read only: a lossy format is no place for a rendered frame.
+    Jpeg,
+    /// Read only, like JPEG.
+    Webp,
 }
 
 impl FileKind {
@@ -30,13 +35,29 @@ impl FileKind {
             "png" => Ok(FileKind::Png),
             "tif" | "tiff" => Ok(FileKind::Tiff),
             "exr" => Ok(FileKind::Exr),
+            "jpg" | "jpeg" => Ok(FileKind::Jpeg),
+            "webp" => Ok(FileKind::Webp),
             _ => Err(Error::ImageFormat {
                 path: path.to_path_buf(),
-                reason: format!("unsupported extension '.{ext}': use .png, .tif/.tiff or .exr"),
+                reason: format!(
+                    "unsupported extension '.{ext}': use .png, .tif/.tiff, .exr, .jpg/.jpeg or .webp"
+                ),
             }),
         }
     }
+
+    /// Whether equifx writes this kind (JPEG and WebP are inputs only).
+    pub fn is_writable(self) -> bool {
+        matches!(self, FileKind::Png | FileKind::Tiff | FileKind::Exr)
+    }
 }
+
+/// Extensions of every file kind equifx reads, lower case.
+pub const READABLE_EXTENSIONS: &[&str] = &["png", "tif", "tiff", "exr", "jpg", "jpeg", "webp"];
+
+/// Most bytes one decode may allocate: a 16K × 16K RGBA8 picture fits, a
+/// hostile header claiming more is refused before anything is allocated.
+const DECODE_ALLOC_LIMIT: u64 = 2 << 30;
 
 /// Sample depth of a file on disk, so outputs can keep their input's depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,17 +92,42 @@ pub fn read_image(path: &Path) -> Result<LoadedImage> {
     }
     match FileKind::from_path(path)? {
         FileKind::Exr => read_exr(path),
-        FileKind::Png | FileKind::Tiff => read_with_image_crate(path),
+        FileKind::Png | FileKind::Tiff | FileKind::Jpeg | FileKind::Webp => {
+            read_with_image_crate(path)
+        }
     }
 }
 
-fn read_with_image_crate(path: &Path) -> Result<LoadedImage> {
-    let img = image::ImageReader::open(path)
+/// Decodes a PNG, TIFF, JPEG or WebP file (the format is read from its bytes,
+/// not trusted from the extension) upright: the EXIF orientation a camera
+/// recorded is applied. Allocation is bounded by [`DECODE_ALLOC_LIMIT`].
+pub fn decode_with_image_crate(path: &Path) -> Result<image::DynamicImage> {
+    use image::ImageDecoder;
+    let mut reader = image::ImageReader::open(path)
         .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?
-        .decode()
+        .map_err(|e| Error::io(path, e))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(DECODE_ALLOC_LIMIT);
+    reader.limits(limits);
+    let mut decoder = reader
+        .into_decoder()
         .map_err(|e| format_err(path, format!("cannot decode image: {e}")))?;
+    // A broken EXIF block only loses the rotation, never the picture.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| format_err(path, format!("cannot decode image: {e}")))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(format_err(path, "image has no pixels"));
+    }
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+fn read_with_image_crate(path: &Path) -> Result<LoadedImage> {
+    let img = decode_with_image_crate(path)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let has_alpha = img.color().has_alpha();
     let (bytes, sample, depth, colour): (Vec<u8>, SampleType, Depth, ColourSpace) =
@@ -194,7 +240,7 @@ pub fn image_dimensions(path: &Path) -> Result<(usize, usize)> {
                 .ok_or_else(|| format_err(path, "OpenEXR file has no layers"))?;
             Ok((size.width(), size.height()))
         }
-        FileKind::Png | FileKind::Tiff => {
+        FileKind::Png | FileKind::Tiff | FileKind::Jpeg | FileKind::Webp => {
             let (w, h) = image::ImageReader::open(path)
                 .map_err(|e| Error::io(path, e))?
                 .with_guessed_format()
@@ -213,6 +259,10 @@ pub fn write_image(path: &Path, image: &Image, depth: Depth) -> Result<()> {
     let kind = FileKind::from_path(path)?;
     let (w, h) = (image.width(), image.height());
     match kind {
+        FileKind::Jpeg | FileKind::Webp => Err(format_err(
+            path,
+            "equifx reads JPEG and WebP but does not write them (lossy): write .png, .tif or .exr",
+        )),
         FileKind::Exr => {
             let n = w * h;
             let d = image.data();

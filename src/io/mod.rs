@@ -4,4 +4,7 @@ pub mod atomic;
 pub mod image_file;
 
 pub use atomic::{write_atomic, write_bytes_atomic};
-pub use image_file::{image_dimensions, read_image, write_image, Depth, FileKind, LoadedImage};
+pub use image_file::{
+    decode_with_image_crate, image_dimensions, read_image, write_image, Depth, FileKind, LoadedImage,
+    READABLE_EXTENSIONS,
+};

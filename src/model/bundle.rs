@@ -48,6 +48,14 @@ pub struct Manifest {
     pub colour_space: String,
     /// Side of the square training images.
     pub image_size: usize,
+    /// How training pictures relate to the source files' pixels. Absent: each
+    /// file was resized whole to `image_size`, so the networks know pictures at
+    /// that size and Domain Transfer runs at it. Present: the networks were
+    /// trained on crops at this many training pixels per source pixel (1 =
+    /// the files' own resolution), so Domain Transfer runs a frame at this
+    /// scale of its own resolution and keeps its sharpness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_scale: Option<f64>,
     pub architecture: ModelConfig,
     pub training: Vec<DomainStats>,
     /// Free-form provenance: command line, seed, steps, losses.
@@ -218,6 +226,14 @@ impl Bundle {
                     m.architecture.align()
                 ),
             ));
+        }
+        if let Some(s) = m.pixel_scale {
+            if !(s.is_finite() && s > 0.0 && s <= 1.0) {
+                return Err(model_err(
+                    &mpath,
+                    format!("pixel_scale {s} must be in (0, 1]"),
+                ));
+            }
         }
         for (domain, heads) in &m.heads {
             if !m.domains.contains(domain) {
