@@ -809,9 +809,9 @@ fn export(
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         domains: cfg.domains.iter().map(|d| d.0.clone()).collect(),
+        colour_space: "srgb".into(),
         image_size: cfg.size,
         pixel_scale: None,
-        image_size: cfg.size,
         architecture: cfg.arch.clone(),
         training: data
             .iter()
