@@ -30,6 +30,18 @@ pub enum ParamKind {
         options: Vec<String>,
         default: String,
     },
+    /// The name of a domain of the model bundle the node loads. Which names
+    /// exist is known only once the bundle is loaded, so the value is checked
+    /// against the bundle when the node renders; hosts store the name.
+    Domain {
+        default: String,
+        /// Whether `auto` (let the model detect the domain) is accepted.
+        #[serde(default)]
+        auto: bool,
+    },
+    /// Target shares of the bundle's attributes, `name=share` pairs (see
+    /// [`super::AttributeShares`]); names are checked against the bundle at render.
+    Shares { default: String },
     /// A file or folder path (e.g. a model bundle); empty means "use the default".
     Path {
         #[serde(default)]
@@ -43,6 +55,17 @@ pub enum ParamKind {
 }
 
 impl ParamKind {
+    /// Whether the value is text (choices, names, shares, paths).
+    pub fn is_text(&self) -> bool {
+        matches!(
+            self,
+            ParamKind::Choice { .. }
+                | ParamKind::Domain { .. }
+                | ParamKind::Shares { .. }
+                | ParamKind::Path { .. }
+        )
+    }
+
     /// Short stable name of the kind, as used by the C ABI and docs.
     pub fn name(&self) -> &'static str {
         match self {
@@ -50,6 +73,8 @@ impl ParamKind {
             ParamKind::Int { .. } => "int",
             ParamKind::Bool { .. } => "bool",
             ParamKind::Choice { .. } => "choice",
+            ParamKind::Domain { .. } => "domain",
+            ParamKind::Shares { .. } => "shares",
             ParamKind::Path { .. } => "path",
             ParamKind::Seed { .. } => "seed",
         }
@@ -62,9 +87,10 @@ impl ParamKind {
                 ParamValue::Int(*default)
             }
             ParamKind::Bool { default } => ParamValue::Bool(*default),
-            ParamKind::Choice { default, .. } | ParamKind::Path { default } => {
-                ParamValue::Text(default.clone())
-            }
+            ParamKind::Choice { default, .. }
+            | ParamKind::Domain { default, .. }
+            | ParamKind::Shares { default }
+            | ParamKind::Path { default } => ParamValue::Text(default.clone()),
         }
     }
 }

@@ -3,8 +3,10 @@
 //! these, so a parameter is declared exactly once.
 
 mod descriptor;
+mod names;
 mod values;
 
 pub use descriptor::{ParamDescriptor, ParamKind};
+pub use names::{check_name, AttributeShares, Share};
 pub(crate) use values::check_value;
 pub use values::{ParamValue, ParamValues};

@@ -81,7 +81,7 @@ impl ParamValues {
                     _ => return Err(bad("a boolean (true/false)")),
                 })
             }
-            ParamKind::Choice { .. } | ParamKind::Path { .. } => ParamValue::Text(text.to_string()),
+            _ => ParamValue::Text(text.to_string()),
         };
         self.set(id, value)
     }
@@ -172,6 +172,19 @@ pub(crate) fn check_value(p: &ParamDescriptor, value: ParamValue) -> Result<Para
             } else {
                 Err(err(format!("'{v}' is not one of: {}", options.join(", "))))
             }
+        }
+        (ParamKind::Domain { auto, .. }, ParamValue::Text(v)) => {
+            let v = v.trim().to_string();
+            if v.eq_ignore_ascii_case("auto") && !auto {
+                Err(err("'auto' is not accepted here: name a domain of the model".into()))
+            } else {
+                super::names::check_name(&v).map_err(err)?;
+                Ok(ParamValue::Text(v))
+            }
+        }
+        (ParamKind::Shares { .. }, ParamValue::Text(v)) => {
+            super::AttributeShares::parse(&v).map_err(err)?;
+            Ok(ParamValue::Text(v))
         }
         (ParamKind::Path { .. }, ParamValue::Text(v)) => Ok(ParamValue::Text(v)),
         (kind, v) => Err(err(format!(

@@ -58,7 +58,9 @@ fn describe_default(k: &ParamKind) -> String {
         ParamKind::Float { default, unit, .. } => format!("{default} {unit}").trim().to_string(),
         ParamKind::Int { default, .. } | ParamKind::Seed { default } => default.to_string(),
         ParamKind::Bool { default } => default.to_string(),
-        ParamKind::Choice { default, .. } => default.clone(),
+        ParamKind::Choice { default, .. } | ParamKind::Domain { default, .. } => default.clone(),
+        ParamKind::Shares { default } if default.is_empty() => "(natural mix)".into(),
+        ParamKind::Shares { default } => default.clone(),
         ParamKind::Path { default } if default.is_empty() => "(built-in)".into(),
         ParamKind::Path { default } => default.clone(),
     }
@@ -70,6 +72,9 @@ fn range(k: &ParamKind) -> String {
         ParamKind::Int { min, max, .. } => format!("integer {min} … {max}"),
         ParamKind::Bool { .. } => "true/false".into(),
         ParamKind::Choice { options, .. } => options.join(" | "),
+        ParamKind::Domain { auto: true, .. } => "a domain of the model, or auto".into(),
+        ParamKind::Domain { auto: false, .. } => "a domain of the model".into(),
+        ParamKind::Shares { .. } => "attribute=share, … (share 0 … 1 or natural; * = the rest)".into(),
         ParamKind::Path { .. } => "path".into(),
         ParamKind::Seed { .. } => "seed ≥ 0".into(),
     }
