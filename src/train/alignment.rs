@@ -28,8 +28,8 @@ pub struct Alignment {
     directions: Var,
     /// (attributes, domains): each domain's intercept.
     intercepts: Var,
-    /// labels[domain][attribute][image]: `None` when the image is held out or
-    /// its domain has no such label.
+    /// labels[domain][attribute][image]: `None` when the image is held out,
+    /// unlabelled for the attribute, or its domain has no such label.
     labels: Vec<Vec<Vec<Option<bool>>>>,
 }
 
@@ -74,9 +74,9 @@ impl Alignment {
                 attributes
                     .iter()
                     .map(|a| {
-                        (0..d.images.len())
+                        (0..d.len())
                             .map(|i| match d.labels.get(*a) {
-                                Some(l) if !is_held_out(seed, i) => Some(l[i]),
+                                Some(l) if !is_held_out(seed, i) => l[i],
                                 _ => None,
                             })
                             .collect()
@@ -151,11 +151,16 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn domain(labels: Vec<bool>) -> DomainData {
-        let n = labels.len();
+        labelled(labels.into_iter().map(Some).collect())
+    }
+
+    fn labelled(labels: Vec<Option<bool>>) -> DomainData {
         DomainData {
             name: "d".into(),
-            images: vec![vec![0.0; 3]; n],
+            root: std::path::PathBuf::new(),
+            files: vec![std::path::PathBuf::new(); labels.len()],
             labels: BTreeMap::from([("warm".to_string(), labels)]),
+            skipped: Vec::new(),
         }
     }
 
@@ -170,6 +175,36 @@ mod tests {
         let idx: Vec<usize> = (0..8).collect();
         let doms = [0u32, 1, 0, 1, 0, 1, 0, 1];
         let l = a.loss(&v, &doms, &idx).unwrap().to_scalar::<f32>().unwrap();
+        assert!((l - std::f32::consts::LN_2).abs() < 1e-6, "{l}");
+    }
+
+    /// Images without a label for the attribute add nothing: a batch of
+    /// them costs 0; the labelled ones still cost ln 2 each untrained.
+    #[test]
+    fn unlabelled_images_are_skipped() {
+        let varmap = VarMap::new();
+        let labels: Vec<Option<bool>> = (0..64).map(|i| (i % 2 == 0).then_some(true)).collect();
+        let a = Alignment::new(&varmap, &[labelled(labels)], 4, 1)
+            .unwrap()
+            .unwrap();
+        let v = Tensor::ones((8, 4), DType::F32, &Device::Cpu).unwrap();
+        let odd: Vec<usize> = (0..8).map(|k| 2 * k + 1).collect();
+        let l = a
+            .loss(&v, &[0; 8], &odd)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(l, 0.0);
+        let even: Vec<usize> = (0..64)
+            .step_by(2)
+            .filter(|&i| !is_held_out(1, i))
+            .take(8)
+            .collect();
+        let l = a
+            .loss(&v, &[0; 8], &even)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!((l - std::f32::consts::LN_2).abs() < 1e-6, "{l}");
     }
 

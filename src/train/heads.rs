@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use candle_core::Tensor;
 
-use super::data::DomainData;
+use super::data::{DomainData, Sampling};
 use crate::error::{Error, Result};
 use crate::fairness::{fit_logistic, AttributeHead, Confusion, FitOptions, HeadSet};
 use crate::model::{Bundle, Prior, PriorOptions};
@@ -21,13 +21,21 @@ const HELD_OUT: f64 = 0.2;
 /// L2 strengths tried, weakest first (ties go to the stronger penalty).
 const L2_GRID: [f64; 4] = [0.1, 1.0, 10.0, 100.0];
 
-/// v = F(E(x); d) of every image of `data` (row-major, `latent_dim` per image).
+/// Images encoded at a time: bounds the decoded pixels held at once.
+const ENCODE_CHUNK: usize = 64;
+
+/// v = F(E(x); d) of every image of `data` (row-major, `latent_dim` per
+/// image), each seen as the bundle's networks were trained to see it: its
+/// centre crop at the bundle's pixel scale, or the whole image resized when
+/// the bundle was trained on resized images.
 fn encode_domain(bundle: &Bundle, data: &DomainData, domain: usize) -> Result<Vec<f32>> {
     let s = bundle.manifest.image_size;
-    let mut out = Vec::with_capacity(data.images.len() * bundle.manifest.latent_dim());
-    for chunk in data.images.chunks(64) {
-        let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
-        let x = Tensor::from_vec(flat, (chunk.len(), 3, s, s), &bundle.device)?;
+    let sampling = Sampling::of_bundle(bundle.manifest.pixel_scale);
+    let mut out = Vec::with_capacity(data.len() * bundle.manifest.latent_dim());
+    for start in (0..data.len()).step_by(ENCODE_CHUNK) {
+        let end = (start + ENCODE_CHUNK).min(data.len());
+        let flat = data.centre_pictures(start..end, sampling, s)?;
+        let x = Tensor::from_vec(flat, (end - start, 3, s, s), &bundle.device)?;
         out.extend(
             bundle
                 .encode_v(&x, domain)?
@@ -45,18 +53,21 @@ pub(super) fn is_held_out(seed: u64, i: usize) -> bool {
 }
 
 /// Each image's cell of the labelled attributes (bit k = attribute k in name
-/// order): the prior's mixture components. Empty without labels.
+/// order): the prior's mixture components. Images missing a label for some
+/// attribute share one cell of their own (index 2^attributes), so they shape
+/// the prior without blurring a labelled cell. Empty without labels.
 fn label_cells(d: &DomainData) -> Vec<usize> {
     if d.labels.is_empty() {
         return Vec::new();
     }
-    (0..d.images.len())
+    let unknown = 1 << d.labels.len();
+    (0..d.len())
         .map(|i| {
             d.labels
                 .values()
                 .enumerate()
-                .map(|(k, l)| usize::from(l[i]) << k)
-                .sum()
+                .try_fold(0, |cell, (k, l)| l[i].map(|b| cell | (usize::from(b) << k)))
+                .unwrap_or(unknown)
         })
         .collect()
 }
@@ -89,12 +100,16 @@ pub fn fit_heads(
             .chunks_exact(dim)
             .flat_map(|v| prior.whiten(domain, v))
             .collect();
-        let held: Vec<bool> = (0..d.images.len()).map(|i| is_held_out(seed, i)).collect();
-        let pick =
-            |keep: bool| -> Vec<usize> { (0..held.len()).filter(|&i| held[i] == keep).collect() };
-        let (fit_idx, test_idx) = (pick(false), pick(true));
+        let held: Vec<bool> = (0..d.len()).map(|i| is_held_out(seed, i)).collect();
         let mut heads = Vec::new();
         for (attr, labels) in &d.labels {
+            // Images without this label take no part in its head.
+            let pick = |keep: bool| -> Vec<usize> {
+                (0..held.len())
+                    .filter(|&i| held[i] == keep && labels[i].is_some())
+                    .collect()
+            };
+            let (fit_idx, test_idx) = (pick(false), pick(true));
             match fit_one(attr, labels, &e, dim, &fit_idx, &test_idx) {
                 Ok(head) => {
                     tracing::info!(
@@ -124,23 +139,24 @@ pub fn fit_heads(
 const MIN_PER_CLASS: usize = 5;
 
 /// One head: L2 strength picked on the held-out split, then refitted on
-/// every image.
+/// every labelled image (`fit_idx` and `test_idx` hold labelled images only).
 fn fit_one(
     attr: &str,
-    labels: &[bool],
+    labels: &[Option<bool>],
     e: &[f32],
     dim: usize,
     fit_idx: &[usize],
     test_idx: &[usize],
 ) -> Result<AttributeHead> {
-    let sel = |idx: &[usize]| -> Vec<bool> { idx.iter().map(|&i| labels[i]).collect() };
+    let sel =
+        |idx: &[usize]| -> Vec<bool> { idx.iter().map(|&i| labels[i] == Some(true)).collect() };
     let rows = |src: &[f32], idx: &[usize]| -> Vec<f32> {
         idx.iter()
             .flat_map(|&i| src[i * dim..(i + 1) * dim].iter().copied())
             .collect()
     };
     for (split, idx) in [("fit", fit_idx), ("held-out", test_idx)] {
-        let present = idx.iter().filter(|&&i| labels[i]).count();
+        let present = idx.iter().filter(|&&i| labels[i] == Some(true)).count();
         let fewest = present.min(idx.len() - present);
         if fewest < MIN_PER_CLASS {
             return Err(Error::InvalidArgument(format!(
@@ -164,10 +180,11 @@ fn fit_one(
         }
     }
     let (confusion, l2) = best.ok_or_else(|| Error::Internal("empty L2 grid".into()))?;
+    let all: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
     let mut head = fit_logistic(
         attr,
-        e,
-        labels,
+        &rows(e, &all),
+        &sel(&all),
         dim,
         FitOptions {
             l2,
@@ -176,4 +193,33 @@ fn fit_one(
     )?;
     head.confusion = Some(confusion);
     Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Oracle: bits by attribute name order (`hat` bit 0, `smiling` bit 1);
+    /// an image missing either label goes to cell 4 = 2^2.
+    #[test]
+    fn images_missing_a_label_get_a_cell_of_their_own() {
+        let d = DomainData {
+            name: "d".into(),
+            root: PathBuf::new(),
+            files: vec![PathBuf::new(); 4],
+            labels: BTreeMap::from([
+                (
+                    "smiling".to_string(),
+                    vec![Some(true), Some(false), None, Some(true)],
+                ),
+                (
+                    "hat".to_string(),
+                    vec![Some(true), Some(false), Some(true), None],
+                ),
+            ]),
+            skipped: Vec::new(),
+        };
+        assert_eq!(label_cells(&d), [3, 0, 4, 4]);
+    }
 }

@@ -1,5 +1,6 @@
 //! `equifx train`: builds a model bundle from one folder of images per
-//! domain. The autoencoder is trained first (L1 + an edge loss), then the
+//! domain (searched recursively; pictures are decoded per batch, as random
+//! crops or whole-image resizes, see [`Sampling`]). The autoencoder is trained first (L1 + an edge loss), then the
 //! cINN by maximum likelihood on the frozen latents, and last the attribute
 //! heads in v-space when the folders carry labels. Checkpoints hold the
 //! weights *and* the optimiser state, and every batch is drawn from a stream
@@ -11,6 +12,6 @@ mod data;
 mod heads;
 mod trainer;
 
-pub use data::DomainData;
+pub use data::{draw_batch, Batch, CropDraw, DomainData, Picture, Placement, Sampling};
 pub use heads::fit_heads;
 pub use trainer::{train, Stage, TrainConfig};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::Adam;
 use super::alignment::{self, Alignment};
-use super::data::DomainData;
+use super::data::{DomainData, Sampling};
 use crate::error::{Error, Result};
 use crate::model::bundle::{
     self, DomainStats, Manifest, FORMAT_VERSION, MANIFEST_FILE, WEIGHTS_FILE,
@@ -24,7 +24,11 @@ pub struct TrainConfig {
     pub out: PathBuf,
     /// (domain name, image folder), in condition-index order.
     pub domains: Vec<(String, PathBuf)>,
+    /// Side of the square training pictures.
     pub size: usize,
+    /// How training pictures are taken from the files: random crops (the
+    /// default) or whole images resized to `size`.
+    pub sampling: Sampling,
     pub arch: ModelConfig,
     pub seed: u64,
     pub ae_steps: usize,
@@ -34,7 +38,7 @@ pub struct TrainConfig {
     pub cinn_lr: f64,
     pub checkpoint_every: usize,
     pub resume: bool,
-    /// Use at most this many images per domain.
+    /// Use at most this many (readable) images per domain.
     pub limit: Option<usize>,
     /// Start the autoencoder from this bundle's weights (same architecture), e.g.
     /// to train a new cINN on a shipped autoencoder with `ae_steps = 0`.
@@ -80,6 +84,23 @@ struct CheckpointState {
     seed: u64,
     arch: ModelConfig,
     tensors: String,
+    /// How pictures were taken (see [`sampling_key`]); absent in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sampling: Option<String>,
+}
+
+/// The sampling settings a checkpoint must be resumed with.
+fn sampling_key(cfg: &TrainConfig) -> String {
+    match cfg.sampling {
+        Sampling::Crop {
+            pixel_scale,
+            scale_jitter,
+        } => format!(
+            "crop size {} pixel-scale {pixel_scale} scale-jitter {scale_jitter}",
+            cfg.size
+        ),
+        Sampling::Resize => format!("resize size {}", cfg.size),
+    }
 }
 
 const CHECKPOINT_DIR: &str = ".checkpoint";
@@ -93,30 +114,23 @@ fn err(e: candle_core::Error) -> Error {
     Error::Model(format!("training: {e}"))
 }
 
-/// A batch of `batch` images drawn for `step` of `purpose`; returns images
-/// (B, 3, S, S) and their domain indices.
+/// A batch of `batch` pictures drawn for `step` of `purpose` (see
+/// [`super::data::draw_batch`]); returns pictures (B, 3, S, S) and their
+/// domain and image indices.
 fn draw_batch(
     data: &[DomainData],
+    sampling: Sampling,
     size: usize,
     seed: u64,
     purpose: &[u8],
     step: usize,
     batch: usize,
 ) -> Result<(Tensor, Vec<u32>, Vec<usize>)> {
-    let mut r = StreamRng::new(seed, purpose, step as u64);
-    let mut pixels = Vec::with_capacity(batch * 3 * size * size);
-    let (mut doms, mut idx) = (Vec::with_capacity(batch), Vec::with_capacity(batch));
-    for _ in 0..batch {
-        let d = (r.next_u64() % data.len() as u64) as usize;
-        let i = (r.next_u64() % data[d].images.len() as u64) as usize;
-        pixels.extend_from_slice(&data[d].images[i]);
-        doms.push(d as u32);
-        idx.push(i);
-    }
+    let b = super::data::draw_batch(data, sampling, size, seed, purpose, step, batch)?;
     Ok((
-        Tensor::from_vec(pixels, (batch, 3, size, size), &Device::Cpu).map_err(err)?,
-        doms,
-        idx,
+        Tensor::from_vec(b.pixels, (batch, 3, size, size), &Device::Cpu).map_err(err)?,
+        b.domains,
+        b.images,
     ))
 }
 
@@ -262,6 +276,7 @@ fn write_checkpoint(
         seed: cfg.seed,
         arch: cfg.arch.clone(),
         tensors: file.clone(),
+        sampling: Some(sampling_key(cfg)),
     };
     let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Internal(e.to_string()))?;
     crate::io::write_bytes_atomic(&dir.join("state.json"), &json)?;
@@ -299,6 +314,15 @@ fn read_checkpoint(
             dir.display()
         )));
     }
+    if let Some(theirs) = state.sampling.as_deref() {
+        if theirs != sampling_key(cfg) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: the checkpoint was made with {theirs}, not {}; use the same settings or delete it",
+                dir.display(),
+                sampling_key(cfg)
+            )));
+        }
+    }
     let tensors = candle_core::safetensors::load(dir.join(&state.tensors), &Device::Cpu)
         .map_err(|e| Error::Model(format!("checkpoint {}: {e}", state.tensors)))?;
     Ok(Some((state, tensors)))
@@ -329,14 +353,24 @@ fn restore(
     Ok(())
 }
 
-/// Encodes every training image (no gradients) for the cINN stage.
-fn encode_all(ae: &Autoencoder, data: &[DomainData], size: usize) -> Result<Vec<Tensor>> {
+/// Images encoded at a time: bounds the decoded pixels held at once.
+const ENCODE_CHUNK: usize = 64;
+
+/// Encodes every training image once (no gradients) for the cINN stage:
+/// its centre crop at the pixel scale, or the whole image resized.
+fn encode_all(
+    ae: &Autoencoder,
+    data: &[DomainData],
+    sampling: Sampling,
+    size: usize,
+) -> Result<Vec<Tensor>> {
     data.iter()
         .map(|d| {
             let mut parts = Vec::new();
-            for chunk in d.images.chunks(64) {
-                let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
-                let x = Tensor::from_vec(flat, (chunk.len(), 3, size, size), &Device::Cpu)
+            for start in (0..d.len()).step_by(ENCODE_CHUNK) {
+                let end = (start + ENCODE_CHUNK).min(d.len());
+                let flat = d.centre_pictures(start..end, sampling, size)?;
+                let x = Tensor::from_vec(flat, (end - start, 3, size, size), &Device::Cpu)
                     .map_err(err)?;
                 parts.push(ae.encoder.forward(&x).map_err(err)?.detach());
             }
@@ -379,6 +413,7 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
                 .into(),
         ));
     }
+    cfg.sampling.validate()?;
     if cfg.domains.len() != cfg.arch.domains || cfg.batch == 0 {
         return Err(Error::InvalidArgument(
             "need at least one domain and a batch of at least 1".into(),
@@ -387,11 +422,13 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     let data = cfg
         .domains
         .iter()
-        .map(|(n, d)| DomainData::load(n, d, cfg.size, cfg.limit))
+        .map(|(n, d)| DomainData::load(n, d, cfg.limit))
         .collect::<Result<Vec<_>>>()?;
     tracing::info!(
-        images = data.iter().map(|d| d.images.len()).sum::<usize>(),
-        "training data loaded"
+        images = data.iter().map(DomainData::len).sum::<usize>(),
+        skipped = data.iter().map(|d| d.skipped.len()).sum::<usize>(),
+        sampling = cfg.sampling.name(),
+        "training data listed"
     );
 
     let dev = Device::Cpu;
@@ -460,7 +497,15 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
             restore(&varmap, &mut adam, state, tensors)?;
         }
         for step in start..cfg.ae_steps {
-            let (x, _, _) = draw_batch(&data, cfg.size, cfg.seed, b"ae-batch", step, cfg.batch)?;
+            let (x, _, _) = draw_batch(
+                &data,
+                cfg.sampling,
+                cfg.size,
+                cfg.seed,
+                b"ae-batch",
+                step,
+                cfg.batch,
+            )?;
             let z = ae.encoder.forward(&x).map_err(err)?;
             // No gradient through an encoder that is not trained.
             let z = if cfg.freeze_encoder { z.detach() } else { z };
@@ -496,7 +541,7 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     }
 
     // Stage 2: the cINN on frozen latents.
-    let latents = encode_all(&ae, &data, cfg.size)?;
+    let latents = encode_all(&ae, &data, cfg.sampling, cfg.size)?;
     let mut cinn_vars = named_vars(&varmap, "cinn.")?;
     cinn_vars.extend(named_vars(&varmap, alignment::PREFIX)?);
     let mut adam = Adam::new(cinn_vars).map_err(err)?;
@@ -755,6 +800,9 @@ struct FinalLosses {
     attribute: f64,
 }
 
+/// Unreadable files named in the provenance, per domain.
+const SKIPPED_NAMED: usize = 5;
+
 fn export(
     cfg: &TrainConfig,
     varmap: &VarMap,
@@ -790,6 +838,35 @@ fn export(
         provenance.insert("freeze_encoder".into(), "true".into());
     }
     cfg.prior.record(&mut provenance);
+    provenance.insert("sampling".into(), cfg.sampling.name().into());
+    if let Sampling::Crop { scale_jitter, .. } = cfg.sampling {
+        provenance.insert("scale_jitter".into(), scale_jitter.to_string());
+    }
+    // Files left out as unreadable, per domain, with a few of their names.
+    for d in data {
+        provenance.insert(
+            format!("skipped_files.{}", d.name),
+            d.skipped.len().to_string(),
+        );
+        if !d.skipped.is_empty() {
+            let some: Vec<String> = d
+                .skipped
+                .iter()
+                .take(SKIPPED_NAMED)
+                .map(|p| p.display().to_string())
+                .collect();
+            let more = d.skipped.len().saturating_sub(SKIPPED_NAMED);
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            provenance.insert(
+                format!("skipped_examples.{}", d.name),
+                format!("{}{tail}", some.join(", ")),
+            );
+        }
+    }
     // A stage that ran no step in this process (resumed past it, or 0 steps) has no loss to record.
     for (key, loss) in [
         ("final_ae_loss", losses.autoencoder),
@@ -811,13 +888,13 @@ fn export(
         domains: cfg.domains.iter().map(|d| d.0.clone()).collect(),
         colour_space: "srgb".into(),
         image_size: cfg.size,
-        pixel_scale: None,
+        pixel_scale: cfg.sampling.pixel_scale(),
         architecture: cfg.arch.clone(),
         training: data
             .iter()
             .map(|d| DomainStats {
                 name: d.name.clone(),
-                images: d.images.len(),
+                images: d.len(),
                 attributes: d.attribute_shares(),
             })
             .collect(),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use equifx::model::ModelConfig;
-use equifx::train::{train, Stage, TrainConfig};
+use equifx::train::{train, Sampling, Stage, TrainConfig};
 use equifx::Error;
 
 #[derive(clap::Args)]
@@ -11,15 +11,33 @@ use equifx::Error;
     equifx train --domain photo=data/photo --domain oil=data/oil --domain anime=data/anime --out models/default")]
 pub struct TrainArgs {
     /// A domain and its image folder, `NAME=DIR`; repeat for each domain (at least two).
-    /// A `labels.csv` in the folder (as `equifx synth` writes) adds attribute statistics.
+    /// Images (.png, .tif, .jpg, .webp) are found in sub-folders too; files that
+    /// do not decode are left out with a warning. A `labels.csv` in the folder
+    /// (a `file` column, path relative to DIR, and 0/1 attribute columns, as
+    /// `equifx synth` writes) adds attribute statistics and heads.
     #[arg(long = "domain", value_name = "NAME=DIR", required = true)]
     domains: Vec<String>,
     /// Output bundle folder (manifest.toml, weights.safetensors, prior.safetensors).
     #[arg(long)]
     out: PathBuf,
-    /// Training image side (multiple of 8, of 16 with --cinn-squeeze); images are resized to it.
+    /// Training picture side (multiple of 8, of 16 with --cinn-squeeze): the
+    /// side of each crop, or of each whole image with `--sampling resize`.
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// How training pictures are taken from the files: `crop` (random
+    /// SIZE × SIZE crops, for pictures of any size and aspect ratio) or
+    /// `resize` (each whole file squashed to SIZE × SIZE).
+    #[arg(long, value_enum, default_value_t = SamplingMode::Crop)]
+    sampling: SamplingMode,
+    /// Train at this fraction of the files' own resolution, in (0, 1]:
+    /// every picture is downscaled by it before cropping (crop sampling only).
+    #[arg(long, default_value_t = 1.0)]
+    pixel_scale: f64,
+    /// Random zoom of the crops, in [0, 1): each crop's scale is drawn
+    /// uniformly in [1 − F, 1] (times --pixel-scale); 0 = the files' own
+    /// scale (crop sampling only).
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    scale_jitter: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Autoencoder training steps.
@@ -40,7 +58,7 @@ pub struct TrainArgs {
     /// Continue from OUT/.checkpoint after an interruption.
     #[arg(long)]
     resume: bool,
-    /// Use at most this many images per domain.
+    /// Use at most this many (readable) images per domain, in path order.
     #[arg(long)]
     limit: Option<usize>,
     /// Start the autoencoder from this bundle (same architecture); with
@@ -88,6 +106,33 @@ pub struct TrainArgs {
     cinn_squeeze: bool,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SamplingMode {
+    Crop,
+    Resize,
+}
+
+impl TrainArgs {
+    fn sampling(&self) -> equifx::Result<Sampling> {
+        let sampling = match self.sampling {
+            SamplingMode::Crop => Sampling::Crop {
+                pixel_scale: self.pixel_scale,
+                scale_jitter: self.scale_jitter,
+            },
+            SamplingMode::Resize => {
+                if self.pixel_scale != 1.0 || self.scale_jitter != 0.0 {
+                    return Err(Error::InvalidArgument(
+                        "--pixel-scale and --scale-jitter apply to --sampling crop only".into(),
+                    ));
+                }
+                Sampling::Resize
+            }
+        };
+        sampling.validate()?;
+        Ok(sampling)
+    }
+}
+
 /// How `equifx train` and `equifx fit-heads` lay out the latent prior.
 #[derive(clap::Args)]
 pub struct PriorArgs {
@@ -129,7 +174,9 @@ pub struct FitHeadsArgs {
     /// The bundle whose manifest gets the heads (rewritten in place, atomically).
     #[arg(long)]
     model: PathBuf,
-    /// A domain and its labelled image folder (`labels.csv` beside the images), `NAME=DIR`; repeat.
+    /// A domain and its labelled image folder (`labels.csv` beside the images), `NAME=DIR`;
+    /// repeat. Images are seen as the bundle was trained: centre crops at its
+    /// pixel scale, or whole images resized.
     #[arg(long = "domain", value_name = "NAME=DIR", required = true)]
     domains: Vec<String>,
     /// Seed of the held-out split that measures each head's confusion.
@@ -145,10 +192,9 @@ pub struct FitHeadsArgs {
 /// `equifx fit-heads`: (re)fits the prior and the attribute heads of an existing bundle.
 pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
     let bundle = equifx::model::Bundle::load_without_prior(&args.model, &candle_core::Device::Cpu)?;
-    let size = bundle.manifest.image_size;
     let data = parse_domains(&args.domains)?
         .iter()
-        .map(|(n, d)| equifx::train::DomainData::load(n, d, size, args.limit))
+        .map(|(n, d)| equifx::train::DomainData::load(n, d, args.limit))
         .collect::<equifx::Result<Vec<_>>>()?;
     if let Some(d) = data.iter().find(|d| d.labels.is_empty()) {
         return Err(Error::InvalidArgument(format!(
@@ -214,10 +260,12 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
     arch.cinn_blocks = args.cinn_blocks.unwrap_or(arch.cinn_blocks);
     arch.cinn_hidden = args.cinn_hidden.unwrap_or(arch.cinn_hidden);
     arch.cinn_squeeze |= args.cinn_squeeze;
+    let sampling = args.sampling()?;
     let cfg = TrainConfig {
         out: args.out,
         domains,
         size: args.size,
+        sampling,
         arch,
         seed: args.seed,
         ae_steps: args.ae_steps,
@@ -260,6 +308,13 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
     })?;
     for b in &bars {
         b.finish();
+    }
+    for (key, count) in &manifest.provenance {
+        if let Some(domain) = key.strip_prefix("skipped_files.") {
+            if count != "0" {
+                eprintln!("{domain}: {count} unreadable image files were left out (see the manifest's provenance)");
+            }
+        }
     }
     eprintln!(
         "wrote bundle {} (domains: {}; final losses: ae {}, cINN {} nats/dim)",
