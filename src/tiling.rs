@@ -3,20 +3,55 @@
 //! size works (1×1, odd sizes, 4K).
 //!
 //! The frame is first padded by reflection to a multiple of `align` (the
-//! network's stride). Tiles overlap by `overlap` pixels; inside an overlap,
-//! each tile's weight ramps linearly from 0 to 1, so neighbouring tiles cross-
-//! fade and no seam shows. Frame borders get full weight (no fade to black).
+//! network's stride) and cut into tiles of `tile` pixels that overlap by
+//! `overlap` pixels. A convolutional network sees zero padding around
+//! whatever it is given, so its output is wrong over a band as wide as its
+//! effective receptive field along every edge of its input. Each tile is
+//! therefore read with a context margin of `halo` pixels on every side (real
+//! neighbouring pixels inside the frame, the frame reflected beyond its
+//! borders, so the frame's own edges get context too); the network runs on
+//! the enlarged tile and only the inner `tile × tile` region is kept. Inside
+//! an overlap each kept region's weight ramps linearly from 0 to 1, so
+//! neighbouring tiles cross-fade; frame borders get full weight (no fade to
+//! black). With a halo at least as wide as the network's effective receptive
+//! field, every kept pixel is what the network computes on the whole frame
+//! reflect-padded by the halo, so tiles leave no seam.
 
 use crate::error::{Error, Result};
 use crate::frame::Image;
 
-/// Tile geometry. `tile` and `overlap` are in pixels.
+/// Context margin, in pixels at the network's resolution, that Domain
+/// Transfer gives every tile (a multiple of 16, so every shipped alignment
+/// divides it).
+///
+/// Measured on the shipped default bundle (`models/default`, photo → anime,
+/// 512 × 512 1/f noise, see `tests/tiling_seams.rs`,
+/// `measure_receptive_field_of_the_default_network`): flipping one input
+/// pixel by ±0.5 moves the output by more than 10⁻¹ of its largest effect up
+/// to 71 px away, 10⁻² up to 125 px, 10⁻³ up to 155 px and 10⁻⁴ up to 246 px
+/// (its theoretical receptive field, 16 coupling blocks of two 3 × 3 convs at
+/// stride 16 plus encoder and decoder, is over 500 px). 160 px, the first
+/// multiple of 16 past the 10⁻³ radius, leaves tiled and untiled renders
+/// within 0.13/255 of each other with 64-px tiles and 0.05/255 with 512-px
+/// tiles (`measure_seams_against_the_halo`); 128 px leaves up to 0.48/255,
+/// 96 px up to 6/255. The price is compute: a 512-px tile runs the network
+/// on 832 × 832 pixels.
+pub const DEFAULT_HALO: usize = 160;
+
+/// Tile geometry, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiling {
+    /// Side of the region of each tile that is kept (at most; a frame
+    /// smaller than this is one tile).
     pub tile: usize,
+    /// Pixels neighbouring kept regions share and cross-fade over.
     pub overlap: usize,
     /// Tile sides are multiples of this (the network's downsampling factor).
     pub align: usize,
+    /// Context margin read around every tile and discarded after `f` ran
+    /// (rounded up to a multiple of `align`, so tiles stay on the network's
+    /// sampling grid). `f` sees tiles of side up to `tile + 2 · halo`.
+    pub halo: usize,
 }
 
 impl Tiling {
@@ -42,7 +77,10 @@ impl Tiling {
         if len <= self.tile {
             return vec![0];
         }
-        let step = (self.tile - self.overlap).max(self.align);
+        // Starts stay on the network's sampling grid (multiples of `align`),
+        // so a tile sees its pixels at the same phase as the whole frame
+        // does; the overlap may grow to the next multiple.
+        let step = ((self.tile - self.overlap) / self.align * self.align).max(self.align);
         let mut v: Vec<usize> = (0..)
             .map(|i| i * step)
             .take_while(|&s| s + self.tile < len)
@@ -54,34 +92,46 @@ impl Tiling {
     }
 }
 
-/// Pads by mirror reflection (without repeating the edge pixel, like
-/// numpy's `reflect`) to `w × h`; a 1-pixel side is replicated.
-pub fn pad_reflect(img: &Image, w: usize, h: usize) -> Image {
+/// Index of position `i` (any integer) of an axis of length `n` mirrored
+/// about its first and last samples without repeating them (numpy's
+/// `reflect`); a 1-pixel axis is replicated.
+fn reflect(i: i64, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n as i64 - 1);
+    let m = i.rem_euclid(period);
+    if m < n as i64 {
+        m as usize
+    } else {
+        (period - m) as usize
+    }
+}
+
+/// The `w × h` window at (x0, y0) of `img` extended to the whole plane by
+/// mirror reflection (see [`pad_reflect`]); the window may start left of or
+/// above the image and reach past it.
+pub fn crop_reflect(img: &Image, x0: i64, y0: i64, w: usize, h: usize) -> Image {
     let (iw, ih) = (img.width(), img.height());
-    let reflect = |i: usize, n: usize| -> usize {
-        if n == 1 {
-            return 0;
-        }
-        let period = 2 * (n - 1);
-        let m = i % period;
-        if m < n {
-            m
-        } else {
-            period - m
-        }
-    };
+    let xmap: Vec<usize> = (0..w).map(|x| reflect(x0 + x as i64, iw)).collect();
     let mut out = Image::new(w, h);
     for c in 0..4 {
         let src = img.plane(c);
         let dst = out.plane_mut(c);
         for y in 0..h {
-            let sy = reflect(y, ih);
-            for x in 0..w {
-                dst[y * w + x] = src[sy * iw + reflect(x, iw)];
+            let row = &src[reflect(y0 + y as i64, ih) * iw..][..iw];
+            for (d, &sx) in dst[y * w..(y + 1) * w].iter_mut().zip(&xmap) {
+                *d = row[sx];
             }
         }
     }
     out
+}
+
+/// Pads by mirror reflection (without repeating the edge pixel, like
+/// numpy's `reflect`) to `w × h`; a 1-pixel side is replicated.
+pub fn pad_reflect(img: &Image, w: usize, h: usize) -> Image {
+    crop_reflect(img, 0, 0, w, h)
 }
 
 /// Copies the `w × h` region at (x0, y0).
@@ -115,8 +165,13 @@ fn ramp(i: usize, n: usize, start: usize, len: usize, overlap: usize) -> f32 {
 }
 
 /// Runs `f` on every tile of `img` and blends the results. `f` gets an
-/// aligned tile and must return an image of the same size. `on_tile(done,
-/// total)` reports progress and may stop the work by returning an error.
+/// aligned tile (its kept region plus the halo on every side) and must return
+/// an image of the same size. `on_tile(done, total)` reports progress and may
+/// stop the work by returning an error.
+///
+/// Tiles run one after another and are blended in a fixed order, so the
+/// result is the same on every run. Beyond `f`'s own working memory, this
+/// holds the output frame and one tile.
 pub fn process_tiled<F, P>(img: &Image, tiling: Tiling, mut f: F, mut on_tile: P) -> Result<Image>
 where
     F: FnMut(&Image) -> Result<Image>,
@@ -126,24 +181,32 @@ where
     let (w, h) = (img.width(), img.height());
     let up = |n: usize| n.div_ceil(tiling.align) * tiling.align;
     let (pw, ph) = (up(w).max(tiling.align), up(h).max(tiling.align));
-    let padded = if (pw, ph) == (w, h) {
-        img.clone()
-    } else {
-        pad_reflect(img, pw, ph)
-    };
+    let halo = up(tiling.halo);
     let (tw, th) = (tiling.tile.min(pw), tiling.tile.min(ph));
-    let geometry = Tiling { tile: tw, ..tiling };
-    let xs = geometry.starts(pw);
+    let xs = Tiling { tile: tw, ..tiling }.starts(pw);
     let ys = Tiling { tile: th, ..tiling }.starts(ph);
     let total = xs.len() * ys.len();
 
+    // Tile (x0, y0) as `f` sees it, and `f`'s result checked.
+    let mut run = |x0: usize, y0: usize| -> Result<Image> {
+        let (x0, y0, m) = (x0 as i64, y0 as i64, halo as i64);
+        let (fw, fh) = (tw + 2 * halo, th + 2 * halo);
+        let out = f(&crop_reflect(img, x0 - m, y0 - m, fw, fh))?;
+        if (out.width(), out.height()) != (fw, fh) {
+            return Err(Error::Internal(
+                "tile function changed the tile size".into(),
+            ));
+        }
+        Ok(out)
+    };
+
     if total == 1 {
-        let out = f(&padded)?;
+        let out = run(0, 0)?;
         on_tile(1, 1)?;
-        return Ok(if (pw, ph) == (w, h) {
+        return Ok(if halo == 0 && (pw, ph) == (w, h) {
             out
         } else {
-            crop(&out, 0, 0, w, h)
+            crop(&out, halo, halo, w, h)
         });
     }
 
@@ -152,21 +215,17 @@ where
     let mut done = 0;
     for &y0 in &ys {
         for &x0 in &xs {
-            let tile = crop(&padded, x0, y0, tw, th);
-            let out = f(&tile)?;
-            if (out.width(), out.height()) != (tw, th) {
-                return Err(Error::Internal(
-                    "tile function changed the tile size".into(),
-                ));
-            }
+            let out = run(x0, y0)?;
+            let ow = out.width();
             for ty in 0..th {
                 let wy = ramp(ty, th, y0, ph, tiling.overlap);
+                let row = (ty + halo) * ow + halo;
                 for tx in 0..tw {
                     let wgt = wy * ramp(tx, tw, x0, pw, tiling.overlap);
                     let p = (y0 + ty) * pw + x0 + tx;
                     wsum[p] += wgt;
                     for c in 0..4 {
-                        acc[c * pw * ph + p] += wgt * out.plane(c)[ty * tw + tx];
+                        acc[c * pw * ph + p] += wgt * out.plane(c)[row + tx];
                     }
                 }
             }
@@ -224,18 +283,29 @@ mod tests {
 
     #[test]
     fn identity_through_tiles_reproduces_any_size_exactly() {
-        for (w, h) in [(1, 1), (7, 3), (64, 64), (133, 71), (257, 19)] {
+        for (w, h, halo) in [
+            (1, 1, 0),
+            (7, 3, 0),
+            (64, 64, 0),
+            (133, 71, 0),
+            (257, 19, 0),
+            (1, 1, 16),
+            (7, 3, 5),
+            (133, 71, 16),
+            (257, 19, 40),
+        ] {
             let img = noise(w, h);
             let t = Tiling {
                 tile: 32,
                 overlap: 8,
                 align: 8,
+                halo,
             };
             let out = process_tiled(&img, t, |x| Ok(x.clone()), |_, _| Ok(())).unwrap();
             assert_eq!((out.width(), out.height()), (w, h));
             // Blending equal values with weights that sum to one is exact up to rounding.
             for (a, b) in img.data().iter().zip(out.data()) {
-                assert!((a - b).abs() <= 1e-6, "{w}x{h}: {a} vs {b}");
+                assert!((a - b).abs() <= 1e-6, "{w}x{h} halo {halo}: {a} vs {b}");
             }
         }
     }
@@ -248,6 +318,7 @@ mod tests {
             tile: 48,
             overlap: 16,
             align: 8,
+            halo: 0,
         };
         let tiled = process_tiled(&img, t, blur, |_, _| Ok(())).unwrap();
         // A 3×3 operator differs from the whole-frame result only within 1 px
@@ -271,6 +342,7 @@ mod tests {
             tile: 32,
             overlap: 8,
             align: 8,
+            halo: 0,
         };
         let mut seen = Vec::new();
         process_tiled(
@@ -308,19 +380,199 @@ mod tests {
                 tile: 30,
                 overlap: 4,
                 align: 8,
+                halo: 0,
             },
             Tiling {
                 tile: 32,
                 overlap: 20,
                 align: 8,
+                halo: 0,
             },
             Tiling {
                 tile: 0,
                 overlap: 0,
                 align: 8,
+                halo: 0,
             },
         ] {
             assert!(process_tiled(&img, t, |x| Ok(x.clone()), |_, _| Ok(())).is_err());
         }
+    }
+
+    /// A stand-in for a convolutional network: `passes` rounds of a 3×3 box
+    /// blur with zero padding, each followed by a nonlinearity and a little
+    /// channel mixing. Every output pixel depends on the input within
+    /// `passes` pixels (Chebyshev) and nothing farther, and the zero padding
+    /// darkens a band of that width along the input's edges.
+    fn zero_padded_net(img: &Image, passes: usize) -> Result<Image> {
+        let (w, h) = (img.width(), img.height());
+        let mut cur = img.clone();
+        for _ in 0..passes {
+            let mut next = cur.clone();
+            for c in 0..3 {
+                let src = cur.plane(c);
+                let dst = next.plane_mut(c);
+                for y in 0..h {
+                    for x in 0..w {
+                        let mut s = 0.0;
+                        for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                            for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                                s += src[yy * w + xx];
+                            }
+                        }
+                        let v = s / 9.0;
+                        dst[y * w + x] = v + 0.3 * (5.0 * v).sin();
+                    }
+                }
+            }
+            let n = w * h;
+            let d = next.data_mut();
+            for p in 0..n {
+                let (r, g, b) = (d[p], d[n + p], d[2 * n + p]);
+                d[p] = r + 0.1 * (g - b);
+                d[n + p] = g + 0.1 * (b - r);
+            }
+            cur = next;
+        }
+        Ok(cur)
+    }
+
+    /// The oracle: `net` on the whole frame reflect-padded by `halo` (and to
+    /// the alignment), cropped back.
+    fn whole_frame_with_halo(
+        img: &Image,
+        align: usize,
+        halo: usize,
+        net: impl Fn(&Image) -> Result<Image>,
+    ) -> Image {
+        let up = |n: usize| n.div_ceil(align) * align;
+        let (pw, ph) = (up(img.width()), up(img.height()));
+        let m = up(halo);
+        let padded = crop_reflect(img, -(m as i64), -(m as i64), pw + 2 * m, ph + 2 * m);
+        crop(&net(&padded).unwrap(), m, m, img.width(), img.height())
+    }
+
+    fn max_diff(a: &Image, b: &Image) -> f32 {
+        (0..3)
+            .flat_map(|c| {
+                a.plane(c)
+                    .iter()
+                    .zip(b.plane(c))
+                    .map(|(p, q)| (p - q).abs())
+            })
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn crop_reflect_mirrors_beyond_every_border_and_extends_pad_reflect() {
+        let img = noise(5, 3);
+        assert_eq!(crop_reflect(&img, 0, 0, 13, 7), pad_reflect(&img, 13, 7));
+        // Columns −4..9 of a 5-wide axis mirror as 4 3 2 1 0 1 2 3 4 3 2 1 0.
+        let out = crop_reflect(&img, -4, -2, 13, 7);
+        let xs = [4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0];
+        let ys = [2, 1, 0, 1, 2, 1, 0];
+        for c in 0..4 {
+            for (y, &sy) in ys.iter().enumerate() {
+                for (x, &sx) in xs.iter().enumerate() {
+                    assert_eq!(out.plane(c)[y * 13 + x], img.plane(c)[sy * 5 + sx]);
+                }
+            }
+        }
+        // A 1-pixel side is replicated, whatever the offset.
+        let one = noise(1, 1);
+        let out = crop_reflect(&one, -3, -1, 4, 2);
+        for c in 0..4 {
+            assert!(out.plane(c).iter().all(|&v| v == one.plane(c)[0]));
+        }
+    }
+
+    #[test]
+    fn the_tile_function_sees_tiles_enlarged_by_the_aligned_halo() {
+        let img = noise(100, 40);
+        for (halo, seen_halo) in [(0, 0), (5, 8), (16, 16), (17, 24)] {
+            let t = Tiling {
+                tile: 32,
+                overlap: 8,
+                align: 8,
+                halo,
+            };
+            let mut sizes = Vec::new();
+            process_tiled(
+                &img,
+                t,
+                |x| {
+                    sizes.push((x.width(), x.height()));
+                    Ok(x.clone())
+                },
+                |_, _| Ok(()),
+            )
+            .unwrap();
+            let s = 32 + 2 * seen_halo;
+            assert!(sizes.iter().all(|&z| z == (s, s)), "{halo}: {sizes:?}");
+        }
+    }
+
+    #[test]
+    fn tile_starts_stay_on_the_alignment_grid() {
+        for (tile, overlap) in [(512, 30), (64, 12), (48, 20), (32, 3)] {
+            let t = Tiling {
+                tile,
+                overlap,
+                align: 16,
+                halo: 0,
+            };
+            for len in [tile + 16, 3 * tile, 2000 / 16 * 16] {
+                let s = t.starts(len);
+                assert!(
+                    s.iter().all(|x| x % 16 == 0),
+                    "{tile}/{overlap}/{len}: {s:?}"
+                );
+                assert_eq!(*s.last().unwrap() + tile, len);
+                // Neighbours overlap by at least the requested amount.
+                for p in s.windows(2) {
+                    assert!(p[0] + tile >= p[1] + overlap, "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn with_a_halo_tiles_equal_the_reflect_padded_whole_frame() {
+        let passes = 6;
+        for (w, h) in [(160, 96), (131, 77), (64, 64), (9, 70)] {
+            let img = noise(w, h);
+            for (tile, overlap, halo) in [(32, 8, 8), (48, 16, 6), (64, 32, 16), (40, 0, 8)] {
+                let t = Tiling {
+                    tile,
+                    overlap,
+                    align: 8,
+                    halo,
+                };
+                let net = |x: &Image| zero_padded_net(x, passes);
+                let tiled = process_tiled(&img, t, net, |_, _| Ok(())).unwrap();
+                let whole = whole_frame_with_halo(&img, 8, halo, net);
+                let err = max_diff(&tiled, &whole);
+                assert!(err <= 1e-5, "{w}x{h} {t:?}: max error {err}");
+                let alpha = tiled.plane(3).iter().zip(img.plane(3));
+                assert!(alpha.into_iter().all(|(a, b)| (a - b).abs() <= 1e-6));
+            }
+        }
+    }
+
+    /// The cause of the seams: without a halo, the zero padding around each
+    /// tile reaches the blended result.
+    #[test]
+    fn without_a_halo_the_zero_padding_shows_at_tile_edges() {
+        let img = noise(160, 96);
+        let t = Tiling {
+            tile: 32,
+            overlap: 8,
+            align: 8,
+            halo: 0,
+        };
+        let net = |x: &Image| zero_padded_net(x, 6);
+        let tiled = process_tiled(&img, t, net, |_, _| Ok(())).unwrap();
+        let whole = whole_frame_with_halo(&img, 8, 8, net);
+        assert!(max_diff(&tiled, &whole) > 0.05);
     }
 }

@@ -135,6 +135,7 @@ impl Node for DomainTransfer {
             tile,
             overlap,
             align,
+            halo: crate::tiling::DEFAULT_HALO,
         };
         let out_small = process_tiled(
             &small,
