@@ -55,9 +55,10 @@ impl FileKind {
 /// Extensions of every file kind equifx reads, lower case.
 pub const READABLE_EXTENSIONS: &[&str] = &["png", "tif", "tiff", "exr", "jpg", "jpeg", "webp"];
 
-/// Most bytes one decode may allocate: a 16K × 16K RGBA8 picture fits, a
-/// hostile header claiming more is refused before anything is allocated.
-const DECODE_ALLOC_LIMIT: u64 = 2 << 30;
+/// Most pixels a decoded file may have (128 Mpx: a 100-Mpx camera file fits).
+/// A header claiming more is refused before anything is allocated; the
+/// working image of the largest file accepted takes 2 GiB.
+const MAX_DECODE_PIXELS: u64 = 1 << 27;
 
 /// Sample depth of a file on disk, so outputs can keep their input's depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,19 +101,34 @@ pub fn read_image(path: &Path) -> Result<LoadedImage> {
 
 /// Decodes a PNG, TIFF, JPEG or WebP file (the format is read from its bytes,
 /// not trusted from the extension) upright: the EXIF orientation a camera
-/// recorded is applied. Allocation is bounded by [`DECODE_ALLOC_LIMIT`].
+/// recorded is applied. Files of more than [`MAX_DECODE_PIXELS`] and JPEG
+/// files cut short (the decoder would fill the rest in grey) are refused.
 pub fn decode_with_image_crate(path: &Path) -> Result<image::DynamicImage> {
     use image::ImageDecoder;
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(DECODE_ALLOC_LIMIT);
-    reader.limits(limits);
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
+        return Err(format_err(
+            path,
+            "the JPEG file is cut short (no end-of-image marker after its picture data): \
+             copy it again",
+        ));
+    }
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| format_err(path, format!("cannot decode image: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    if u64::from(w) * u64::from(h) > MAX_DECODE_PIXELS {
+        return Err(format_err(
+            path,
+            format!(
+                "the picture is {w}×{h}, more than the {} Mpx equifx reads",
+                MAX_DECODE_PIXELS >> 20
+            ),
+        ));
+    }
     // A broken EXIF block only loses the rotation, never the picture.
     let orientation = decoder
         .orientation()
@@ -124,6 +140,30 @@ pub fn decode_with_image_crate(path: &Path) -> Result<image::DynamicImage> {
     }
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Whether a JPEG stream has its end-of-image marker after the start of its
+/// first scan. The header segments are walked by their lengths (an EXIF
+/// thumbnail is a whole JPEG inside one of them); inside entropy-coded data a
+/// 0xFF byte is always followed by 0x00 or a restart marker, so FF D9 after
+/// the first scan starts can only be the real end.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut i = 2;
+    while i + 1 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return false;
+        }
+        match bytes[i + 1] {
+            0xFF => i += 1,
+            0xDA => return bytes[i..].windows(2).any(|w| w == [0xFF, 0xD9]),
+            0x01 | 0xD0..=0xD7 => i += 2,
+            _ => match bytes.get(i + 2..i + 4) {
+                Some(len) => i += 2 + usize::from(u16::from_be_bytes([len[0], len[1]])),
+                None => return false,
+            },
+        }
+    }
+    false
 }
 
 fn read_with_image_crate(path: &Path) -> Result<LoadedImage> {
