@@ -94,6 +94,18 @@ typedef enum equifx_param_kind {
    * `equifx_instance_set_int` with a seed ≥ 0.
    */
   EQUIFX_PARAM_KIND_SEED = 5,
+  /**
+   * `equifx_instance_set_text` with a domain name of the instance's model
+   * bundle (`equifx_model_info` lists them; `min` is 1 when `auto` is also
+   * accepted); checked against the bundle when the instance renders.
+   */
+  EQUIFX_PARAM_KIND_DOMAIN = 6,
+  /**
+   * `equifx_instance_set_text` with attribute shares of the model bundle,
+   * `name=share` pairs separated by commas (share 0 … 1 or `natural`; `*`
+   * for every attribute not named); names are checked when rendering.
+   */
+  EQUIFX_PARAM_KIND_SHARES = 7,
 } equifx_param_kind;
 
 /**
@@ -256,6 +268,10 @@ typedef struct equifx_entry {
                                         const struct equifx_frame*,
                                         int64_t,
                                         const struct equifx_callbacks*);
+  /**
+   * Appended after the first release: check `struct_size` covers it.
+   */
+  enum equifx_status (*model_info)(const char*, const char**);
 } equifx_entry;
 
 #ifdef __cplusplus
@@ -344,7 +360,8 @@ enum equifx_status equifx_instance_set_bool(struct equifx_instance *instance,
                                             bool value);
 
 /**
- * Sets a choice or path parameter from a NUL-terminated UTF-8 string.
+ * Sets a choice, path, domain or shares parameter from a NUL-terminated
+ * UTF-8 string.
  */
 enum equifx_status equifx_instance_set_text(struct equifx_instance *instance,
                                             const char *name,
@@ -370,6 +387,16 @@ enum equifx_status equifx_instance_render(const struct equifx_instance *instance
                                           const struct equifx_frame *output,
                                           int64_t frame,
                                           const struct equifx_callbacks *callbacks);
+
+/**
+ * Describes the model bundle in folder `bundle_path` (NULL or "": the
+ * shipped default bundle) as UTF-8 JSON into `*json_out`: its domains, each
+ * with its attributes (training share, whether a head reads it), the
+ * training size and pixel scale, architecture and hashes — what
+ * `equifx model info --json` prints. The string is owned by the library and
+ * stays valid until the next `equifx_model_info` call on the same thread.
+ */
+enum equifx_status equifx_model_info(const char *bundle_path, const char **json_out);
 
 /**
  * 1 when this library can open CUDA device 0, else 0. The CPU build's loader

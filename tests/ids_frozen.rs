@@ -21,7 +21,10 @@ fn snapshot() -> String {
                 ParamKind::Float { default, .. } => format!("{default:?}"),
                 ParamKind::Int { default, .. } | ParamKind::Seed { default } => default.to_string(),
                 ParamKind::Bool { default } => default.to_string(),
-                ParamKind::Choice { default, .. } | ParamKind::Path { default } => {
+                // OpenFX hosts save a choice by its index: the order is frozen too.
+                ParamKind::Choice { default, options } => format!("{default:?} of {options:?}"),
+                ParamKind::Domain { default, auto } => format!("{default:?} auto={auto}"),
+                ParamKind::Shares { default } | ParamKind::Path { default } => {
                     format!("{default:?}")
                 }
             };

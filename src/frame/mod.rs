@@ -4,6 +4,7 @@
 
 mod colour;
 mod convert;
+pub mod highlights;
 mod pixel;
 mod resize;
 

@@ -13,7 +13,7 @@ use crate::fairness::FrameMeta;
 use crate::frame::Image;
 use crate::node::{Node, RenderRequest};
 
-use super::domain_transfer::load_bundle;
+use super::model_params::{domain, load_bundle};
 
 pub const ID: &str = "org.equifx.BiasAudit";
 
@@ -33,9 +33,9 @@ impl Node for BiasAudit {
         let records = p.text("records")?;
         if !records.trim().is_empty() {
             let bundle = load_bundle(p)?;
-            let domain_name = p.text("domain")?;
-            let domain = bundle.manifest.domain_index(domain_name)?;
-            let heads = head_set(&bundle, domain_name)?;
+            let domain = domain(p, "domain", &bundle)?;
+        let domain_name = bundle.manifest.domains[domain].as_str();
+                let heads = head_set(&bundle, domain_name)?;
             let v = encode(&bundle, std::slice::from_ref(input), domain)?.remove(0);
             let record = FrameRecord {
                 version: METADATA_VERSION,

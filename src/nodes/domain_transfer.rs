@@ -3,49 +3,31 @@
 //! net2net (Esser, Rombach, Ommer, *Network-to-Network Translation with
 //! Conditional Invertible Neural Networks*; *A Note on Data Biases in
 //! Generative Models*, arXiv 2012.02516): v = F(E(x); a), z' = F⁻¹(v; b),
-//! x' = D(z'). The network runs at the resolution it was trained at (or the
-//! one the artist sets), in feathered tiles, and what the autoencoder cannot
-//! reproduce is carried over in proportion to 1 − strength, so strength 0 is
-//! exactly the input.
+//! x' = D(z'). The network runs at the model's own scale (the frame's
+//! resolution for bundles trained on crops, the training size for bundles
+//! trained on whole pictures) or the one the artist sets, in tiles, and what
+//! the autoencoder cannot reproduce is carried over in proportion to
+//! 1 − strength, so strength 0 is exactly the input. Scene-linear light above
+//! what the network knows goes around it ([`crate::frame::highlights`]).
 //!
-//! History: 1.0 — first version.
-
-use std::path::PathBuf;
+//! History: 1.0 — first version; 2.0 — domains are the bundle's names
+//! (text), not a fixed menu; highlights above 1 are kept.
 
 use candle_core::Tensor;
 
-use crate::device::{select, DeviceRequest, Precision};
 use crate::error::{Error, Result};
+use crate::frame::highlights::{restore, split};
 use crate::frame::{linear_to_srgb, resize, srgb_to_linear, Image};
-use crate::model::bundle::default_bundle_dir;
 use crate::model::Bundle;
 use crate::node::{Node, RenderRequest};
 use crate::params::ParamValues;
 use crate::tiling::{pad_reflect, process_tiled, Tiling};
 
+use super::model_params::{domain, load_bundle};
+
 pub const ID: &str = "org.equifx.DomainTransfer";
 
 pub struct DomainTransfer;
-
-/// The bundle a `model` parameter names (empty: the shipped default).
-pub fn bundle_path(params: &ParamValues) -> Result<PathBuf> {
-    let p = params.text("model")?;
-    Ok(if p.trim().is_empty() {
-        default_bundle_dir()
-    } else {
-        PathBuf::from(p)
-    })
-}
-
-/// Loads (once per process) the bundle and device the parameters name.
-pub fn load_bundle(params: &ParamValues) -> Result<std::sync::Arc<Bundle>> {
-    let device = select(params.text("device")?.parse::<DeviceRequest>()?)?;
-    let dtype = params
-        .text("precision")?
-        .parse::<Precision>()?
-        .dtype_on(&device)?;
-    Bundle::load_cached(&bundle_path(params)?, &device, dtype)
-}
 
 fn to_model_tensor(img: &Image, bundle: &Bundle, srgb: bool) -> Result<Tensor> {
     let (w, h) = (img.width(), img.height());
@@ -99,14 +81,18 @@ impl Node for DomainTransfer {
         let bundle = load_bundle(p)?;
         let m = &bundle.manifest;
         let strength = p.float("strength")?;
-        let to = m.domain_index(p.text("target")?)?;
+        let to = domain(p, "target", &bundle)?;
         let (w, h) = (input.width(), input.height());
         let align = m.architecture.align();
+        let parts = split(input);
+        let input = &parts.display;
+        let keep = (1.0 - strength) as f32;
 
         // Model resolution: the shorter side the network sees, never above the frame's.
-        let want = match p.int("resolution")? {
-            0 => m.image_size,
-            r => r as usize,
+        let want = match (p.int("resolution")?, m.pixel_scale) {
+            (0, Some(scale)) => (w.min(h) as f64 * scale).round().max(1.0) as usize,
+            (0, None) => m.image_size,
+            (r, _) => r as usize,
         };
         let scale = (want as f64 / w.min(h) as f64).min(1.0);
         let (ww, wh) = (
@@ -116,7 +102,7 @@ impl Node for DomainTransfer {
         let small = resize(input, ww, wh);
 
         let from = match p.text("source")? {
-            "auto" => {
+            s if s.eq_ignore_ascii_case("auto") => {
                 // Detect on the whole (padded) frame at model resolution.
                 let (pw, ph) = (ww.div_ceil(align) * align, wh.div_ceil(align) * align);
                 let padded = pad_reflect(&small, pw, ph);
@@ -126,7 +112,7 @@ impl Node for DomainTransfer {
                     m.colour_space == "srgb",
                 )?)?
             }
-            name => m.domain_index(name)?,
+            _ => domain(p, "source", &bundle)?,
         };
 
         let tile = (p.int("tile_size")? as usize / align * align).max(align);
@@ -148,13 +134,14 @@ impl Node for DomainTransfer {
         )?;
 
         if (ww, wh) == (w, h) {
-            return Ok(out_small);
+            let mut out = out_small;
+            restore(&mut out, &parts, keep);
+            return Ok(out);
         }
         // Back to the frame size; the input's own fine detail is kept in
         // proportion to 1 − strength.
         let up = resize(&out_small, w, h);
         let up_in = resize(&small, w, h);
-        let keep = (1.0 - strength) as f32;
         let mut out = up;
         let n = w * h;
         for c in 0..3 {
@@ -168,6 +155,7 @@ impl Node for DomainTransfer {
             }
         }
         out.plane_mut(3).copy_from_slice(input.plane(3));
+        restore(&mut out, &parts, keep);
         Ok(out)
     }
 }

@@ -7,34 +7,18 @@
 //!
 //! History: 1.0 — first version.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fairness::latents::{decode, fit_to_frame, head_set};
 use crate::fairness::{FairSampler as Sampler, HeadSet, SamplerOptions, Target};
 use crate::frame::Image;
 use crate::node::{Node, RenderRequest};
-use crate::params::ParamValues;
 use crate::rng::StreamRng;
 
-use super::domain_transfer::load_bundle;
+use super::model_params::{domain, load_bundle, shares};
 
 pub const ID: &str = "org.equifx.FairSampler";
 
 pub struct FairSampler;
-
-/// Marginal targets in head order from the `<attribute>_share` parameters
-/// (negative: natural). Heads without a parameter keep their natural share.
-pub fn marginals(params: &ParamValues, names: &[String]) -> Result<Target> {
-    let shares = names
-        .iter()
-        .map(|n| match params.float(&format!("{n}_share")) {
-            Ok(s) if s < 0.0 => Ok(None),
-            Ok(s) => Ok(Some(s)),
-            Err(Error::UnknownParam { .. }) => Ok(None),
-            Err(e) => Err(e),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Target::Marginals(shares))
-}
 
 /// The sampler of block `block`: N items whose cell counts meet `target` exactly.
 /// The CLI's `equifx sample --count N` is block 0 of the node with N frames per block.
@@ -57,10 +41,9 @@ impl Node for FairSampler {
     fn render(&self, req: &RenderRequest<'_>) -> Result<Image> {
         let p = req.params;
         let bundle = load_bundle(p)?;
-        let domain_name = p.text("domain")?;
-        let domain = bundle.manifest.domain_index(domain_name)?;
-        let heads = head_set(&bundle, domain_name)?;
-        let target = marginals(p, heads.names())?;
+        let domain = domain(p, "domain", &bundle)?;
+        let heads = head_set(&bundle, &bundle.manifest.domains[domain])?;
+        let target = Target::Marginals(shares(p, "shares", heads.names())?);
         let n = p.int("block_length")?.max(1) as u64;
         let (block, item) = (
             req.frame.div_euclid(n as i64),

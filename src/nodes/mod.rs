@@ -5,6 +5,7 @@ pub mod bias_audit;
 pub mod domain_transfer;
 pub mod exposure;
 pub mod fair_sampler;
+pub mod model_params;
 pub mod rebalance;
 
 use crate::error::{Error, Result};

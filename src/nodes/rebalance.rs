@@ -12,7 +12,7 @@ use crate::fairness::RebalancePlan;
 use crate::frame::Image;
 use crate::node::{Node, RenderRequest};
 
-use super::domain_transfer::load_bundle;
+use super::model_params::{domain, load_bundle};
 
 pub const ID: &str = "org.equifx.Rebalance";
 
@@ -50,9 +50,9 @@ impl Node for Rebalance {
             return Ok(input.clone());
         };
         let bundle = load_bundle(p)?;
-        let domain_name = p.text("domain")?;
+        let domain = domain(p, "domain", &bundle)?;
+        let domain_name = bundle.manifest.domains[domain].as_str();
         plan.check_context(&bundle.manifest.weights_sha256, domain_name)?;
-        let domain = bundle.manifest.domain_index(domain_name)?;
         let heads = head_set(&bundle, domain_name)?;
         let v = encode(&bundle, std::slice::from_ref(input), domain)?.remove(0);
         let mut edited = v.clone();

@@ -25,6 +25,14 @@ pub enum equifx_param_kind {
     EQUIFX_PARAM_KIND_PATH = 4,
     /// `equifx_instance_set_int` with a seed ≥ 0.
     EQUIFX_PARAM_KIND_SEED = 5,
+    /// `equifx_instance_set_text` with a domain name of the instance's model
+    /// bundle (`equifx_model_info` lists them; `min` is 1 when `auto` is also
+    /// accepted); checked against the bundle when the instance renders.
+    EQUIFX_PARAM_KIND_DOMAIN = 6,
+    /// `equifx_instance_set_text` with attribute shares of the model bundle,
+    /// `name=share` pairs separated by commas (share 0 … 1 or `natural`; `*`
+    /// for every attribute not named); names are checked when rendering.
+    EQUIFX_PARAM_KIND_SHARES = 7,
 }
 
 /// Description of a node. Strings are owned by the library and live as long
@@ -101,7 +109,9 @@ fn strings() -> &'static [NodeStrings] {
                             ParamKind::Choice { options, default } => {
                                 (c(default), options.iter().map(|o| c(o)).collect())
                             }
-                            ParamKind::Path { default } => (c(default), vec![]),
+                            ParamKind::Path { default }
+                            | ParamKind::Domain { default, .. }
+                            | ParamKind::Shares { default } => (c(default), vec![]),
                             _ => (CString::default(), vec![]),
                         };
                         ParamStrings {
@@ -218,6 +228,8 @@ pub extern "C" fn equifx_param_get_info(
             ParamKind::Choice { options, .. } => (EQUIFX_PARAM_KIND_CHOICE, 0.0, options.len() as f64, 0.0),
             ParamKind::Path { .. } => (EQUIFX_PARAM_KIND_PATH, 0.0, 0.0, 0.0),
             ParamKind::Seed { default } => (EQUIFX_PARAM_KIND_SEED, 0.0, i64::MAX as f64, *default as f64),
+            ParamKind::Domain { auto, .. } => (EQUIFX_PARAM_KIND_DOMAIN, f64::from(u8::from(*auto)), 0.0, 0.0),
+            ParamKind::Shares { .. } => (EQUIFX_PARAM_KIND_SHARES, 0.0, 0.0, 0.0),
         };
         let info = equifx_param_info {
             struct_size: size,

@@ -102,7 +102,8 @@ pub extern "C" fn equifx_instance_set_bool(
     ffi_guard! { set(instance, name, ParamValue::Bool(value)) }
 }
 
-/// Sets a choice or path parameter from a NUL-terminated UTF-8 string.
+/// Sets a choice, path, domain or shares parameter from a NUL-terminated
+/// UTF-8 string.
 #[no_mangle]
 pub extern "C" fn equifx_instance_set_text(
     instance: *mut equifx_instance,

@@ -11,6 +11,7 @@ pub mod callbacks;
 pub mod describe;
 pub mod frame;
 pub mod instance;
+pub mod model;
 pub mod status;
 
 use std::ffi::c_char;
@@ -57,6 +58,8 @@ pub struct equifx_entry {
         i64,
         *const callbacks::equifx_callbacks,
     ) -> equifx_status,
+    /// Appended after the first release: check `struct_size` covers it.
+    pub model_info: extern "C" fn(*const c_char, *mut *const c_char) -> equifx_status,
 }
 
 static ENTRY: equifx_entry = equifx_entry {
@@ -76,6 +79,7 @@ static ENTRY: equifx_entry = equifx_entry {
     instance_set_text: instance::equifx_instance_set_text,
     instance_get_float: instance::equifx_instance_get_float,
     instance_render: instance::equifx_instance_render,
+    model_info: model::equifx_model_info,
 };
 
 /// Returns the function table for ABI `abi_version`, or NULL (with the

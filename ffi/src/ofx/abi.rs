@@ -345,6 +345,7 @@ ofx_strings! {
     OfxParamDoubleTypePlain;
     OfxParamPropStringMode;
     OfxParamStringIsFilePath;
+    OfxParamStringIsSingleLine;
     OfxParamPropStringFilePathExists;
 
     // Messages (ofxMessage.h:14-59).

@@ -5,7 +5,9 @@
 //! Kind → OFX type: float → Double (plain), int → Integer, seed → Integer
 //! (0 … 2³¹−1: OFX integers are C `int`), bool → Boolean, choice → Choice
 //! (option labels; the index maps back to the option name), path → String in
-//! file-path mode.
+//! file-path mode, domain and shares → single-line String: their names come
+//! from the model bundle the artist picks, which a host's menus built at
+//! describe time cannot know, and a project then stores the name itself.
 
 use std::ffi::{c_char, c_int, CStr};
 
@@ -35,7 +37,9 @@ pub(super) fn define(
             ParamKind::Int { .. } | ParamKind::Seed { .. } => OfxParamTypeInteger,
             ParamKind::Bool { .. } => OfxParamTypeBoolean,
             ParamKind::Choice { .. } => OfxParamTypeChoice,
-            ParamKind::Path { .. } => OfxParamTypeString,
+            ParamKind::Path { .. } | ParamKind::Domain { .. } | ParamKind::Shares { .. } => {
+                OfxParamTypeString
+            }
         };
         let name = cstring(&p.id);
         let mut h: OfxPropertySetHandle = std::ptr::null_mut();
@@ -89,6 +93,11 @@ pub(super) fn define(
                 }
                 let d = options.iter().position(|o| o == default).unwrap_or(0);
                 props.set_int(OfxParamPropDefault, 0, d as c_int);
+                props.set_int(OfxParamPropAnimates, 0, 0);
+            }
+            ParamKind::Domain { default, .. } | ParamKind::Shares { default } => {
+                props.set_string(OfxParamPropStringMode, 0, OfxParamStringIsSingleLine);
+                props.set_string(OfxParamPropDefault, 0, &cstring(default));
                 props.set_int(OfxParamPropAnimates, 0, 0);
             }
             ParamKind::Path { default } => {
@@ -191,7 +200,7 @@ pub(super) fn read(
                         .clone(),
                 )
             }
-            ParamKind::Path { .. } => {
+            ParamKind::Path { .. } | ParamKind::Domain { .. } | ParamKind::Shares { .. } => {
                 let mut v: *mut c_char = std::ptr::null_mut();
                 // SAFETY: a String parameter is read through one `char**`.
                 let st = unsafe { get(h, time, &mut v as *mut *mut c_char) };

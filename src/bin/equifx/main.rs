@@ -4,6 +4,7 @@
 mod audit;
 mod bundle;
 mod eval;
+mod model;
 mod nodes;
 mod rebalance;
 mod render;
@@ -58,6 +59,9 @@ enum Command {
     Rebalance(Box<rebalance::RebalanceArgs>),
     /// Attribute ratios of a batch or sequence with intervals, amplification and a verdict.
     Audit(Box<audit::AuditArgs>),
+    /// Inspect a model bundle (`model info DIR`).
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Assemble the OpenFX plugin bundle (equifx.ofx.bundle) from the built library.
     Bundle(bundle::BundleArgs),
 }
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         Command::EvalTransfer(a) => eval::run(a),
         Command::Transfer(a) => transfer::run(*a),
         Command::Bundle(a) => bundle::run(a),
+        Command::Model(c) => model::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use equifx::fairness::{HeadSet, Target};
 use equifx::model::Bundle;
+use equifx::params::AttributeShares;
 use equifx::Error;
 
 #[derive(clap::Args, Clone)]
@@ -12,7 +13,7 @@ pub struct ModelArgs {
     /// Model bundle (with attribute heads). Default: the shipped bundle.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// The domain the images are (or are generated) in.
+    /// The domain the images are (or are generated) in: a domain of the model.
     #[arg(long, default_value = "photo")]
     pub domain: String,
     /// Where the network runs: auto, cpu, cuda[:N].
@@ -43,8 +44,10 @@ impl ModelArgs {
 
 #[derive(clap::Args, Clone)]
 pub struct TargetArgs {
-    /// Target share of an attribute, `NAME=SHARE` (e.g. `warm=0.5`); repeat.
-    /// Unset attributes keep their natural share given the others (IPF).
+    /// Target share of one of the model's attributes, `NAME=SHARE` (e.g.
+    /// `smiling=0.5`, `*=0.5` for every attribute not named, `NAME=natural`);
+    /// repeat. Unset attributes keep their natural share given the others
+    /// (IPF). Without this flag or --joint: every attribute at 50 %.
     #[arg(long = "target", value_name = "NAME=SHARE")]
     pub marginals: Vec<String>,
     /// Full joint target over the 2^K attribute cells instead, comma-separated
@@ -54,7 +57,7 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    /// The target for `heads`; with neither flag, every attribute at 50 %.
+    /// The target for `heads`.
     pub fn resolve(&self, heads: &HeadSet) -> equifx::Result<Target> {
         if let Some(j) = &self.joint {
             let p = j
@@ -67,29 +70,21 @@ impl TargetArgs {
                 .collect::<equifx::Result<Vec<_>>>()?;
             return Ok(Target::Joint(p));
         }
-        if self.marginals.is_empty() {
-            return Ok(Target::Marginals(vec![Some(0.5); heads.k()]));
-        }
-        let mut shares = vec![None; heads.k()];
-        for m in &self.marginals {
-            let (name, share) = m.split_once('=').ok_or_else(|| {
-                Error::InvalidArgument(format!("--target '{m}' must be NAME=SHARE"))
-            })?;
-            let k = heads
-                .names()
-                .iter()
-                .position(|n| n == name.trim())
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "--target: unknown attribute '{name}'; this model's heads are {}",
-                        heads.names().join(", ")
-                    ))
-                })?;
-            let s: f64 = share.trim().parse().map_err(|_| {
-                Error::InvalidArgument(format!("--target '{m}': '{share}' is not a number"))
-            })?;
-            shares[k] = Some(s);
-        }
+        // Without flags: the Fair Sampler node's own default, so both agree.
+        let text = if self.marginals.is_empty() {
+            match equifx::manifest::node(equifx::nodes::fair_sampler::ID)?
+                .param("shares")
+                .map(|p| p.kind.default_value())
+            {
+                Some(equifx::params::ParamValue::Text(t)) => t,
+                _ => String::new(),
+            }
+        } else {
+            self.marginals.join(",")
+        };
+        let shares = AttributeShares::parse(&text)
+            .and_then(|s| s.resolve(heads.names()))
+            .map_err(|e| Error::InvalidArgument(format!("--target: {e}")))?;
         Ok(Target::Marginals(shares))
     }
 }

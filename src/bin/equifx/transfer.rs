@@ -13,15 +13,16 @@ use equifx::Instance;
     equifx transfer plate.png --to anime -o plate_anime.png\n  \
     equifx transfer plate.png --project -o plate_all_domains.png")]
 pub struct TransferArgs {
-    /// Input image (.png, .tif, .exr).
+    /// Input image (.png, .tif, .exr, .jpg, .webp).
     input: PathBuf,
     /// Output image; its extension picks the format.
     #[arg(short, long)]
     output: PathBuf,
-    /// Target domain (see the bundle's manifest; default bundle: photo, oil, anime).
+    /// Target domain: a domain of the model (`equifx model info` lists them;
+    /// the shipped model has photo, oil and anime).
     #[arg(long, default_value = "anime")]
     to: String,
-    /// Source domain, or `auto` to detect it.
+    /// Source domain (a domain of the model), or `auto` to detect it.
     #[arg(long, default_value = "auto")]
     from: String,
     /// 0 = untouched … 1 = full translation.
@@ -69,7 +70,7 @@ pub fn run(args: TransferArgs) -> equifx::Result<()> {
         return write_image(&args.output, &out, loaded.depth);
     }
     let probe = instance(&args, &args.to)?;
-    let bundle = equifx::nodes::domain_transfer::load_bundle(probe.params())?;
+    let bundle = equifx::nodes::model_params::load_bundle(probe.params())?;
     let domains = bundle.manifest.domains.clone();
     let mut panels = vec![loaded.image.clone()];
     for d in &domains {

@@ -1,0 +1,39 @@
+//! `equifx model`: questions about a model bundle.
+
+use std::path::PathBuf;
+
+use equifx::model::ModelInfo;
+
+#[derive(clap::Subcommand)]
+pub enum ModelCommand {
+    /// What a bundle knows: domains, attributes with their training shares,
+    /// sizes, architecture and hashes.
+    Info(InfoArgs),
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  equifx model info models/default\n  equifx model info my_bundle --json")]
+pub struct InfoArgs {
+    /// The bundle folder (default: the shipped bundle).
+    dir: Option<PathBuf>,
+    /// Print JSON (the same as the C ABI's equifx_model_info) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(command: ModelCommand) -> equifx::Result<()> {
+    match command {
+        ModelCommand::Info(args) => {
+            let dir = args
+                .dir
+                .unwrap_or_else(equifx::model::bundle::default_bundle_dir);
+            let info = ModelInfo::read(&dir)?;
+            if args.json {
+                println!("{}", info.to_json()?);
+            } else {
+                print!("{}", info.to_text());
+            }
+            Ok(())
+        }
+    }
+}
