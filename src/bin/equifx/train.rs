@@ -157,14 +157,31 @@ impl PriorArgs {
     }
 }
 
+/// `NAME=DIR` pairs. Names become what every node, the CLI and hosts accept,
+/// so they are checked as those check them, and must differ from each other
+/// (ignoring ASCII case, as lookups do) and from `auto`.
 fn parse_domains(args: &[String]) -> equifx::Result<Vec<(String, PathBuf)>> {
-    args.iter()
-        .map(|d| {
-            d.split_once('=')
-                .map(|(n, p)| (n.trim().to_string(), PathBuf::from(p)))
-                .ok_or_else(|| Error::InvalidArgument(format!("--domain '{d}' must be NAME=DIR")))
-        })
-        .collect()
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for d in args {
+        let (name, dir) = d
+            .split_once('=')
+            .map(|(n, p)| (n.trim().to_string(), PathBuf::from(p)))
+            .ok_or_else(|| Error::InvalidArgument(format!("--domain '{d}' must be NAME=DIR")))?;
+        equifx::params::check_name(&name)
+            .map_err(|e| Error::InvalidArgument(format!("--domain '{d}': {e}")))?;
+        if name.eq_ignore_ascii_case("auto") {
+            return Err(Error::InvalidArgument(
+                "--domain auto=…: 'auto' means \"detect the domain\" in Domain Transfer; name the domain otherwise".into(),
+            ));
+        }
+        if out.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            return Err(Error::InvalidArgument(format!(
+                "--domain '{name}' is given twice"
+            )));
+        }
+        out.push((name, dir));
+    }
+    Ok(out)
 }
 
 #[derive(clap::Args)]
