@@ -148,7 +148,7 @@ pub fn select(request: DeviceRequest) -> Result<candle_core::Device> {
         DeviceRequest::Auto => Ok(auto_device().0.clone()),
         DeviceRequest::Cuda(n) if !cuda_compiled() => Err(Error::Device(format!(
             "cuda:{n} was asked for, but this equifx was built without CUDA: use --device cpu, \
-             or rebuild with `cargo build --release --features cuda` (see README)"
+             or rebuild with `cargo build --release --features cuda` (see docs/cuda.md)"
         ))),
         DeviceRequest::Cuda(n) => open_cuda(n).map_err(|why| {
             Error::Device(format!(

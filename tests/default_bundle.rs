@@ -119,7 +119,7 @@ fn default_bundle_detects_the_source_domain() {
 /// The issue's acceptance bar: style oracle ≥ 90 % target domain for every
 /// ordered pair, shape kept ≥ 90 %, PSNR above identity and Reinhard. The
 /// shipped bundle meets style (90–100 %) and PSNR but keeps shape 85–97 %: into
-/// anime 85 % (see the README's transfer table).
+/// anime 85 % (see the transfer table in docs/model-card.md).
 #[test]
 #[ignore = "the shipped bundle does not meet this yet (issue #4)"]
 fn default_bundle_meets_the_transfer_bar() {

@@ -1,4 +1,4 @@
-//! Level A of spec fairness §5: the pure-math checks of the Fair Sampler,
+//! Level A of docs/fairness.md §7: the pure-math checks of the Fair Sampler,
 //! Rebalance and Bias Audit on v ~ N(0, I_64) with planted linear attributes.
 //!
 //! World: unit u₁ with threshold t₁ = Φ⁻¹(0.8) (an 80/20 attribute) and unit u₂
@@ -114,7 +114,7 @@ fn cos(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Upper bound (Wilson, z = 3.29, α = 10⁻³ one-sided-ish) of the head-vs-oracle
-/// cell disagreement in a calibration batch: the δ_sys of spec §5 A2(b).
+/// cell disagreement in a calibration batch: the δ_sys of docs/fairness.md §7 A2(b).
 fn delta_sys(w: &World, heads: &HeadSet, vs: &[Vec<f32>]) -> f64 {
     let k = heads.k();
     let bad = vs
@@ -149,7 +149,7 @@ fn oracle_shares_ok(
 }
 
 /// Systematic budget cap per head: cos ≥ 0.997 gives ≈ 1–2.5 pp disagreement
-/// (spec §2), so a calibrated δ_sys above 3 pp per head means the head itself is
+/// (docs/fairness.md §2), so a calibrated δ_sys above 3 pp per head means the head itself is
 /// broken. A joint cell is wrong when any of its K heads is, so the cap of a
 /// K-head cell is K·3 pp (union bound).
 const DSYS_CAP_PER_HEAD: f64 = 0.03;
@@ -321,7 +321,7 @@ fn a2_items_are_identical_whatever_the_chunking() {
 
 // ---------------------------------------------------------------- A3 diversity
 
-/// FairGen-style push (spec §1.2 step 2) to signed distance τ·s on every head.
+/// FairGen-style push (docs/fairness.md step 2) to signed distance τ·s on every head.
 fn push(heads: &HeadSet, v: &[f32], cell: usize, tau: f64) -> Vec<f32> {
     let k = heads.k();
     let s = heads.scores(v);
@@ -556,7 +556,7 @@ fn precision_recall(real: &[Vec<f32>], gen: &[Vec<f32>], k: usize) -> (f64, f64)
 
 #[test]
 fn a3_iv_knn_precision_recall_match_natural_and_the_push_fails() {
-    // Both heads, balanced 2×2 target: the spec §1.3 toy setting.
+    // Both heads, balanced 2×2 target: the docs/fairness.md toy setting.
     let w = world();
     let hs = HeadSet::new(&w.heads, D).expect("heads");
     let n = 250usize;
@@ -614,7 +614,7 @@ fn a3_iv_knn_precision_recall_match_natural_and_the_push_fails() {
         pushed.extend(natural_cell(cell).iter().map(|v| push(&hs, v, cell, 3.0)));
         reference.extend(real);
     }
-    // Negative control (spec §1.3: PR .70/.71 → .35/.31): the pushed balanced set
+    // Negative control (docs/fairness.md: PR .70/.71 → .35/.31): the pushed balanced set
     // against the balanced natural reference falls below the natural-vs-natural bound.
     let balanced = |pick: &mut dyn FnMut(usize) -> Vec<Vec<f32>>| {
         (0..4).flat_map(&mut *pick).collect::<Vec<_>>()
@@ -839,7 +839,7 @@ fn a4_rebalance_is_optimal_by_brute_force_on_small_batches() {
 
 // ---------------------------------------------------------------- A5 audit
 
-/// The 99.9 % binomial band of spec §5 for a nominal 95 % interval over R = 200 seeds.
+/// The 99.9 % binomial band of docs/fairness.md §7 for a nominal 95 % interval over R = 200 seeds.
 const BAND: std::ops::RangeInclusive<usize> = 179..=198;
 
 fn bernoulli_labels(seed: u64, purpose: &[u8], n: usize, p: f64) -> Vec<usize> {
@@ -1005,7 +1005,7 @@ fn a5_iii_uniform_batches_stay_under_null_thresholds() {
             min_detectable,
         } => {
             assert_eq!(need_n, need);
-            // Power 0.8 at two-sided 0.05: (1.96 + 0.84)·0.5/√200 = 0.099 (spec §5).
+            // Power 0.8 at two-sided 0.05: (1.96 + 0.84)·0.5/√200 = 0.099 (docs/fairness.md §7).
             assert!((min_detectable - 0.099).abs() < 1e-3);
         }
         ref v => panic!("200 frames must be inconclusive, got {v:?}"),

@@ -1,4 +1,4 @@
-//! Level B of spec fairness §5: the fairness nodes on the shipped default
+//! Level B of docs/fairness.md §7: the fairness nodes on the shipped default
 //! bundle and the synthetic world, judged by the **pixel oracles** (never by
 //! the model's own heads). Planted: photo 70 % warm, oil 90 %, anime 50 %,
 //! 80 % round everywhere. Six domain × attribute checks share α = 10⁻³:
@@ -287,7 +287,7 @@ fn b4_fair_samples_keep_the_diversity_of_each_cell() {
 /// as the model's own reconstruction of that image (closer than the model can
 /// reproduce an image it was given). The distances of fresh renders to the
 /// training set are printed beside the generated ones' as the reference for
-/// new pictures. The training set is re-rendered from the README's recipe
+/// new pictures. The training set is re-rendered from the recipe in docs/training.md
 /// (photo, seed 101, 3000 scenes).
 #[test]
 fn b5_generated_pictures_are_not_copies_of_training_images() {

@@ -3,7 +3,7 @@
 // shows that a bad parameter arrives as a rust::Error exception the host can
 // catch and carry on from.
 //
-// Build (see README):
+// Build (see docs/c-api.md):
 //   g++ -std=c++17 main.cpp -I include -I CXXBRIDGE_INCLUDE
 //       target/release/libequifx_cxx.a -lpthread -ldl -lm -o cxx_host
 
@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "rust/cxx.h"  // rust::Error, rust::Slice: from the cxx crate (see README)
+#include "rust/cxx.h"  // rust::Error, rust::Slice: from the cxx crate (see docs/c-api.md)
 #include "equifx_cxx.h"
 
 int main() {

@@ -1,5 +1,5 @@
 //! The OpenFX bundle in a test host (`ofxhost/`), under the quirks real
-//! hosts have (spec §1.5, §1.7, §2.2): bottom-up images with negative row
+//! hosts have (docs/openfx.md): bottom-up images with negative row
 //! bytes, repeated Load without Unload, an instance per frame, unknown
 //! properties refused, abort mid-render, a render window smaller than the
 //! image, byte/short/half/float depths and renders from several threads.
@@ -694,7 +694,7 @@ fn progress_is_reported_and_a_cancel_from_the_progress_bar_stops_the_render() {
     session.destroy(inst);
 }
 
-/// The generator context (spec §1.3): the Fair Sampler renders into an Output
+/// The generator context (docs/openfx.md): the Fair Sampler renders into an Output
 /// clip alone, frame t is item t of its block, and the pixels equal the core's
 /// render of the same frame (float output, both row orders).
 #[test]

@@ -1,5 +1,5 @@
 //! Minimum-cost assignment of many items to few capacitated bins, the core of
-//! Rebalance (spec fairness §1.5). Items are inserted one at a time and each is
+//! Rebalance (docs/fairness.md §5). Items are inserted one at a time and each is
 //! routed along a shortest augmenting path (successive shortest paths, as the
 //! Hungarian method adds rows); the residual graph is compressed onto the bins:
 //! the arc j → j′ costs the cheapest move of an item currently in j to j′, kept

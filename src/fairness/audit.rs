@@ -3,7 +3,7 @@
 //! confusion-corrected shares, Zhao amplification against the training
 //! reference with a Newcombe interval, the block bootstrap for frame sequences,
 //! and a verdict that never calls a small batch fair: it is "imbalanced" (G-test
-//! at α), "balanced within ±δ" (every simultaneous CI inside π ± δ, spec §5), or
+//! at α), "balanced within ±δ" (every simultaneous CI inside π ± δ, docs/fairness.md §7), or
 //! "inconclusive — need N ≥ …". Reports serialise to JSON and CSV; the HTML
 //! page is in [`super::report_html`].
 
@@ -27,7 +27,7 @@ pub const REPORT_VERSION: u32 = 1;
 pub struct AuditConfig {
     /// Confidence level of the reported (simultaneous) intervals.
     pub level: f64,
-    /// Significance level of the imbalance test (spec §5: 10⁻³).
+    /// Significance level of the imbalance test (docs/fairness.md §7: 10⁻³).
     pub alpha: f64,
     /// Equivalence margin δ of the "balanced" verdict.
     pub delta: f64,
@@ -274,7 +274,7 @@ pub fn audit_attribute(input: &AttributeInput, config: &AuditConfig) -> Result<A
 }
 
 /// Imbalanced if the test rejects; balanced if every interval fits in π ± δ;
-/// otherwise inconclusive with the N that makes the half-width ≤ δ/2 (spec §5:
+/// otherwise inconclusive with the N that makes the half-width ≤ δ/2 (docs/fairness.md §7:
 /// "about 4×" the N at which the interval just fits), scaled to frames.
 fn decide(
     p_value: f64,

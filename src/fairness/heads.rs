@@ -1,6 +1,6 @@
 //! Attribute heads: linear boundaries (w, b) in v-space, fitted by
 //! L2-regularised logistic regression **with intercept** on all labelled
-//! latents (spec fairness §2). The intercept matters: with P(attr) = 0.2 the
+//! latents (docs/fairness.md §2). The intercept matters: with P(attr) = 0.2 the
 //! boundary sits at u = Φ⁻¹(0.8) ≈ 0.84, not at 0, and the model's natural
 //! ratio Φ(b̃) is a self-check against the training ratio.
 //!
@@ -100,7 +100,7 @@ impl AttributeHead {
 pub struct FitOptions {
     /// Penalty λ/2·‖w‖² (the intercept is not penalised).
     pub l2: f64,
-    /// Fit an intercept. Only the negative control of spec §5 A1 turns this off.
+    /// Fit an intercept. Only the negative control of docs/fairness.md §7 A1 turns this off.
     pub intercept: bool,
     pub max_iter: usize,
 }

@@ -1,4 +1,4 @@
-//! Finite-batch uncertainty for the Bias Audit (spec fairness §3.4, §3.5, §3.3):
+//! Finite-batch uncertainty for the Bias Audit (docs/fairness.md §6):
 //! Wilson score intervals (simultaneous by Bonferroni for K classes), the
 //! Newcombe hybrid interval for a difference of independent proportions,
 //! confusion correction (Rogan–Gladen / C⁻¹ with the interval mapped and widened

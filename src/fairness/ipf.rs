@@ -2,7 +2,7 @@
 //! through the bivariate normal, Monte Carlo with a fixed stream above), IPF
 //! raking of that joint onto the marginals the artist set (closest in KL to the
 //! natural dependence; unset attributes keep their natural conditional), and
-//! deterministic largest-remainder counts (spec fairness §1.4 step 1).
+//! deterministic largest-remainder counts (docs/fairness.md §4 step 1).
 
 use serde::{Deserialize, Serialize};
 

@@ -111,7 +111,7 @@ pub fn distance(counts: &[u64], target: &[f64]) -> Result<Distance> {
     })
 }
 
-/// Thresholds under H₀: p = uniform at level α (spec §5 A5(iii)).
+/// Thresholds under H₀: p = uniform at level α (docs/fairness.md §7 A5(iii)).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NullThresholds {
     /// √(χ²_{K−1,1−α}/(N K)).

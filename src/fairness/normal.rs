@@ -302,7 +302,7 @@ mod tests {
     #[test]
     fn truncated_normal_means_match_the_closed_form() {
         let t = ppf(0.8);
-        // E[u | u > t] = φ(t)/0.2 and E[u | u < t] = −φ(t)/0.8 (spec §5 A3: 1.400, −0.350).
+        // E[u | u > t] = φ(t)/0.2 and E[u | u < t] = −φ(t)/0.8 (docs/fairness.md §7 A3: 1.400, −0.350).
         assert!((truncated_mean(t, f64::INFINITY) - 1.3998).abs() < 1e-3);
         assert!((truncated_mean(f64::NEG_INFINITY, t) + 0.34995).abs() < 1e-3);
         // Averaging the quantile function over a fine midpoint grid is the mean.
@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn chi_square_and_binomial_tails_match_tables() {
-        // χ² 0.999 quantiles (spec §5 A5: 10.828 for df 1, 16.266 for df 3).
+        // χ² 0.999 quantiles (docs/fairness.md §7 A5: 10.828 for df 1, 16.266 for df 3).
         assert!((chi2_quantile(0.999, 1.0) - 10.828).abs() < 1e-3);
         assert!((chi2_quantile(0.999, 3.0) - 16.266).abs() < 1e-3);
         assert!((chi2_sf(3.841_458_820_694_124, 1.0) - 0.05).abs() < 1e-12);

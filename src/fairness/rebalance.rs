@@ -1,4 +1,4 @@
-//! Rebalance (spec fairness §1.5): bring an existing batch to target cell
+//! Rebalance (docs/fairness.md §5): bring an existing batch to target cell
 //! counts with the fewest edits first and then the smallest total edit.
 //!
 //! Moving item i to cell h changes only the heads whose sign flips, by Δu

@@ -1,4 +1,4 @@
-//! The Fair Sampler (spec fairness §1.4): exact conditional sampling of
+//! The Fair Sampler (docs/fairness.md §4): exact conditional sampling of
 //! p_fair(v) = Σ_g π_g·p(v | cell g) on the Gaussian v-space. Per item, the head
 //! coordinates u = W v are drawn from N(0, Σ) truncated to the item's cell, and
 //! the rest of v is a fresh N(0, I) draw with its head part replaced:
@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::rng::StreamRng;
 
 /// Below this natural cell probability, K > 1 cells are drawn by Gibbs sweeps
-/// instead of rejection (spec §1.4: "P_g < 10⁻³").
+/// instead of rejection (docs/fairness.md §4: "P_g < 10⁻³").
 const REJECTION_FLOOR: f64 = 1e-3;
 /// Gibbs sweeps per draw from a feasible start (chains are per item, so this is burn-in).
 const GIBBS_SWEEPS: usize = 64;

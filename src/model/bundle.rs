@@ -72,7 +72,7 @@ pub struct Manifest {
     /// nodes work in (absent: they work in the flow's v directly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior_sha256: Option<String>,
-    /// Linear attribute heads in v-space per domain (spec fairness §2), fitted
+    /// Linear attribute heads in v-space per domain (docs/fairness.md §2), fitted
     /// on the training labels by `equifx train` or `equifx fit-heads`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub heads: BTreeMap<String, Vec<AttributeHead>>,

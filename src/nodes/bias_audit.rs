@@ -1,6 +1,6 @@
 //! Bias Audit: passes frames through and records each frame's head scores, so
 //! a sequence rendered anywhere (one record file per frame) can be audited by
-//! `equifx audit --records DIR` (spec fairness §3).
+//! `equifx audit --records DIR` (docs/fairness.md §6).
 //!
 //! History: 1.0 — first version.
 

@@ -1,5 +1,5 @@
 //! Fair Sampler: new images of a domain with the attribute mix the artist sets
-//! (spec fairness §1.4, exact conditional sampling in v-space).
+//! (docs/fairness.md §4, exact conditional sampling in v-space).
 //!
 //! Frame f is item f mod N of block ⌊f / N⌋ (N = frames per block); each block
 //! is a sampler of its own, seeded from (seed, block), whose cell counts meet

@@ -1,4 +1,4 @@
-//! Rebalance: applies a batch plan (spec fairness §1.5) frame by frame. The
+//! Rebalance: applies a batch plan (docs/fairness.md §5) frame by frame. The
 //! plan is made over the whole batch by `equifx rebalance`; frame N gets the
 //! plan's edit of item N, and frames without an edit pass through untouched.
 //!

@@ -215,7 +215,7 @@ pub fn shape_oracle(rgb: &[u8], w: usize, h: usize) -> Measured<Shape> {
 
 /// Where the object is and how big: centroid (x, y) and area, as fractions
 /// of the frame's width, height and pixel count. The nuisance attributes a
-/// fairness edit must leave alone (spec fairness §5, Level B (4)).
+/// fairness edit must leave alone (docs/fairness.md §7, Level B (4)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Geometry {
     pub x: f64,

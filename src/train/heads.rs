@@ -1,4 +1,4 @@
-//! The fairness space of a trained bundle (spec fairness §2): encode every
+//! The fairness space of a trained bundle (docs/fairness.md §2): encode every
 //! training image to v = F(E(x); d), fit each domain's Gaussian prior to
 //! those clean latents, then fit one logistic head with intercept per
 //! (domain, attribute) on the whitened coordinates. The held-out confusion

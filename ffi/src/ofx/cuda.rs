@@ -1,4 +1,4 @@
-//! OpenFX CUDA render (OFX 1.5, spec §4). A CUDA build declares it only when
+//! OpenFX CUDA render (OFX 1.5, docs/openfx.md). A CUDA build declares it only when
 //! the host offers it and a CUDA device answers; then a frame may arrive as
 //! device memory (`OfxImageEffectPropCudaEnabled = 1`). The nodes need whole
 //! frames on the host side anyway (resampling to model size, tiling), so the

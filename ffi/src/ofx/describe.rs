@@ -32,7 +32,7 @@ pub(super) fn input_clip_name(node: &NodeDescriptor, i: usize) -> CString {
 
 /// `kOfxActionDescribe`: labels, contexts, depths and capability flags.
 /// Only contexts and depths are mandatory; other properties a host does not
-/// know are ignored, as real hosts reject unknown properties (spec §1.6).
+/// know are ignored, as real hosts reject unknown properties (docs/openfx.md).
 pub(super) fn describe(
     s: &Suites,
     node: &NodeDescriptor,
@@ -82,7 +82,7 @@ pub(super) fn describe(
     );
     p.set_int(OfxImageEffectPluginPropHostFrameThreading, 0, 0);
     // Only a CUDA build, and only for a host that offers it: hosts built
-    // without GPU support refuse the property (spec §1.6), so it is never set
+    // without GPU support refuse the property (docs/openfx.md), so it is never set
     // otherwise.
     if super::cuda::available(s) {
         p.set_string(OfxImageEffectPropCudaRenderSupported, 0, c"true");

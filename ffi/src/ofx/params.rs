@@ -162,7 +162,7 @@ pub(super) fn read(
         let value = match &p.kind {
             ParamKind::Float { .. } => {
                 let mut v = 0.0f64;
-                // SAFETY: a Double parameter's value is read through one `double*` (spec §1.4).
+                // SAFETY: a Double parameter's value is read through one `double*` (docs/openfx.md).
                 let st = unsafe { get(h, time, &mut v as *mut f64) };
                 (st == OfxStatus::OK)
                     .then_some(ParamValue::Float(v))

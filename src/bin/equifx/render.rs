@@ -44,7 +44,7 @@ pub struct RenderArgs {
     /// Output size for generator nodes, `WIDTHxHEIGHT`.
     #[arg(long)]
     size: Option<String>,
-    /// A TOML job file (node, params, input, output, frames); see README.
+    /// A TOML job file (node, params, input, output, frames); see docs/farm.md.
     #[arg(long)]
     job: Option<PathBuf>,
     /// Progress output: `bar` (people), `json` (one JSON object per line on stdout,

@@ -7,7 +7,7 @@ use equifx::train::{train, Sampling, Stage, TrainConfig};
 use equifx::Error;
 
 #[derive(clap::Args)]
-#[command(after_help = "Example (the shipped default bundle; see README):\n  \
+#[command(after_help = "Example (the shipped default bundle; see docs/training.md):\n  \
     equifx train --domain photo=data/photo --domain oil=data/oil --domain anime=data/anime --out models/default")]
 pub struct TrainArgs {
     /// A domain and its image folder, `NAME=DIR`; repeat for each domain (at least two).
@@ -69,7 +69,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "BUNDLE")]
     init_cinn: Option<PathBuf>,
     /// Dequantisation noise on the latent, as a fraction of each channel's
-    /// standard deviation (0 turns it off; see the README's training notes).
+    /// standard deviation (0 turns it off; see docs/experiments.md).
     #[arg(long, default_value_t = 0.1)]
     latent_noise: f64,
     /// Weight of the autoencoder's texture-energy term (mean |Laplacian| per
