@@ -79,7 +79,9 @@ fn sample_meets_the_head_counts_exactly_is_deterministic_and_equals_the_node() {
         .set_from_str("block_length", &n.to_string())
         .unwrap();
     inst.params_mut().set_from_str("seed", "9").unwrap();
-    inst.params_mut().set_from_str("shares", "warm=0.5").unwrap();
+    inst.params_mut()
+        .set_from_str("shares", "warm=0.5")
+        .unwrap();
     let s = 64;
     let node = inst
         .render_images(&[], s, s, 17, &RenderContext::default())

@@ -124,7 +124,10 @@ fn mid_tones_are_translated_as_without_the_highlights() {
     };
     let translated = change(&out_ldr, &ldr);
     let moved_by_patch = change(&out_hdr, &out_ldr);
-    assert!(translated > 0.01, "the scene was not translated ({translated})");
+    assert!(
+        translated > 0.01,
+        "the scene was not translated ({translated})"
+    );
     // The network sees the whole (small) frame, so the patch may shift the
     // rest a little, but far less than the translation itself.
     assert!(
@@ -138,15 +141,22 @@ fn a_small_strength_stays_close_to_the_plate_highlights_included() {
     let (_, hdr, _) = plate();
     let out = transfer(&hdr, 0.01);
     let n = W * H;
+    let mut relative = 0.0f32;
     for p in 0..n {
         for c in 0..3 {
             let (a, b) = (hdr.data()[c * n + p], out.data()[c * n + p]);
+            // Per sample: within 10 % (mid-tones: 0.025 absolute), so no
+            // highlight is lost or clipped anywhere.
             assert!(
-                (a - b).abs() <= 0.05 * a.abs().max(0.2),
+                (a - b).abs() <= 0.1 * a.abs().max(0.25),
                 "pixel {p} channel {c}: {a} became {b}"
             );
+            relative += (a - b).abs() / a.abs().max(0.25);
         }
     }
+    // On average the frame moves by about the strength, not more.
+    let mean = relative / (3 * n) as f32;
+    assert!(mean < 0.02, "mean relative change {mean} at strength 0.01");
 }
 
 #[test]
@@ -165,5 +175,8 @@ fn one_non_finite_sample_stays_local() {
         .map(|i| (out.data()[i] - clean.data()[i]).abs())
         .sum::<f32>()
         / (3 * n) as f32;
-    assert!(mean_diff < 0.01, "two bad samples moved the frame by {mean_diff} on average");
+    assert!(
+        mean_diff < 0.01,
+        "two bad samples moved the frame by {mean_diff} on average"
+    );
 }

@@ -1013,7 +1013,7 @@ fn jpeg_header_claiming_60000_square_fails_cleanly_in_bounded_memory() {
     );
     let result = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("CHILD-RESULT "))
+        .find_map(|l| l.split_once("CHILD-RESULT ").map(|(_, r)| r))
         .unwrap_or_else(|| panic!("child printed no result:\n{report}"));
     assert!(
         result.starts_with("err ") && result.contains(&*path.to_string_lossy()),
@@ -1022,7 +1022,7 @@ fn jpeg_header_claiming_60000_square_fails_cleanly_in_bounded_memory() {
     );
     let hwm: Vec<u64> = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("CHILD-HWM-KIB "))
+        .find_map(|l| l.split_once("CHILD-HWM-KIB ").map(|(_, r)| r))
         .unwrap_or_else(|| panic!("child printed no VmHWM:\n{report}"))
         .split_whitespace()
         .map(|v| v.parse().unwrap())

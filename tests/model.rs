@@ -645,12 +645,20 @@ fn domain_transfer_renders_any_frame_size_and_keeps_alpha() {
             .unwrap(),
         img
     );
-    // Unknown domains are refused by the parameter itself.
-    let mut inst = equifx::Instance::new("org.equifx.DomainTransfer").unwrap();
-    assert!(inst
-        .params_mut()
-        .set_from_str("target", "watercolour")
-        .is_err());
+    // A domain the bundle does not have is refused when rendering, with the
+    // bundle's own names in the message.
+    let inst = transfer_instance(trained_bundle(), &[("target", "watercolour")]);
+    let e = inst
+        .render_images(std::slice::from_ref(&img), 24, 16, 0, &ctx)
+        .unwrap_err();
+    assert_eq!(e.code(), equifx::ErrorCode::InvalidParamValue, "{e}");
+    let names = equifx::model::Bundle::read_manifest(trained_bundle())
+        .unwrap()
+        .domains;
+    assert!(
+        names.iter().all(|d| e.to_string().contains(d.as_str())),
+        "{e}"
+    );
 }
 
 /// Tiles change only what the network sees near tile edges, where the

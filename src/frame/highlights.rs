@@ -143,7 +143,11 @@ mod tests {
 
     #[test]
     fn non_finite_samples_become_zero_and_stay_local() {
-        let img = plate(&[[f32::NAN, 0.5, 0.5], [f32::INFINITY, 1.0, 0.2], [0.4, 0.4, 0.4]]);
+        let img = plate(&[
+            [f32::NAN, 0.5, 0.5],
+            [f32::INFINITY, 1.0, 0.2],
+            [0.4, 0.4, 0.4],
+        ]);
         let parts = split(&img);
         assert!(parts.display.data().iter().all(|v| v.is_finite()));
         assert_eq!(parts.display.plane(0)[0], 0.0);

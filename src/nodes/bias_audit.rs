@@ -34,8 +34,8 @@ impl Node for BiasAudit {
         if !records.trim().is_empty() {
             let bundle = load_bundle(p)?;
             let domain = domain(p, "domain", &bundle)?;
-        let domain_name = bundle.manifest.domains[domain].as_str();
-                let heads = head_set(&bundle, domain_name)?;
+            let domain_name = bundle.manifest.domains[domain].as_str();
+            let heads = head_set(&bundle, domain_name)?;
             let v = encode(&bundle, std::slice::from_ref(input), domain)?.remove(0);
             let record = FrameRecord {
                 version: METADATA_VERSION,

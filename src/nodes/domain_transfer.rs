@@ -117,18 +117,9 @@ impl Node for DomainTransfer {
 
         let tile = (p.int("tile_size")? as usize / align * align).max(align);
         let overlap = (p.int("tile_overlap")? as usize).min(tile / 2);
-        // Context around every tile keeps tiles seamless. A bundle trained on
-        // whole pictures learnt them with nothing beyond their borders, so a
-        // frame that fits one tile goes through as the network knows it; a
-        // bundle trained on crops saw real surroundings, which the frame's
-        // reflection stands in for.
-        let fits_one_tile =
-            ww.div_ceil(align) * align <= tile && wh.div_ceil(align) * align <= tile;
-        let halo = if m.pixel_scale.is_none() && fits_one_tile {
-            0
-        } else {
-            crate::tiling::DEFAULT_HALO
-        };
+        // Every tile, and so the frame's own edges, gets context: the result
+        // is then the same whatever the tile size (a single tile included).
+        let halo = crate::tiling::DEFAULT_HALO;
         let tiling = Tiling {
             tile,
             overlap,

@@ -41,7 +41,9 @@ pub enum ParamKind {
     },
     /// Target shares of the bundle's attributes, `name=share` pairs (see
     /// [`super::AttributeShares`]); names are checked against the bundle at render.
-    Shares { default: String },
+    Shares {
+        default: String,
+    },
     /// A file or folder path (e.g. a model bundle); empty means "use the default".
     Path {
         #[serde(default)]

@@ -71,11 +71,9 @@ impl AttributeShares {
             } else {
                 match value.parse::<f64>() {
                     Ok(s) if (0.0..=1.0).contains(&s) => Share::Fixed(s),
-                    _ => {
-                        return Err(format!(
-                            "'{entry}': the share '{value}' must be a number from 0 to 1, or `natural`"
-                        ))
-                    }
+                    _ => return Err(format!(
+                        "'{entry}': the share '{value}' must be a number from 0 to 1, or `natural`"
+                    )),
                 }
             };
             if name == "*" {

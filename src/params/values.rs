@@ -176,7 +176,9 @@ pub(crate) fn check_value(p: &ParamDescriptor, value: ParamValue) -> Result<Para
         (ParamKind::Domain { auto, .. }, ParamValue::Text(v)) => {
             let v = v.trim().to_string();
             if v.eq_ignore_ascii_case("auto") && !auto {
-                Err(err("'auto' is not accepted here: name a domain of the model".into()))
+                Err(err(
+                    "'auto' is not accepted here: name a domain of the model".into(),
+                ))
             } else {
                 super::names::check_name(&v).map_err(err)?;
                 Ok(ParamValue::Text(v))

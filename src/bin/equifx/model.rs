@@ -12,7 +12,9 @@ pub enum ModelCommand {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  equifx model info models/default\n  equifx model info my_bundle --json")]
+#[command(
+    after_help = "Example:\n  equifx model info models/default\n  equifx model info my_bundle --json"
+)]
 pub struct InfoArgs {
     /// The bundle folder (default: the shipped bundle).
     dir: Option<PathBuf>,

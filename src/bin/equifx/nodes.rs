@@ -74,7 +74,9 @@ fn range(k: &ParamKind) -> String {
         ParamKind::Choice { options, .. } => options.join(" | "),
         ParamKind::Domain { auto: true, .. } => "a domain of the model, or auto".into(),
         ParamKind::Domain { auto: false, .. } => "a domain of the model".into(),
-        ParamKind::Shares { .. } => "attribute=share, … (share 0 … 1 or natural; * = the rest)".into(),
+        ParamKind::Shares { .. } => {
+            "attribute=share, … (share 0 … 1 or natural; * = the rest)".into()
+        }
         ParamKind::Path { .. } => "path".into(),
         ParamKind::Seed { .. } => "seed ≥ 0".into(),
     }

@@ -7,8 +7,10 @@ use equifx::train::{train, Sampling, Stage, TrainConfig};
 use equifx::Error;
 
 #[derive(clap::Args)]
-#[command(after_help = "Example (the shipped default bundle; see docs/training.md):\n  \
-    equifx train --domain photo=data/photo --domain oil=data/oil --domain anime=data/anime --out models/default")]
+#[command(
+    after_help = "Example (the shipped default bundle; see docs/training.md):\n  \
+    equifx train --domain photo=data/photo --domain oil=data/oil --domain anime=data/anime --out models/default"
+)]
 pub struct TrainArgs {
     /// A domain and its image folder, `NAME=DIR`; repeat for each domain (at least two).
     /// Images (.png, .tif, .jpg, .webp) are found in sub-folders too; files that
