@@ -52,6 +52,12 @@ pub struct Tiling {
     /// (rounded up to a multiple of `align`, so tiles stay on the network's
     /// sampling grid). `f` sees tiles of side up to `tile + 2 · halo`.
     pub halo: usize,
+    /// Whether the halo also reaches beyond the frame's borders (the frame
+    /// reflected there). A network trained on crops of larger pictures saw
+    /// real surroundings, which the reflection stands in for; one trained on
+    /// whole pictures saw nothing beyond their borders, and gets the frame's
+    /// edges as they are (the halo then only joins tiles to their neighbours).
+    pub border_context: bool,
 }
 
 impl Tiling {
@@ -187,27 +193,39 @@ where
     let ys = Tiling { tile: th, ..tiling }.starts(ph);
     let total = xs.len() * ys.len();
 
-    // Tile (x0, y0) as `f` sees it, and `f`'s result checked.
-    let mut run = |x0: usize, y0: usize| -> Result<Image> {
-        let (x0, y0, m) = (x0 as i64, y0 as i64, halo as i64);
-        let (fw, fh) = (tw + 2 * halo, th + 2 * halo);
-        let out = f(&crop_reflect(img, x0 - m, y0 - m, fw, fh))?;
+    // The window read around the kept span [s, s + n) of an axis of padded
+    // length `len`: its start and length.
+    let margin = |s: usize, n: usize, len: usize| -> (i64, usize) {
+        if tiling.border_context {
+            (s as i64 - halo as i64, n + 2 * halo)
+        } else {
+            let a = s.saturating_sub(halo);
+            (a as i64, (s + n + halo).min(len) - a)
+        }
+    };
+    // Tile (x0, y0) as `f` sees it, `f`'s result checked, and where the kept
+    // region starts inside it.
+    let mut run = |x0: usize, y0: usize| -> Result<(Image, usize, usize)> {
+        let ((wx, fw), (wy, fh)) = (margin(x0, tw, pw), margin(y0, th, ph));
+        let out = f(&crop_reflect(img, wx, wy, fw, fh))?;
         if (out.width(), out.height()) != (fw, fh) {
             return Err(Error::Internal(
                 "tile function changed the tile size".into(),
             ));
         }
-        Ok(out)
+        Ok((out, (x0 as i64 - wx) as usize, (y0 as i64 - wy) as usize))
     };
 
     if total == 1 {
-        let out = run(0, 0)?;
+        let (out, ox, oy) = run(0, 0)?;
         on_tile(1, 1)?;
-        return Ok(if halo == 0 && (pw, ph) == (w, h) {
-            out
-        } else {
-            crop(&out, halo, halo, w, h)
-        });
+        return Ok(
+            if (ox, oy) == (0, 0) && (out.width(), out.height()) == (w, h) {
+                out
+            } else {
+                crop(&out, ox, oy, w, h)
+            },
+        );
     }
 
     let mut acc = vec![0.0f32; 4 * pw * ph];
@@ -215,11 +233,11 @@ where
     let mut done = 0;
     for &y0 in &ys {
         for &x0 in &xs {
-            let out = run(x0, y0)?;
+            let (out, ox, oy) = run(x0, y0)?;
             let ow = out.width();
             for ty in 0..th {
                 let wy = ramp(ty, th, y0, ph, tiling.overlap);
-                let row = (ty + halo) * ow + halo;
+                let row = (ty + oy) * ow + ox;
                 for tx in 0..tw {
                     let wgt = wy * ramp(tx, tw, x0, pw, tiling.overlap);
                     let p = (y0 + ty) * pw + x0 + tx;
@@ -300,6 +318,7 @@ mod tests {
                 overlap: 8,
                 align: 8,
                 halo,
+                border_context: true,
             };
             let out = process_tiled(&img, t, |x| Ok(x.clone()), |_, _| Ok(())).unwrap();
             assert_eq!((out.width(), out.height()), (w, h));
@@ -319,6 +338,7 @@ mod tests {
             overlap: 16,
             align: 8,
             halo: 0,
+            border_context: true,
         };
         let tiled = process_tiled(&img, t, blur, |_, _| Ok(())).unwrap();
         // A 3×3 operator differs from the whole-frame result only within 1 px
@@ -343,6 +363,7 @@ mod tests {
             overlap: 8,
             align: 8,
             halo: 0,
+            border_context: true,
         };
         let mut seen = Vec::new();
         process_tiled(
@@ -381,18 +402,21 @@ mod tests {
                 overlap: 4,
                 align: 8,
                 halo: 0,
+                border_context: true,
             },
             Tiling {
                 tile: 32,
                 overlap: 20,
                 align: 8,
                 halo: 0,
+                border_context: true,
             },
             Tiling {
                 tile: 0,
                 overlap: 0,
                 align: 8,
                 halo: 0,
+                border_context: true,
             },
         ] {
             assert!(process_tiled(&img, t, |x| Ok(x.clone()), |_, _| Ok(())).is_err());
@@ -495,6 +519,7 @@ mod tests {
                 overlap: 8,
                 align: 8,
                 halo,
+                border_context: true,
             };
             let mut sizes = Vec::new();
             process_tiled(
@@ -520,6 +545,7 @@ mod tests {
                 overlap,
                 align: 16,
                 halo: 0,
+                border_context: true,
             };
             for len in [tile + 16, 3 * tile, 2000 / 16 * 16] {
                 let s = t.starts(len);
@@ -547,6 +573,7 @@ mod tests {
                     overlap,
                     align: 8,
                     halo,
+                    border_context: true,
                 };
                 let net = |x: &Image| zero_padded_net(x, passes);
                 let tiled = process_tiled(&img, t, net, |_, _| Ok(())).unwrap();
@@ -569,10 +596,48 @@ mod tests {
             overlap: 8,
             align: 8,
             halo: 0,
+            border_context: true,
         };
         let net = |x: &Image| zero_padded_net(x, 6);
         let tiled = process_tiled(&img, t, net, |_, _| Ok(())).unwrap();
         let whole = whole_frame_with_halo(&img, 8, 8, net);
         assert!(max_diff(&tiled, &whole) > 0.05);
+    }
+
+    /// Without border context the frame's own edges are what the network
+    /// sees untiled, and tiles still join seamlessly: the oracle is the
+    /// network on the whole frame padded only to the alignment.
+    #[test]
+    fn without_border_context_tiles_equal_the_bare_whole_frame() {
+        let passes = 6;
+        for (w, h) in [(160, 96), (131, 77), (9, 70)] {
+            let img = noise(w, h);
+            for (tile, overlap, halo) in [(32, 8, 8), (48, 16, 6), (40, 0, 8)] {
+                let t = Tiling {
+                    tile,
+                    overlap,
+                    align: 8,
+                    halo,
+                    border_context: false,
+                };
+                let net = |x: &Image| zero_padded_net(x, passes);
+                let tiled = process_tiled(&img, t, net, |_, _| Ok(())).unwrap();
+                let whole = whole_frame_with_halo(&img, 8, 0, net);
+                let err = max_diff(&tiled, &whole);
+                assert!(err <= 1e-5, "{w}x{h} {t:?}: max error {err}");
+                // With border context the edges differ: the check can fail.
+                let with = process_tiled(
+                    &img,
+                    Tiling {
+                        border_context: true,
+                        ..t
+                    },
+                    net,
+                    |_, _| Ok(()),
+                )
+                .unwrap();
+                assert!(max_diff(&with, &whole) > 1e-3, "{w}x{h} {t:?}");
+            }
+        }
     }
 }

@@ -242,6 +242,7 @@ fn stand_in_networks_leave_no_seam_with_a_halo() {
                         overlap,
                         align: 8,
                         halo,
+                        border_context: true,
                     };
                     process_tiled(img, t, net, |_, _| Ok(())).unwrap()
                 };
@@ -640,6 +641,7 @@ fn measure_seams_against_the_halo() {
                 overlap: 32,
                 align: 16,
                 halo,
+                border_context: true,
             };
             process_tiled(&img, t, |x| node_like_tile(&bundle, x), |_, _| Ok(())).unwrap()
         };
@@ -693,6 +695,7 @@ fn measure_the_node_test_without_and_with_halo() {
                 overlap: 32,
                 align: 16,
                 halo,
+                border_context: true,
             };
             process_tiled(img, t, |x| node_like_tile(&bundle, x), |_, _| Ok(())).unwrap()
         };

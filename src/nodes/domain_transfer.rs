@@ -117,14 +117,15 @@ impl Node for DomainTransfer {
 
         let tile = (p.int("tile_size")? as usize / align * align).max(align);
         let overlap = (p.int("tile_overlap")? as usize).min(tile / 2);
-        // Every tile, and so the frame's own edges, gets context: the result
-        // is then the same whatever the tile size (a single tile included).
-        let halo = crate::tiling::DEFAULT_HALO;
         let tiling = Tiling {
             tile,
             overlap,
             align,
-            halo,
+            halo: crate::tiling::DEFAULT_HALO,
+            // Crops saw surroundings, whole pictures their bare edges; a whole
+            // picture run above its training size is seen as a mosaic of
+            // windows, which surroundings suit again.
+            border_context: m.pixel_scale.is_some() || ww.min(wh) > m.image_size,
         };
         let out_small = process_tiled(
             &small,
