@@ -71,9 +71,11 @@ impl AttributeShares {
             } else {
                 match value.parse::<f64>() {
                     Ok(s) if (0.0..=1.0).contains(&s) => Share::Fixed(s),
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "'{entry}': the share '{value}' must be a number from 0 to 1, or `natural`"
-                    )),
+                    ))
+                    }
                 }
             };
             if name == "*" {
