@@ -341,6 +341,20 @@ fn equifx_train_on_two_studio_folders_records_shares_scale_and_skipped_files() {
     let night = labelled_domain(&dir.path().join("night"), 2, 12);
     std::fs::write(dir.path().join("day/sub/broken.jpg"), b"\xff\xd8garbage").unwrap();
     std::fs::write(dir.path().join("day/empty.png"), b"").unwrap();
+    // A JPEG cut short: its header reads, so it is listed at load, and it is
+    // left out and counted when training first decodes it.
+    let mut whole = Vec::new();
+    pattern(64, 48, 3)
+        .write_to(
+            &mut std::io::Cursor::new(&mut whole),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    std::fs::write(dir.path().join("day/cut.jpg"), &whole[..whole.len() / 2]).unwrap();
+    assert!(image::ImageReader::open(dir.path().join("day/cut.jpg"))
+        .unwrap()
+        .into_dimensions()
+        .is_ok());
 
     let out = dir.path().join("bundle");
     let run = train(
@@ -357,7 +371,8 @@ fn equifx_train_on_two_studio_folders_records_shares_scale_and_skipped_files() {
     assert_eq!(m.domains, ["day", "night"]);
     assert_eq!(m.pixel_scale, Some(0.5));
     assert_eq!(m.image_size, 16);
-    for (stats, (rows, count)) in m.training.iter().zip([(&day, 14), (&night, 12)]) {
+    // The image count is of listed files: cut.jpg is one (15 = 14 + 1).
+    for (stats, (rows, count)) in m.training.iter().zip([(&day, 15), (&night, 12)]) {
         assert_eq!(stats.images, count, "{}", stats.name);
         for (attr, hat) in [("smiling", false), ("hat", true)] {
             let want = share(rows, hat);
@@ -369,11 +384,11 @@ fn equifx_train_on_two_studio_folders_records_shares_scale_and_skipped_files() {
             );
         }
     }
-    assert_eq!(m.provenance["skipped_files.day"], "2");
+    assert_eq!(m.provenance["skipped_files.day"], "3");
     assert_eq!(m.provenance["skipped_files.night"], "0");
     let named = &m.provenance["skipped_examples.day"];
     assert!(
-        named.contains("empty.png") && named.contains("broken.jpg"),
+        named.contains("empty.png") && named.contains("broken.jpg") && named.contains("cut.jpg"),
         "{named}"
     );
     assert_eq!(m.provenance["sampling"], "crop");

@@ -5,14 +5,23 @@
 //! when a batch is drawn ([`draw_batch`]), so memory does not grow with the
 //! number of files.
 //!
+//! Loading reads only each file's header (its format and size), so a folder
+//! of 20,000 camera files is listed in seconds. A file whose header reads but
+//! whose picture data does not (a truncated or corrupt JPEG) is found when a
+//! picture is first taken from it: the next readable image stands in, the
+//! file is left out from then on and counted with those skipped at load
+//! ([`DomainData::unreadable`]).
+//!
 //! A training picture is either a `size × size` crop of the file at a chosen
 //! scale ([`Sampling::Crop`], the default: studio folders hold 2–4 MP pictures
 //! of any aspect ratio) or the whole file resized to `size × size`
 //! ([`Sampling::Resize`], how the synthetic datasets were first used).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use image::{imageops::FilterType, ImageBuffer, Pixel};
 use rayon::prelude::*;
@@ -182,12 +191,16 @@ pub struct DomainData {
     pub name: String,
     /// The domain folder; `files` are relative to it.
     pub root: PathBuf,
-    /// Every readable image file, sorted (relative to `root`).
+    /// Every image file whose header reads, sorted (relative to `root`). One
+    /// whose picture data then fails to decode is left out at first use
+    /// (see [`DomainData::failed_at_use`]) but stays listed, so that image
+    /// indices and labels keep their meaning.
     pub files: Vec<PathBuf>,
     /// Per-image binary attributes (e.g. `warm`), aligned with `files`;
     /// `None` where an image has no label for the attribute.
     pub labels: BTreeMap<String, Vec<Option<bool>>>,
-    /// Image files that could not be decoded and are left out (relative to `root`).
+    /// Image files left out at load: empty, or with a header that does not
+    /// read (relative to `root`).
     pub skipped: Vec<PathBuf>,
 }
 
@@ -320,13 +333,110 @@ fn picture_of(
     Ok((pixels, placement))
 }
 
-/// Whether a file decodes (the pixels are dropped at once).
-fn check(path: &Path) -> Result<()> {
-    decode(path).map(drop)
+/// Width and height of a JPEG stream from its frame header (SOFn), reached
+/// by walking the marker segments by their lengths: the reader seeks over
+/// EXIF blocks, ICC profiles and the like, so a few small reads suffice
+/// whatever the size of the file. Stray bytes between segments are passed
+/// over, as the decoder does. `r` stands at the start of the stream.
+fn jpeg_dimensions<R: BufRead + Seek>(r: &mut R) -> std::result::Result<(u32, u32), String> {
+    fn byte<R: Read>(r: &mut R) -> std::io::Result<u8> {
+        let mut b = [0u8];
+        r.read_exact(&mut b).map(|()| b[0])
+    }
+    fn word<R: Read>(r: &mut R) -> std::io::Result<u16> {
+        let mut b = [0u8; 2];
+        r.read_exact(&mut b).map(|()| u16::from_be_bytes(b))
+    }
+    let cut = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "the JPEG file ends inside its header".to_string(),
+        _ => format!("cannot read the JPEG header: {e}"),
+    };
+    if word(r).map_err(cut)? != 0xFFD8 {
+        return Err("not a JPEG stream (no start-of-image marker)".into());
+    }
+    let mut last = 0u8;
+    loop {
+        let m = byte(r).map_err(cut)?;
+        if last != 0xFF || m == 0xFF || m == 0x00 {
+            // Not (yet) a marker: stray data, a fill byte or a stuffed zero.
+            last = m;
+            continue;
+        }
+        last = 0;
+        match m {
+            // Markers without a segment: TEM, RSTn, a repeated SOI.
+            0x01 | 0xD0..=0xD8 => {}
+            0xD9 | 0xDA => {
+                return Err("the JPEG stream has no frame header before its picture data".into())
+            }
+            _ => {
+                let len = word(r).map_err(cut)?;
+                if len < 2 {
+                    return Err(format!("a JPEG segment of invalid length {len}"));
+                }
+                // SOF0–SOF15 (C4 = DHT, C8 = JPG and CC = DAC are not frames):
+                // precision, height, width.
+                if matches!(m, 0xC0..=0xCF) && !matches!(m, 0xC4 | 0xC8 | 0xCC) {
+                    let _precision = byte(r).map_err(cut)?;
+                    let h = word(r).map_err(cut)?;
+                    let w = word(r).map_err(cut)?;
+                    return Ok((u32::from(w), u32::from(h)));
+                }
+                r.seek_relative(i64::from(len) - 2).map_err(cut)?;
+            }
+        }
+    }
 }
 
-/// Files of a domain checked at a time (in parallel): bounds the memory of the check.
+/// The load-time check of an image file: it is not empty, its format is one
+/// equifx decodes (read from its bytes, as [`decode`] does) and its header
+/// gives a picture of at least 1 × 1 pixel. Only the header is read (for a
+/// JPEG, a few hundred bytes: see [`jpeg_dimensions`]); the picture data is
+/// checked when a picture is first taken from the file ([`DomainData::picture`]).
+fn check_header(path: &Path) -> Result<()> {
+    let bad = |reason: String| Error::ImageFormat {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    if file.metadata().map_err(|e| Error::io(path, e))?.len() == 0 {
+        return Err(bad("the file is empty".into()));
+    }
+    let mut r = BufReader::with_capacity(4096, file);
+    let jpeg = r
+        .fill_buf()
+        .map_err(|e| Error::io(path, e))?
+        .starts_with(b"\xFF\xD8\xFF");
+    let (w, h) = if jpeg {
+        jpeg_dimensions(&mut r).map_err(bad)?
+    } else {
+        // Other formats: the image crate reads no more than the header either.
+        image::ImageReader::new(r)
+            .with_guessed_format()
+            .map_err(|e| Error::io(path, e))?
+            .into_dimensions()
+            .map_err(|e| bad(format!("cannot read image header: {e}")))?
+    };
+    if w == 0 || h == 0 {
+        return Err(bad(format!("the header gives a picture of {w}×{h} pixels")));
+    }
+    Ok(())
+}
+
+/// Files of a domain checked at a time (in parallel): bounds the work in
+/// flight, and what the check reads past a `limit`.
 const CHECK_CHUNK: usize = 256;
+
+/// Listed files that failed to decode when a picture was taken from them,
+/// by domain folder (relative to it). Kept here rather than in
+/// [`DomainData`], which stays a plain list of files and labels: every copy
+/// of a domain sees the same failures, which are a property of the files.
+static FAILED_AT_USE: Mutex<BTreeMap<PathBuf, BTreeSet<PathBuf>>> = Mutex::new(BTreeMap::new());
+
+fn failed_at_use() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, BTreeSet<PathBuf>>> {
+    // Every update is one insert or remove: a panic elsewhere leaves the map whole.
+    FAILED_AT_USE.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Reads one CSV cell as an attribute value: `Some(None)` for an empty cell
 /// (no label), `None` when the cell is not a binary value.
@@ -535,13 +645,17 @@ fn read_labels(csv: &Path, files: &[PathBuf]) -> Result<BTreeMap<String, Vec<Opt
 }
 
 impl DomainData {
-    /// Lists the images of `dir` and its sub-folders (at most `limit`
-    /// readable ones, in path order), leaving out, with a warning, files that
-    /// do not decode, and reads `dir/labels.csv` when there is one. Every
-    /// file is decoded once here (in parallel, a chunk at a time), so a
-    /// training run only ever draws readable pictures.
+    /// Lists the images of `dir` and its sub-folders (at most `limit` whose
+    /// header reads, in path order), leaving out, with a warning, files that
+    /// are empty or whose header does not read, and reads `dir/labels.csv`
+    /// when there is one. Only headers are read here (in parallel, a chunk
+    /// at a time), never picture data: a file that fails to decode later is
+    /// replaced when drawn (see [`DomainData::picture`]). Failures at use
+    /// recorded for `dir` by an earlier load are forgotten: the files are
+    /// tried afresh.
     pub fn load(name: &str, dir: &Path, limit: Option<usize>) -> Result<DomainData> {
         let all = list_images(dir)?;
+        failed_at_use().remove(dir);
         let want = limit.unwrap_or(usize::MAX);
         let (mut files, mut skipped) = (Vec::new(), Vec::new());
         let mut next = 0;
@@ -550,7 +664,10 @@ impl DomainData {
             let take = (want - files.len()).min(CHECK_CHUNK);
             let chunk = &all[next..(next + take).min(all.len())];
             next += chunk.len();
-            let checked: Vec<Result<()>> = chunk.par_iter().map(|f| check(&dir.join(f))).collect();
+            let checked: Vec<Result<()>> = chunk
+                .par_iter()
+                .map(|f| check_header(&dir.join(f)))
+                .collect();
             for (f, ok) in chunk.iter().zip(checked) {
                 match ok {
                     Ok(()) => files.push(f.clone()),
@@ -618,9 +735,61 @@ impl DomainData {
             .collect()
     }
 
+    /// Listed files whose header read at load but whose picture data failed
+    /// to decode when a picture was taken from them (in this process, since
+    /// the folder was last loaded), sorted. Each is left out from its first
+    /// failure on; the list grows as training meets them.
+    pub fn failed_at_use(&self) -> Vec<PathBuf> {
+        let failed = failed_at_use();
+        let Some(failed) = failed.get(&self.root) else {
+            return Vec::new();
+        };
+        // Another load of the folder (say with another limit) may have met files this one does not list.
+        let listed: HashSet<&PathBuf> = self.files.iter().collect();
+        failed
+            .iter()
+            .filter(|f| listed.contains(f))
+            .cloned()
+            .collect()
+    }
+
+    /// Every file left out as unreadable, at load ([`DomainData::skipped`])
+    /// or at first use ([`DomainData::failed_at_use`]), sorted.
+    pub fn unreadable(&self) -> Vec<PathBuf> {
+        let mut all = self.skipped.clone();
+        all.extend(self.failed_at_use());
+        all.sort();
+        all
+    }
+
+    fn known_to_fail(&self, i: usize) -> bool {
+        failed_at_use()
+            .get(&self.root)
+            .is_some_and(|f| f.contains(&self.files[i]))
+    }
+
+    /// Records that image `i` failed to decode; warns the first time only.
+    fn record_failure(&self, i: usize, e: &Error) {
+        let new = failed_at_use()
+            .entry(self.root.clone())
+            .or_default()
+            .insert(self.files[i].clone());
+        if new {
+            tracing::warn!(
+                domain = %self.name,
+                "an image file failed to decode and is left out (the next readable image stands in): {e}"
+            );
+        }
+    }
+
     /// The training picture of image `i` for the random numbers `draw`.
-    /// Should the file have become unreadable since it was listed, the next
-    /// readable image stands in (with a warning) rather than ending the run.
+    /// Should the file fail to decode (its header read at load, its picture
+    /// data does not), it is left out from then on, counted (see
+    /// [`DomainData::failed_at_use`]) and the next image in index order
+    /// that decodes stands in, at the same `draw`, rather than ending the run.
+    /// Which image stands in depends only on which files decode, never on
+    /// timing: the same `i` and `draw` give the same picture whatever the
+    /// number of threads, and whether or not an earlier call met the file.
     pub fn picture(
         &self,
         i: usize,
@@ -638,6 +807,10 @@ impl DomainData {
         let mut last = None;
         for k in 0..n {
             let j = (i + k) % n;
+            // A file that failed once would fail again: it is not decoded twice.
+            if self.known_to_fail(j) {
+                continue;
+            }
             match picture_of(&self.path(j), sampling, size, draw) {
                 Ok((pixels, placement)) => {
                     return Ok(Picture {
@@ -647,12 +820,17 @@ impl DomainData {
                     })
                 }
                 Err(e) => {
-                    tracing::warn!(domain = %self.name, "a listed file became unreadable: {e}");
+                    self.record_failure(j, &e);
                     last = Some(e);
                 }
             }
         }
-        Err(last.unwrap_or_else(|| Error::Internal("no images".into())))
+        Err(Error::InvalidArgument(format!(
+            "{}: none of the {n} image files of domain '{}' decodes{}",
+            self.root.display(),
+            self.name,
+            last.map_or(String::new(), |e| format!(" (the last: {e})"))
+        )))
     }
 
     /// The centre pictures (see [`CropDraw::CENTRE`]) of images `range`,
@@ -947,6 +1125,174 @@ mod tests {
         }
         // 772 / 65535 lies between two 8-bit steps (771 / 65535 = 3 / 255 and 4 / 255).
         assert!((pixels[2 * n] - 772.0 / 65535.0).abs() < 1e-7);
+    }
+
+    /// A JPEG of `w × h` pixels as the image crate writes it.
+    fn jpeg_bytes(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 5) as u8, (y * 3) as u8, (x ^ y) as u8])
+        });
+        let mut bytes = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        bytes
+    }
+
+    /// Counts the bytes read from the file (not those sought over).
+    struct Counting<R> {
+        inner: R,
+        read: usize,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read += n;
+            Ok(n)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    /// Oracle: the size the file was written at. Three 60 KB comment
+    /// segments, stray bytes and fill bytes sit before the frame header; the
+    /// walk seeks over the segments, so it reads a few KB of a ~190 KB file.
+    /// A stream cut inside its header, or with picture data before any frame
+    /// header, is refused.
+    #[test]
+    fn the_jpeg_header_walk_finds_the_size_without_reading_the_file() {
+        let plain = jpeg_bytes(50, 30);
+        let mut padded = plain[..2].to_vec();
+        for k in 0..3u8 {
+            padded.extend_from_slice(&[0xFF, 0xFE, 0xEA, 0x62]);
+            padded.extend(std::iter::repeat_n(k, 0xEA62 - 2));
+        }
+        padded.extend_from_slice(b"junk\xFF\xFF");
+        padded.extend_from_slice(&plain[2..]);
+        assert!(padded.len() > 180_000);
+        let walk = |bytes: &[u8]| {
+            let mut r = BufReader::with_capacity(
+                4096,
+                Counting {
+                    inner: std::io::Cursor::new(bytes.to_vec()),
+                    read: 0,
+                },
+            );
+            let dims = jpeg_dimensions(&mut r);
+            (dims, r.into_inner().read)
+        };
+        assert_eq!(walk(&plain).0, Ok((50, 30)));
+        let (dims, read) = walk(&padded);
+        assert_eq!(dims, Ok((50, 30)));
+        assert!(read < 6 * 4096, "{read} bytes read");
+        // The image crate agrees on the padded file, and decodes it.
+        let decoded = image::load_from_memory(&padded).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (50, 30));
+
+        let sof = plain
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("a baseline frame header");
+        assert!(walk(&plain[..sof + 5])
+            .0
+            .unwrap_err()
+            .contains("ends inside"));
+        let mut no_frame = plain[..2].to_vec();
+        no_frame.extend_from_slice(&[0xFF, 0xDA, 0, 2, 1, 2, 3, 0xFF, 0xD9]);
+        assert!(walk(&no_frame).0.unwrap_err().contains("no frame header"));
+        assert!(walk(b"\x89PNG").0.is_err());
+    }
+
+    fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
+    /// Truncated JPEGs pass the header check (the load reads no picture
+    /// data) and fail at first use: the next image in index order stands in
+    /// (wrapping past the last), the file is counted with those skipped at
+    /// load, and batches are the same whether or not the failure was already
+    /// known and whatever the number of threads. Oracle for the stand-in:
+    /// the picture of the next file at the same draw.
+    #[test]
+    fn a_file_that_fails_at_first_use_is_replaced_counted_and_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let png = |rel: &str, seed: u32| {
+            image::RgbImage::from_fn(90, 70, |x, y| {
+                image::Rgb([(x * 3 + seed) as u8, (y * 2) as u8, (x ^ y ^ seed) as u8])
+            })
+            .save(root.join(rel))
+            .unwrap()
+        };
+        png("a.png", 1);
+        png("c.png", 2);
+        let whole = jpeg_bytes(120, 80);
+        std::fs::write(root.join("b.jpg"), &whole[..whole.len() / 2]).unwrap();
+        std::fs::write(root.join("z.jpg"), &whole[..whole.len() - 40]).unwrap();
+        std::fs::write(root.join("empty.png"), b"").unwrap();
+        assert!(crate::io::decode_with_image_crate(&root.join("b.jpg")).is_err());
+
+        let d = DomainData::load("d", root, None).unwrap();
+        let names = |v: &[PathBuf]| {
+            v.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&d.files), ["a.png", "b.jpg", "c.png", "z.jpg"]);
+        assert_eq!(names(&d.skipped), ["empty.png"]);
+        assert!(d.failed_at_use().is_empty());
+
+        let sampling = Sampling::Crop {
+            pixel_scale: 0.9,
+            scale_jitter: 0.5,
+        };
+        let at = draw(0.3, 0.7, 0.2);
+        let stand_in = d.picture(1, sampling, 32, at).unwrap();
+        assert_eq!(stand_in, d.picture(2, sampling, 32, at).unwrap());
+        assert_eq!(stand_in.image, 2);
+        assert_eq!(d.picture(3, sampling, 32, at).unwrap().image, 0);
+        assert_eq!(names(&d.failed_at_use()), ["b.jpg", "z.jpg"]);
+        assert_eq!(names(&d.unreadable()), ["b.jpg", "empty.png", "z.jpg"]);
+        // A copy sees the same failures.
+        assert_eq!(d.clone().failed_at_use(), d.failed_at_use());
+
+        // Failures unknown (a fresh load) with one thread, known with two: the same batches.
+        let batches = |d: &DomainData| {
+            (0..4)
+                .map(|step| draw_batch(std::slice::from_ref(d), sampling, 32, 7, b"t", step, 8))
+                .collect::<Result<Vec<_>>>()
+                .unwrap()
+        };
+        let fresh = DomainData::load("d", root, None).unwrap();
+        assert!(
+            fresh.failed_at_use().is_empty(),
+            "a load tries every file afresh"
+        );
+        let one = in_pool(1, || batches(&fresh));
+        let two = in_pool(2, || batches(&fresh));
+        assert!(one == two, "the stand-ins depend on the threads");
+        let used: BTreeSet<usize> = one.iter().flat_map(|b| b.images.clone()).collect();
+        assert_eq!(used, BTreeSet::from([0, 2]));
+        assert_eq!(fresh.unreadable().len(), 3);
+
+        // A domain whose every file fails at use is an error, not a hang.
+        let cut = tempfile::tempdir().unwrap();
+        std::fs::write(cut.path().join("x.jpg"), &whole[..whole.len() / 2]).unwrap();
+        let d = DomainData::load("cut", cut.path(), None).unwrap();
+        let e = d.picture(0, sampling, 32, at).unwrap_err().to_string();
+        assert!(e.contains("none of the 1 image files"), "{e}");
+        assert_eq!(d.unreadable().len(), 1);
     }
 
     /// Structural memory bound: a domain of 2,000 files holds their paths and

@@ -842,20 +842,21 @@ fn export(
     if let Sampling::Crop { scale_jitter, .. } = cfg.sampling {
         provenance.insert("scale_jitter".into(), scale_jitter.to_string());
     }
-    // Files left out as unreadable, per domain, with a few of their names.
+    // Files left out as unreadable, per domain, with a few of their names:
+    // at load (no readable header) or when training first decoded them.
     for d in data {
+        let skipped = d.unreadable();
         provenance.insert(
             format!("skipped_files.{}", d.name),
-            d.skipped.len().to_string(),
+            skipped.len().to_string(),
         );
-        if !d.skipped.is_empty() {
-            let some: Vec<String> = d
-                .skipped
+        if !skipped.is_empty() {
+            let some: Vec<String> = skipped
                 .iter()
                 .take(SKIPPED_NAMED)
                 .map(|p| p.display().to_string())
                 .collect();
-            let more = d.skipped.len().saturating_sub(SKIPPED_NAMED);
+            let more = skipped.len().saturating_sub(SKIPPED_NAMED);
             let tail = if more > 0 {
                 format!(" and {more} more")
             } else {
