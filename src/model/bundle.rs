@@ -32,9 +32,20 @@ pub const WEIGHTS_FILE: &str = "weights.safetensors";
 pub struct DomainStats {
     pub name: String,
     pub images: usize,
-    /// Share of each labelled attribute (e.g. "warm" → 0.9), when labels were given.
+    /// Share of each labelled attribute (e.g. "warm" → 0.9), when labels were
+    /// given: among the images labelled for it.
     #[serde(default)]
     pub attributes: BTreeMap<String, f64>,
+    /// How many images carry a label for each attribute (absent: all of them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labelled: BTreeMap<String, usize>,
+}
+
+impl DomainStats {
+    /// The images a share of `attribute` was taken over.
+    pub fn labelled_count(&self, attribute: &str) -> usize {
+        self.labelled.get(attribute).copied().unwrap_or(self.images)
+    }
 }
 
 /// Everything about a bundle except its weights.

@@ -724,6 +724,14 @@ impl DomainData {
     }
 
     /// Share of images with each attribute, among the images labelled for it.
+    /// How many images carry a label for each attribute.
+    pub fn labelled_counts(&self) -> BTreeMap<String, usize> {
+        self.labels
+            .iter()
+            .map(|(k, l)| (k.clone(), l.iter().flatten().count()))
+            .collect()
+    }
+
     pub fn attribute_shares(&self) -> BTreeMap<String, f64> {
         self.labels
             .iter()

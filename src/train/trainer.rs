@@ -897,6 +897,7 @@ fn export(
                 name: d.name.clone(),
                 images: d.len(),
                 attributes: d.attribute_shares(),
+                labelled: d.labelled_counts(),
             })
             .collect(),
         provenance,

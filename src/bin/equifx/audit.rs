@@ -99,8 +99,11 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
     let m = &bundle.manifest;
     let stats = m.training.iter().find(|t| t.name == m.domains[domain]);
     for (input, head) in inputs.iter_mut().zip(m.heads_of(&m.domains[domain])?) {
-        if let Some(share) = stats.and_then(|s| s.attributes.get(&head.name).map(|r| (r, s.images)))
-        {
+        if let Some(share) = stats.and_then(|s| {
+            s.attributes
+                .get(&head.name)
+                .map(|r| (r, s.labelled_count(&head.name)))
+        }) {
             let on = (share.0 * share.1 as f64).round() as u64;
             input.reference = Some(vec![share.1 as u64 - on, on]);
         }
