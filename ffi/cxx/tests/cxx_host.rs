@@ -3,6 +3,8 @@
 //! library, then run. Also checks that the shipped header is the one cxx
 //! generates from `src/lib.rs` (bless: `EQUIFX_BLESS=1 cargo test -p equifx-cxx`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -29,26 +31,6 @@ fn shipped_header_is_the_generated_one() {
     );
 }
 
-/// The static library cargo built for this test run.
-fn static_lib() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let deps = exe.parent().expect("deps dir");
-    [deps.join("../libequifx_cxx.a")]
-        .into_iter()
-        .chain(
-            std::fs::read_dir(deps)
-                .expect("deps")
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("libequifx_cxx") && n.ends_with(".a"))
-                }),
-        )
-        .find(|p| p.exists())
-        .expect("libequifx_cxx.a next to the test binary")
-}
-
 #[test]
 fn cpp_host_compiles_renders_and_catches_errors() {
     let dir = tempfile_dir();
@@ -60,7 +42,7 @@ fn cpp_host_compiles_renders_and_catches_errors() {
         .arg(repo().join("include"))
         .arg("-I")
         .arg(bridge_include())
-        .arg(static_lib())
+        .arg(common::static_lib())
         .args(cuda_link_args())
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe)

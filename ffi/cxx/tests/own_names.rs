@@ -5,6 +5,8 @@
 //! `rust::Error` when a name is not the bundle's. Oracles: the names, labels
 //! and frame sizes written here.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -142,26 +144,6 @@ fn train_bundle(root: &Path) -> PathBuf {
     bundle
 }
 
-/// The static library cargo built for this test run.
-fn static_lib() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let deps = exe.parent().expect("deps dir");
-    [deps.join("../libequifx_cxx.a")]
-        .into_iter()
-        .chain(
-            std::fs::read_dir(deps)
-                .expect("deps")
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("libequifx_cxx") && n.ends_with(".a"))
-                }),
-        )
-        .find(|p| p.exists())
-        .expect("libequifx_cxx.a next to the test binary")
-}
-
 /// Transfer frame and sampler frame sizes: the oracle of the output lengths.
 const FRAME: (usize, usize) = (40, 30);
 const GENERATED: (usize, usize) = (20, 14);
@@ -270,7 +252,7 @@ fn cpp_host_sets_the_bundles_domain_names_and_renders() {
         .arg(repo().join("include"))
         .arg("-I")
         .arg(Path::new(env!("OUT_DIR")).join("cxxbridge/include"))
-        .arg(static_lib())
+        .arg(common::static_lib())
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe)
         .output();
