@@ -6,12 +6,11 @@
 //! and frame sizes written here.
 
 mod common;
+#[path = "../../tests/studio_data/mod.rs"]
+mod studio_data;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use equifx::frame::{AlphaMode, ColourSpace, FrameLayout, FrameRef, Image, PixelFormat};
-use equifx::io::{write_image, Depth};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -25,123 +24,9 @@ fn scratch() -> PathBuf {
     d
 }
 
-const LABELLED: u32 = 96;
-const UNLABELLED: u32 = 2;
-const SIZES: [(u32, u32); 6] = [(40, 30), (24, 64), (100, 70), (30, 40), (64, 24), (70, 100)];
-
-/// A procedural picture: `day` bright, `night` dark; `smiling` draws a red
-/// smile and `hat` a green block in every 8 × 8 tile.
-fn picture(w: u32, h: u32, night: bool, smiling: bool, hat: bool, seed: u32) -> Image {
-    let (ox, oy) = (seed % 8, (seed / 8) % 8);
-    let mut bytes = Vec::with_capacity((4 * w * h) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            let t = (x + y) as f32 / (w + h) as f32;
-            let (tx, ty) = ((x + ox) % 8, (y + oy) % 8);
-            let smile = matches!((tx, ty), (1, 4) | (6, 4)) || (ty == 5 && (2..=5).contains(&tx));
-            let block = (1..=2).contains(&ty) && (2..=5).contains(&tx);
-            let rgb = if smiling && smile {
-                [230, 40, 60]
-            } else if hat && block {
-                [30, 170, 40]
-            } else if night {
-                [(20.0 + 30.0 * t) as u8, (25.0 + 20.0 * t) as u8, 60]
-            } else {
-                [(200.0 + 40.0 * t) as u8, (210.0 + 30.0 * t) as u8, 235]
-            };
-            bytes.extend_from_slice(&rgb);
-            bytes.push(255);
-        }
-    }
-    let layout = FrameLayout::packed(
-        w as usize,
-        h as usize,
-        PixelFormat::RGBA_U8,
-        ColourSpace::Srgb,
-        AlphaMode::Straight,
-    );
-    Image::from_frame(&FrameRef::new(layout, &bytes).unwrap())
-}
-
-/// Labels of picture `i`: day 5/8 smiling and 3/8 hat, night the other way.
-fn labels(night: bool, i: u32) -> (bool, bool) {
-    if night {
-        ((3 * i + 1) % 8 < 3, (5 * i) % 8 < 5)
-    } else {
-        ((5 * i) % 8 < 5, (3 * i + 1) % 8 < 3)
-    }
-}
-
-/// One domain folder: PNG and TIFF, nested, mixed sizes, a labels.csv.
-fn write_domain(root: &Path, night: bool) {
-    let mut csv = String::from("file,smiling,hat\n");
-    for i in 0..LABELLED + UNLABELLED {
-        let sub = ["", "a/", "a/b/"][(i % 3) as usize];
-        let ext = if i.is_multiple_of(2) { "png" } else { "tif" };
-        let rel = format!("{sub}img_{i:03}.{ext}");
-        let (w, h) = SIZES[(i % SIZES.len() as u32) as usize];
-        let (s, hat) = labels(night, i);
-        let path = root.join(&rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        write_image(&path, &picture(w, h, night, s, hat, i), Depth::U8).unwrap();
-        if i < LABELLED {
-            csv += &format!("{rel},{},{}\n", u8::from(s), u8::from(hat));
-        }
-    }
-    std::fs::write(root.join("labels.csv"), csv).unwrap();
-}
-
-/// Trains the tiny studio bundle in-process (what `equifx train --preset
-/// tiny` runs) into `root/bundle`.
+/// Trains the tiny studio bundle into `root/bundle`.
 fn train_bundle(root: &Path) -> PathBuf {
-    write_domain(&root.join("day"), false);
-    write_domain(&root.join("night"), true);
-    let bundle = root.join("bundle");
-    let cfg = equifx::train::TrainConfig {
-        out: bundle.clone(),
-        domains: vec![
-            ("day".into(), root.join("day")),
-            ("night".into(), root.join("night")),
-        ],
-        size: 16,
-        sampling: equifx::train::Sampling::Crop {
-            pixel_scale: 1.0,
-            scale_jitter: 0.0,
-        },
-        arch: equifx::model::ModelConfig {
-            latent_channels: 4,
-            ae_channels: [4, 6, 8, 8],
-            cinn_blocks: 2,
-            cinn_hidden: 8,
-            embed_dim: 2,
-            domains: 2,
-            cinn_squeeze: false,
-        },
-        seed: 3,
-        ae_steps: 40,
-        cinn_steps: 40,
-        batch: 8,
-        ae_lr: 2e-3,
-        cinn_lr: 1e-3,
-        checkpoint_every: 1000,
-        resume: false,
-        limit: None,
-        init_autoencoder: None,
-        init_cinn: None,
-        latent_noise: 0.1,
-        texture_weight: 1.0,
-        outline_weight: 0.0,
-        attribute_weight: 0.0,
-        freeze_encoder: false,
-        prior: equifx::model::PriorOptions {
-            cluster_size: 6,
-            spread: 0.6,
-            seed: 3,
-        },
-        command: "ffi/cxx/tests/own_names.rs".into(),
-    };
-    equifx::train::train(&cfg, &|_, _, _, _| {}).expect("training the studio bundle");
-    bundle
+    studio_data::train(root, "ffi/cxx/tests/own_names.rs").0
 }
 
 /// Transfer frame and sampler frame sizes: the oracle of the output lengths.
