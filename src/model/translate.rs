@@ -22,27 +22,34 @@ impl Bundle {
 
     /// Translates images `xs` (B × 3 × H × W, the manifest's colour encoding,
     /// H and W multiples of `architecture.align()`) from domain `from` to `to`, blending latents by
-    /// `strength`. Returns (translation, reconstruction of the input), both
-    /// through the decoder, so callers can carry over what the autoencoder
-    /// cannot reproduce.
+    /// `strength`. Returns the translation and, below full strength, the
+    /// reconstruction of the input (both through the decoder), so callers can
+    /// carry over what the autoencoder cannot reproduce; at full strength that
+    /// carry-over is weighted 0 and the decoder pass it would cost is skipped.
     pub fn translate(
         &self,
         xs: &Tensor,
         from: usize,
         to: usize,
         strength: f64,
-    ) -> Result<(Tensor, Tensor)> {
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let b = xs.dim(0)?;
         let z = self.autoencoder.encoder.forward(&self.to_net(xs)?)?;
-        let recon = self.autoencoder.decoder.forward(&z)?.to_dtype(DType::F32)?;
+        let decode = |z: &Tensor| -> Result<Tensor> {
+            Ok(self.autoencoder.decoder.forward(z)?.to_dtype(DType::F32)?)
+        };
         if from == to || strength == 0.0 {
-            return Ok((recon.clone(), recon));
+            let recon = decode(&z)?;
+            return Ok((recon.clone(), Some(recon)));
         }
         let (v, _) = self.cinn.forward(&z, &self.domain_tensor(from, b)?)?;
         let z2 = self.cinn.inverse(&v, &self.domain_tensor(to, b)?)?;
+        if strength >= 1.0 {
+            return Ok((decode(&z2)?, None));
+        }
+        let recon = decode(&z)?;
         let zb = ((&z * (1.0 - strength))? + (z2 * strength)?)?;
-        let out = self.autoencoder.decoder.forward(&zb)?;
-        Ok((out.to_dtype(DType::F32)?, recon))
+        Ok((decode(&zb)?, Some(recon)))
     }
 
     /// v = F(E(x); d): the images' coordinates in the shared Gaussian space.

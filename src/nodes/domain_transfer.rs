@@ -58,9 +58,12 @@ fn translate_tile(
 ) -> Result<Image> {
     let srgb = bundle.manifest.colour_space == "srgb";
     let x = to_model_tensor(tile, bundle, srgb)?;
-    let (out, recon) = bundle.translate(&x, from, to, strength)?;
-    // Keep what the autoencoder misses in proportion to 1 − strength.
-    let blended = (out + ((x - recon)? * (1.0 - strength))?)?.clamp(0.0, 1.0)?;
+    let blended = match bundle.translate(&x, from, to, strength)? {
+        // Keep what the autoencoder misses in proportion to 1 − strength.
+        (out, Some(recon)) => (out + ((x - recon)? * (1.0 - strength))?)?,
+        (out, None) => out,
+    }
+    .clamp(0.0, 1.0)?;
     from_model_tensor(&blended, tile.plane(3), srgb)
 }
 

@@ -8,15 +8,22 @@ use std::sync::Arc;
 
 use crate::device::{select, DeviceRequest, Precision};
 use crate::error::{Error, Result};
-use crate::model::bundle::default_bundle_dir;
+use crate::model::bundle::{shipped_bundle_dir, DEFAULT_SHIPPED};
 use crate::model::Bundle;
 use crate::params::{AttributeShares, ParamValues};
 
-/// The bundle a `model` parameter names (empty: the shipped default).
+/// The bundle a `model` parameter names (empty: the shipped bundle its node
+/// declares).
 pub fn bundle_path(params: &ParamValues) -> Result<PathBuf> {
     let p = params.text("model")?;
     Ok(if p.trim().is_empty() {
-        default_bundle_dir()
+        shipped_bundle_dir(
+            params
+                .node()
+                .shipped_model
+                .as_deref()
+                .unwrap_or(DEFAULT_SHIPPED),
+        )
     } else {
         PathBuf::from(p)
     })

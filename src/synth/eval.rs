@@ -1,16 +1,23 @@
 //! Judging a model bundle on fresh synthetic scenes, never the training set:
 //! does Domain Transfer change the style (style oracle), keep the content
-//! (shape and palette oracles), and get closer to the true render of the same
-//! scene in the target style than doing nothing or a colour transfer?
+//! (shape and palette oracles), get closer to the true render of the same
+//! scene in the target style than doing nothing or a colour transfer, and
+//! come out as sharp as that render? Translations go through the Domain
+//! Transfer node itself, at its default resolution and tiling, so the numbers
+//! are what a user gets at that frame size.
 
 use serde::Serialize;
 
 use super::oracles::{palette_oracle, shape_oracle, style_oracle};
 use super::scene::{Bias, Scene};
 use super::styles::{render_srgb8, Style};
+use std::path::Path;
+
 use crate::error::Result;
 use crate::frame::Image;
 use crate::model::Bundle;
+use crate::node::RenderContext;
+use crate::Instance;
 
 /// Results for one ordered domain pair.
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +41,39 @@ pub struct PairReport {
     pub psnr_model: f64,
     pub psnr_identity: f64,
     pub psnr_reinhard: f64,
+    /// Mean |Laplacian| of luma (8-bit sRGB, full resolution) of the
+    /// translations, over that of the true target renders (1 = as sharp).
+    pub sharpness_ratio: f64,
+}
+
+/// What [`evaluate_transfer`] renders.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Scenes per ordered domain pair.
+    pub count: usize,
+    /// Seed of the scenes (one never used for training).
+    pub seed: u64,
+    pub width: usize,
+    pub height: usize,
+    /// Number format of the network (the node's `precision` parameter).
+    pub precision: String,
+}
+
+/// Mean |4-neighbour Laplacian| of the luma of 8-bit RGB over the interior.
+pub fn sharpness(rgb: &[u8], w: usize, h: usize) -> f64 {
+    let luma: Vec<f64> = rgb
+        .chunks_exact(3)
+        .map(|p| 0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2]))
+        .collect();
+    let (mut sum, mut n) = (0.0, 0usize);
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w.saturating_sub(1) {
+            let p = y * w + x;
+            sum += (4.0 * luma[p] - luma[p - 1] - luma[p + 1] - luma[p - w] - luma[p + w]).abs();
+            n += 1;
+        }
+    }
+    sum / n.max(1) as f64
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
@@ -102,35 +142,44 @@ fn to_srgb8(img: &Image) -> Vec<u8> {
         .collect()
 }
 
-/// Translates `count` fresh scenes (seed `seed`, balanced attributes) for every
-/// ordered pair of the bundle's domains that the synthetic world knows.
-pub fn evaluate_transfer(
-    bundle: &Bundle,
-    count: usize,
-    seed: u64,
-    size: usize,
-) -> Result<Vec<PairReport>> {
+/// Translates `count` fresh scenes (balanced attributes) at `width × height`
+/// with the bundle in `model`, for every ordered pair of its domains that the
+/// synthetic world knows.
+pub fn evaluate_transfer(model: &Path, opts: &EvalOptions) -> Result<Vec<PairReport>> {
+    let (w, h, seed) = (opts.width, opts.height, opts.seed);
     let bias = Bias {
         warm: 0.5,
         round: 0.5,
     };
-    let styles: Vec<(usize, Style)> = bundle
-        .manifest
+    let manifest = Bundle::read_manifest(model)?;
+    let styles: Vec<Style> = manifest
         .domains
         .iter()
-        .enumerate()
-        .filter_map(|(i, d)| Style::parse(d).ok().map(|s| (i, s)))
+        .filter_map(|d| Style::parse(d).ok())
         .collect();
+    let mut node = Instance::new(crate::nodes::domain_transfer::ID)?;
+    {
+        let p = node.params_mut();
+        p.set_from_str("model", &model.to_string_lossy())?;
+        p.set_from_str("strength", "1")?;
+        p.set_from_str("device", "cpu")?;
+        p.set_from_str("precision", &opts.precision)?;
+    }
     let mut reports = Vec::new();
-    for &(fi, from) in &styles {
-        for &(ti, to) in &styles {
-            if fi == ti {
+    for &from in &styles {
+        for &to in &styles {
+            if from == to {
                 continue;
+            }
+            {
+                let p = node.params_mut();
+                p.set_from_str("source", from.name())?;
+                p.set_from_str("target", to.name())?;
             }
             let mut r = PairReport {
                 from: from.name(),
                 to: to.name(),
-                scenes: count,
+                scenes: opts.count,
                 style_to_target: 0.0,
                 shape_kept: 0.0,
                 palette_kept: 0.0,
@@ -140,25 +189,32 @@ pub fn evaluate_transfer(
                 psnr_model: 0.0,
                 psnr_identity: 0.0,
                 psnr_reinhard: 0.0,
+                sharpness_ratio: 0.0,
             };
             let (mut warm_in, mut warm_out) = (Vec::new(), Vec::new());
-            for i in 0..count as u64 {
+            let (mut sharp_model, mut sharp_truth) = (0.0, 0.0);
+            for i in 0..opts.count as u64 {
                 let scene = Scene::sample(seed, i, bias);
-                let src = render_srgb8(&scene, from, size, size);
-                let truth = render_srgb8(&scene, to, size, size);
+                let src = render_srgb8(&scene, from, w, h);
+                let truth = render_srgb8(&scene, to, w, h);
                 // A different scene of the target domain as Reinhard's colour reference.
-                let reference =
-                    render_srgb8(&Scene::sample(seed ^ 0x5eed, i, bias), to, size, size);
-                let input = super::render_image(&scene, from, size, size);
-                let out = translate_image(bundle, &input, fi, ti)?;
+                let reference = render_srgb8(&Scene::sample(seed ^ 0x5eed, i, bias), to, w, h);
+                let input = super::render_image(&scene, from, w, h);
+                let out = node.render_images(
+                    std::slice::from_ref(&input),
+                    w,
+                    h,
+                    0,
+                    &RenderContext::default(),
+                )?;
                 let out8 = to_srgb8(&out);
-                let style = style_oracle(&out8, size, size).value;
-                let shape_in = shape_oracle(&src, size, size).value;
-                let pal_in = palette_oracle(&src, size, size).value;
-                let pal_out = palette_oracle(&out8, size, size).value;
+                let style = style_oracle(&out8, w, h).value;
+                let shape_in = shape_oracle(&src, w, h).value;
+                let pal_in = palette_oracle(&src, w, h).value;
+                let pal_out = palette_oracle(&out8, w, h).value;
                 r.style_to_target += f64::from(u8::from(style == Some(to)));
                 r.shape_kept += f64::from(u8::from(
-                    shape_in.is_some() && shape_oracle(&out8, size, size).value == shape_in,
+                    shape_in.is_some() && shape_oracle(&out8, w, h).value == shape_in,
                 ));
                 r.palette_kept += f64::from(u8::from(pal_in.is_some() && pal_out == pal_in));
                 use super::Palette::{Cool, Warm};
@@ -171,39 +227,20 @@ pub fn evaluate_transfer(
                 r.psnr_model += psnr(&out8, &truth);
                 r.psnr_identity += psnr(&src, &truth);
                 r.psnr_reinhard += psnr(&reinhard(&src, &reference), &truth);
+                sharp_model += sharpness(&out8, w, h);
+                sharp_truth += sharpness(&truth, w, h);
             }
             r.warm_drift = crate::fairness::intervals::mcnemar(&warm_in, &warm_out, 1.96).ok();
-            let n = count as f64;
+            let n = opts.count as f64;
             r.style_to_target /= n;
             r.shape_kept /= n;
             r.palette_kept /= n;
             r.psnr_model /= n;
             r.psnr_identity /= n;
             r.psnr_reinhard /= n;
+            r.sharpness_ratio = sharp_model / sharp_truth.max(1e-12);
             reports.push(r);
         }
     }
     Ok(reports)
-}
-
-use candle_core::Tensor;
-
-/// Full-strength translation of a working image at its own size (sides
-/// multiples of the model's alignment), as the Domain Transfer node does for one tile.
-pub fn translate_image(bundle: &Bundle, img: &Image, from: usize, to: usize) -> Result<Image> {
-    let (w, h) = (img.width(), img.height());
-    let rgb: Vec<f32> = img.data()[..3 * w * h]
-        .iter()
-        .map(|&v| crate::frame::linear_to_srgb(v).clamp(0.0, 1.0))
-        .collect();
-    let x = Tensor::from_vec(rgb, (1, 3, h, w), &bundle.device)?;
-    let (out, _) = bundle.translate(&x, from, to, 1.0)?;
-    let mut data: Vec<f32> = out
-        .flatten_all()?
-        .to_vec1::<f32>()?
-        .into_iter()
-        .map(crate::frame::srgb_to_linear)
-        .collect();
-    data.extend_from_slice(img.plane(3));
-    Image::from_planes(w, h, data)
 }

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use equifx::model::Bundle;
-use equifx::synth::eval::evaluate_transfer;
+use equifx::synth::eval::{evaluate_transfer, EvalOptions};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Model bundle folder (default: the shipped bundle).
+    /// Model bundle folder (default: the bundle Domain Transfer ships with).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Scenes per domain pair.
@@ -17,6 +17,13 @@ pub struct EvalArgs {
     /// Seed of the evaluation scenes (use one never used for training).
     #[arg(long, default_value_t = 9001)]
     seed: u64,
+    /// Frame width of the scenes (default: the training size for bundles
+    /// trained on whole pictures, 512 for bundles trained on crops).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Frame height (default: the width).
+    #[arg(long)]
+    height: Option<usize>,
     /// Number format of the network: f32 or f16 (to measure what half precision changes).
     #[arg(long, default_value = "f32")]
     precision: String,
@@ -26,17 +33,25 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> equifx::Result<()> {
-    let dir = args
-        .model
-        .unwrap_or_else(equifx::model::bundle::default_bundle_dir);
-    let device = candle_core::Device::Cpu;
-    let dtype = args
-        .precision
-        .parse::<equifx::device::Precision>()?
-        .dtype_on(&device)?;
-    let bundle = Bundle::load_as(&dir, &device, dtype)?;
-    let size = bundle.manifest.image_size;
-    let reports = evaluate_transfer(&bundle, args.count, args.seed, size)?;
+    let dir = match args.model {
+        Some(dir) => dir,
+        None => equifx::nodes::model_params::bundle_path(&equifx::params::ParamValues::defaults(
+            equifx::manifest::node(equifx::nodes::domain_transfer::ID)?,
+        ))?,
+    };
+    let manifest = Bundle::read_manifest(&dir)?;
+    let width = args.width.unwrap_or(match manifest.pixel_scale {
+        Some(_) => 512,
+        None => manifest.image_size,
+    });
+    let opts = EvalOptions {
+        count: args.count,
+        seed: args.seed,
+        width,
+        height: args.height.unwrap_or(width),
+        precision: args.precision,
+    };
+    let reports = evaluate_transfer(&dir, &opts)?;
     if args.json {
         println!(
             "{}",
@@ -45,8 +60,8 @@ pub fn run(args: EvalArgs) -> equifx::Result<()> {
         );
         return Ok(());
     }
-    println!("| pair | style → target | shape kept | palette kept | cool→warm | warm→cool | warm drift [95 % CI], McNemar p | PSNR model | identity | Reinhard |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| pair | style → target | shape kept | palette kept | cool→warm | warm→cool | warm drift [95 % CI], McNemar p | PSNR model | identity | Reinhard | sharpness ÷ true |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &reports {
         let drift = r.warm_drift.as_ref().map_or("—".to_string(), |d| {
             format!(
@@ -55,7 +70,7 @@ pub fn run(args: EvalArgs) -> equifx::Result<()> {
             )
         });
         println!(
-            "| {} → {} | {:.1} % | {:.1} % | {:.1} % | {} | {} | {drift} | {:.2} dB | {:.2} dB | {:.2} dB |",
+            "| {} → {} | {:.1} % | {:.1} % | {:.1} % | {} | {} | {drift} | {:.2} dB | {:.2} dB | {:.2} dB | {:.2} |",
             r.from,
             r.to,
             100.0 * r.style_to_target,
@@ -65,13 +80,16 @@ pub fn run(args: EvalArgs) -> equifx::Result<()> {
             r.warm_to_cool,
             r.psnr_model,
             r.psnr_identity,
-            r.psnr_reinhard
+            r.psnr_reinhard,
+            r.sharpness_ratio
         );
     }
     println!(
-        "\n{} fresh scenes per pair (seed {}), {size}×{size}, bundle {}",
-        args.count,
-        args.seed,
+        "\n{} fresh scenes per pair (seed {}), {}×{}, bundle {}",
+        opts.count,
+        opts.seed,
+        opts.width,
+        opts.height,
         dir.display()
     );
     Ok(())
