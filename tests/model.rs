@@ -244,7 +244,8 @@ fn datasets() -> &'static (tempfile::TempDir, Vec<(String, PathBuf)>) {
             let spec = DatasetSpec {
                 style,
                 count: 24,
-                size: 16,
+                width: 16,
+                height: 16,
                 seed: 40 + k as u64,
                 bias: Bias::default_for(style),
                 out: out.clone(),

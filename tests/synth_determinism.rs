@@ -9,7 +9,8 @@ fn write_with_threads(threads: usize, out: &Path, style: Style) {
     let spec = DatasetSpec {
         style,
         count: 40,
-        size: 48,
+        width: 48,
+        height: 48,
         seed: 11,
         bias: Bias::default_for(style),
         out: out.to_path_buf(),
@@ -63,7 +64,8 @@ fn different_seeds_give_different_scenes_and_the_planted_bias_shows() {
     let spec = DatasetSpec {
         style: Style::Oil,
         count: 2000,
-        size: 8,
+        width: 8,
+        height: 8,
         seed: 5,
         bias: Bias {
             warm: 0.9,

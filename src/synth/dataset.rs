@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 pub struct DatasetSpec {
     pub style: Style,
     pub count: usize,
-    pub size: usize,
+    pub width: usize,
+    pub height: usize,
     pub seed: u64,
     pub bias: Bias,
     pub out: PathBuf,
@@ -110,12 +111,15 @@ pub fn write_dataset(
     spec: &DatasetSpec,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<LabelRow>> {
-    if spec.size < 8 || spec.size > crate::frame::MAX_DIMENSION {
-        return Err(Error::InvalidArgument(format!(
-            "size {} must be 8 … {}",
-            spec.size,
-            crate::frame::MAX_DIMENSION
-        )));
+    for side in [spec.width, spec.height] {
+        if side < 8 || side > crate::frame::MAX_DIMENSION {
+            return Err(Error::InvalidArgument(format!(
+                "size {}×{}: each side must be 8 … {}",
+                spec.width,
+                spec.height,
+                crate::frame::MAX_DIMENSION
+            )));
+        }
     }
     for (name, p) in [("warm", spec.bias.warm), ("round", spec.bias.round)] {
         if !(0.0..=1.0).contains(&p) {
@@ -132,9 +136,9 @@ pub fn write_dataset(
             let scene = Scene::sample(spec.seed, i, spec.bias);
             let file = format!("{}_{i:06}.png", spec.style.name());
             let png = png_bytes(
-                render_srgb8(&scene, spec.style, spec.size, spec.size),
-                spec.size,
-                spec.size,
+                render_srgb8(&scene, spec.style, spec.width, spec.height),
+                spec.width,
+                spec.height,
             )?;
             crate::io::write_bytes_atomic(&spec.out.join(&file), &png)?;
             progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);

@@ -15,9 +15,10 @@ pub struct SynthArgs {
     /// Number of images.
     #[arg(long, default_value_t = 1000)]
     count: usize,
-    /// Side of the square images, in pixels.
-    #[arg(long, default_value_t = 64)]
-    size: usize,
+    /// Image size in pixels: `N` for N × N, or `WIDTHxHEIGHT` (scenes are laid
+    /// out relative to the shorter side, so any shape renders the same world).
+    #[arg(long, default_value = "64")]
+    size: String,
     /// Seed: the same seed gives the same images on any machine.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -35,10 +36,15 @@ pub struct SynthArgs {
 pub fn run(args: SynthArgs) -> equifx::Result<()> {
     let style = Style::parse(&args.domain)?;
     let default = Bias::default_for(style);
+    let (width, height) = match args.size.parse::<usize>() {
+        Ok(n) => (n, n),
+        Err(_) => super::render::parse_size(&args.size)?,
+    };
     let spec = DatasetSpec {
         style,
         count: args.count,
-        size: args.size,
+        width,
+        height,
         seed: args.seed,
         bias: Bias {
             warm: args.warm.unwrap_or(default.warm),
