@@ -26,10 +26,6 @@ pub struct NodeDescriptor {
     #[serde(default)]
     pub inputs: Vec<String>,
     pub summary: String,
-    /// The shipped bundle (a folder under `models/`) an empty Model Bundle
-    /// parameter means; unset: `default`.
-    #[serde(default)]
-    pub shipped_model: Option<String>,
     #[serde(default, rename = "param")]
     pub params: Vec<ParamDescriptor>,
 }

@@ -438,31 +438,20 @@ impl Bundle {
 /// Where the shipped default bundle is: `$EQUIFX_MODEL`, else `models/default`
 /// next to the executable's install tree or the source tree.
 pub fn default_bundle_dir() -> PathBuf {
-    shipped_bundle_dir(DEFAULT_SHIPPED)
-}
-
-/// The shipped bundle most nodes use: the generator and fairness space.
-pub const DEFAULT_SHIPPED: &str = "default";
-
-/// Where the shipped bundle `name` (a folder under `models/`) is:
-/// `$EQUIFX_MODEL` when set (a studio's one bundle replaces every shipped
-/// one), else `models/NAME` next to the executable's install tree or the
-/// source tree.
-pub fn shipped_bundle_dir(name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os("EQUIFX_MODEL") {
         return PathBuf::from(p);
     }
-    let rel = Path::new("models").join(name);
     let candidates = std::env::current_exe().ok().into_iter().flat_map(|exe| {
         exe.ancestors()
             .skip(1)
             .take(4)
-            .map(|a| a.join(&rel))
+            .map(|a| a.join("models/default"))
             .collect::<Vec<_>>()
     });
-    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel);
     candidates
-        .chain(std::iter::once(source_tree.clone()))
+        .chain(std::iter::once(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default"),
+        ))
         .find(|p| p.join(MANIFEST_FILE).exists())
-        .unwrap_or(source_tree)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default"))
 }

@@ -8,22 +8,15 @@ use std::sync::Arc;
 
 use crate::device::{select, DeviceRequest, Precision};
 use crate::error::{Error, Result};
-use crate::model::bundle::{shipped_bundle_dir, DEFAULT_SHIPPED};
+use crate::model::bundle::default_bundle_dir;
 use crate::model::Bundle;
 use crate::params::{AttributeShares, ParamValues};
 
-/// The bundle a `model` parameter names (empty: the shipped bundle its node
-/// declares).
+/// The bundle a `model` parameter names (empty: the shipped default).
 pub fn bundle_path(params: &ParamValues) -> Result<PathBuf> {
     let p = params.text("model")?;
     Ok(if p.trim().is_empty() {
-        shipped_bundle_dir(
-            params
-                .node()
-                .shipped_model
-                .as_deref()
-                .unwrap_or(DEFAULT_SHIPPED),
-        )
+        default_bundle_dir()
     } else {
         PathBuf::from(p)
     })
