@@ -248,3 +248,25 @@ pub fn evaluate_transfer(model: &Path, opts: &EvalOptions) -> Result<Vec<PairRep
     }
     Ok(reports)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::sharpness;
+
+    #[test]
+    fn sharpness_is_zero_on_flat_frames_and_grows_with_edge_contrast() {
+        let (w, h) = (9, 7);
+        assert_eq!(sharpness(&vec![128u8; w * h * 3], w, h), 0.0);
+        // A grey checkerboard of contrast c: every interior pixel differs from
+        // its four neighbours by ±c, so |Laplacian| = 4c there.
+        let board = |c: u8| -> Vec<u8> {
+            (0..w * h)
+                .flat_map(|p| [if (p % w + p / w) % 2 == 0 { 100 + c } else { 100 }; 3])
+                .collect()
+        };
+        for c in [10u8, 40] {
+            let s = sharpness(&board(c), w, h);
+            assert!((s - 4.0 * f64::from(c)).abs() < 1e-9, "contrast {c}: {s}");
+        }
+    }
+}
