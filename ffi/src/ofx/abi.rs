@@ -262,6 +262,7 @@ ofx_strings! {
     OfxActionUnload;
     OfxActionCreateInstance;
     OfxActionDestroyInstance;
+    OfxActionInstanceChanged;
     OfxImageEffectActionDescribeInContext;
     OfxImageEffectActionGetRegionsOfInterest;
     OfxImageEffectActionGetClipPreferences;
@@ -278,6 +279,8 @@ ofx_strings! {
     OfxPropPluginDescription;
     OfxPropVersion;
     OfxPropVersionLabel;
+    OfxPropType;
+    OfxTypeParameter;
 
     // Effect descriptor (§1.6).
     OfxImageEffectPluginPropGrouping;
@@ -332,6 +335,13 @@ ofx_strings! {
     OfxParamTypeBoolean;
     OfxParamTypeChoice;
     OfxParamTypeString;
+    // OpenFX 1.5 string-valued choice (ofxParam.h:50, :700).
+    OfxParamTypeStrChoice;
+    OfxParamHostPropSupportsStrChoice;
+    OfxParamPropChoiceEnum;
+    OfxParamPropType;
+    OfxParamPropPersistant;
+    OfxParamPropEvaluateOnChange;
     OfxParamPropDefault;
     OfxParamPropMin;
     OfxParamPropMax;

@@ -128,7 +128,7 @@ fn define_clip<'s>(
 /// contexts); a render without them fails with a message naming the input.
 pub(super) fn describe_in_context(
     s: &Suites,
-    node: &NodeDescriptor,
+    node: &'static NodeDescriptor,
     effect: OfxImageEffectHandle,
     _in_args: OfxPropertySetHandle,
 ) -> Result<OfxStatus, FfiError> {

@@ -8,6 +8,7 @@ use equifx::Instance;
 
 use super::abi::*;
 use super::describe::input_clip_name;
+use super::menus::DomainMenus;
 use super::params;
 use super::suites::{Props, Suites};
 use crate::guard::FfiError;
@@ -16,6 +17,8 @@ use crate::guard::FfiError;
 pub(super) struct EffectData {
     pub node: &'static NodeDescriptor,
     pub params: Vec<OfxParamHandle>,
+    /// The domain parameters' menus, which follow the `model` bundle.
+    pub menus: DomainMenus,
 }
 
 impl EffectData {
@@ -25,15 +28,21 @@ impl EffectData {
     }
 }
 
-/// `kOfxActionCreateInstance`.
+/// `kOfxActionCreateInstance`: the parameter handles, and domain menus that
+/// list the bundle the instance's `model` names (a project may name one).
+/// No parameter value is set here: OpenFX allows that in InstanceChanged only.
 pub(super) fn create(
     s: &Suites,
     node: &'static NodeDescriptor,
     effect: OfxImageEffectHandle,
 ) -> Result<OfxStatus, FfiError> {
+    let params = params::handles(s, node, effect)?;
+    let menus = DomainMenus::find(s, node, effect, &params)?;
+    menus.rebuild(s, false);
     let data = Box::new(EffectData {
         node,
-        params: params::handles(s, node, effect)?,
+        params,
+        menus,
     });
     let ptr = Box::into_raw(data);
     let st = s

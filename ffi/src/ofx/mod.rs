@@ -8,13 +8,15 @@
 //!
 //! Files: `abi` (hand-declared OFX types), `suites` (host suites and property
 //! access), `describe` (Describe / DescribeInContext), `params` (parameter
-//! definitions and values), `instance` (instance data and the small
-//! actions), `render` (images in and out).
+//! definitions and values), `menus` (domain parameters whose menus follow
+//! the model bundle), `instance` (instance data and the small actions),
+//! `render` (images in and out).
 
 pub mod abi;
 mod cuda;
 mod describe;
 mod instance;
+mod menus;
 mod params;
 mod render;
 mod suites;
@@ -213,6 +215,8 @@ fn dispatch(
         instance::regions_of_interest(s, effect, in_args, out_args)
     } else if action == OfxImageEffectActionGetClipPreferences {
         instance::clip_preferences(s, effect, out_args)
+    } else if action == OfxActionInstanceChanged {
+        menus::instance_changed(s, effect, in_args)
     } else {
         Ok(OfxStatus::REPLY_DEFAULT)
     }

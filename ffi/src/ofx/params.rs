@@ -5,9 +5,17 @@
 //! Kind → OFX type: float → Double (plain), int → Integer, seed → Integer
 //! (0 … 2³¹−1: OFX integers are C `int`), bool → Boolean, choice → Choice
 //! (option labels; the index maps back to the option name), path → String in
-//! file-path mode, domain and shares → single-line String: their names come
-//! from the model bundle the artist picks, which a host's menus built at
-//! describe time cannot know, and a project then stores the name itself.
+//! file-path mode, shares → single-line String.
+//!
+//! domain → the name of a domain of the model bundle the artist picks, which
+//! a host's parameters, described before any bundle is chosen, cannot know.
+//! The value is always the *name* (projects store names, never indices), and
+//! the menu follows the bundle (see `menus`): on an OpenFX 1.5 host that
+//! supports it, a StrChoice whose options are rebuilt when `model` changes;
+//! elsewhere a single-line String (what MLT/Kdenlive use) plus a companion
+//! Choice `<id>_menu` that is not saved and writes the picked name into the
+//! String. Renders read the String/StrChoice only; companions exist in OFX
+//! alone, not in the core manifest or the C ABI.
 
 use std::ffi::{c_char, c_int, CStr};
 
@@ -17,6 +25,7 @@ use equifx::Instance;
 
 use super::abi::*;
 use super::describe::cstring;
+use super::menus;
 use super::suites::{Props, Suites};
 use crate::guard::FfiError;
 
@@ -24,33 +33,63 @@ fn clamp_int(v: i64) -> c_int {
     v.clamp(i64::from(c_int::MIN), i64::from(c_int::MAX)) as c_int
 }
 
-/// Defines every parameter of `node` on the descriptor `effect`.
+/// Defines one parameter; the host's status when it refuses.
+pub(super) fn define_one(
+    s: &Suites,
+    set: OfxParamSetHandle,
+    kind: &CStr,
+    name: &CStr,
+) -> Result<OfxPropertySetHandle, OfxStatus> {
+    let mut h: OfxPropertySetHandle = std::ptr::null_mut();
+    // SAFETY: set came from the host; kind and name are C strings; h is an out-pointer.
+    let st = unsafe { (s.param.param_define)(set, kind.as_ptr(), name.as_ptr(), &mut h) };
+    if st != OfxStatus::OK || h.is_null() {
+        return Err(st);
+    }
+    Ok(h)
+}
+
+/// Defines every parameter of `node` on the descriptor `effect` (and, for
+/// domain parameters on hosts without StrChoice, their companion menus).
 pub(super) fn define(
     s: &Suites,
-    node: &NodeDescriptor,
+    node: &'static NodeDescriptor,
     effect: OfxImageEffectHandle,
 ) -> Result<(), FfiError> {
     let set = s.param_set(effect)?;
+    let shipped = if menus::has_domains(node) {
+        menus::shipped_domains(node)
+    } else {
+        Vec::new()
+    };
     for p in &node.params {
         let kind: &CStr = match p.kind {
             ParamKind::Float { .. } => OfxParamTypeDouble,
             ParamKind::Int { .. } | ParamKind::Seed { .. } => OfxParamTypeInteger,
             ParamKind::Bool { .. } => OfxParamTypeBoolean,
             ParamKind::Choice { .. } => OfxParamTypeChoice,
+            ParamKind::Domain { .. } if s.host_supports_str_choice => OfxParamTypeStrChoice,
             ParamKind::Path { .. } | ParamKind::Domain { .. } | ParamKind::Shares { .. } => {
                 OfxParamTypeString
             }
         };
         let name = cstring(&p.id);
-        let mut h: OfxPropertySetHandle = std::ptr::null_mut();
-        // SAFETY: set came from the host; kind and name are C strings; h is an out-pointer.
-        let st = unsafe { (s.param.param_define)(set, kind.as_ptr(), name.as_ptr(), &mut h) };
-        if st != OfxStatus::OK || h.is_null() {
-            return Err(FfiError::invalid(format!(
+        let refused = |st: OfxStatus| {
+            FfiError::invalid(format!(
                 "the host refused parameter '{}' (status {})",
                 p.id, st.0
-            )));
-        }
+            ))
+        };
+        let (h, kind) = match define_one(s, set, kind, &name) {
+            Ok(h) => (h, kind),
+            // A host that advertised StrChoice and then refused one still
+            // gets the text parameter and its menu.
+            Err(_) if kind == OfxParamTypeStrChoice => (
+                define_one(s, set, OfxParamTypeString, &name).map_err(refused)?,
+                OfxParamTypeString,
+            ),
+            Err(st) => return Err(refused(st)),
+        };
         let props = Props::new(s, h);
         props.set_string(OfxPropLabel, 0, &cstring(&p.label));
         props.set_string(OfxParamPropHint, 0, &cstring(&p.hint));
@@ -95,7 +134,18 @@ pub(super) fn define(
                 props.set_int(OfxParamPropDefault, 0, d as c_int);
                 props.set_int(OfxParamPropAnimates, 0, 0);
             }
-            ParamKind::Domain { default, .. } | ParamKind::Shares { default } => {
+            ParamKind::Domain { default, auto } => {
+                props.set_string(OfxParamPropDefault, 0, &cstring(default));
+                props.set_int(OfxParamPropAnimates, 0, 0);
+                let names = menus::describe_names(&shipped, default, *auto);
+                if kind == OfxParamTypeStrChoice {
+                    menus::set_options(&props, &names, true, false);
+                } else {
+                    props.set_string(OfxParamPropStringMode, 0, OfxParamStringIsSingleLine);
+                    menus::define_companion(s, set, p, &names, default);
+                }
+            }
+            ParamKind::Shares { default } => {
                 props.set_string(OfxParamPropStringMode, 0, OfxParamStringIsSingleLine);
                 props.set_string(OfxParamPropDefault, 0, &cstring(default));
                 props.set_int(OfxParamPropAnimates, 0, 0);
@@ -122,20 +172,12 @@ pub(super) fn handles(
     node.params
         .iter()
         .map(|p| {
-            let name = cstring(&p.id);
-            let mut h: OfxParamHandle = std::ptr::null_mut();
-            // SAFETY: set came from the host; name is a C string; h is an out-pointer;
-            // the property-set out-pointer may be NULL.
-            let st = unsafe {
-                (s.param.param_get_handle)(set, name.as_ptr(), &mut h, std::ptr::null_mut())
-            };
-            if st != OfxStatus::OK || h.is_null() {
-                return Err(FfiError::invalid(format!(
-                    "the host has no parameter '{}' on this instance (status {})",
-                    p.id, st.0
-                )));
-            }
-            Ok(h)
+            s.param_handle(set, &cstring(&p.id)).map_err(|e| {
+                FfiError::invalid(format!(
+                    "the host has no parameter '{}' on this instance ({})",
+                    p.id, e.message
+                ))
+            })
         })
         .collect()
 }
@@ -202,7 +244,7 @@ pub(super) fn read(
             }
             ParamKind::Path { .. } | ParamKind::Domain { .. } | ParamKind::Shares { .. } => {
                 let mut v: *mut c_char = std::ptr::null_mut();
-                // SAFETY: a String parameter is read through one `char**`.
+                // SAFETY: String and StrChoice parameters are read through one `char**`.
                 let st = unsafe { get(h, time, &mut v as *mut *mut c_char) };
                 if st != OfxStatus::OK {
                     return Err(read_failed(&p.id, st));

@@ -29,6 +29,9 @@ pub struct Suites {
     pub progress: Option<&'static OfxProgressSuiteV1>,
     /// The host descriptor says `OfxImageEffectPropCudaRenderSupported = "true"`.
     pub host_offers_cuda: bool,
+    /// The host descriptor says `OfxParamHostPropSupportsStrChoice = 1`
+    /// (OpenFX 1.5 string-valued choices; MLT says 0).
+    pub host_supports_str_choice: bool,
 }
 
 /// Stores the host pointer (the plugin's `setHost`).
@@ -67,12 +70,19 @@ pub fn load() -> OfxStatus {
         message_v1: fetch(host, MESSAGE_SUITE, 1),
         progress: fetch(host, PROGRESS_SUITE, 1),
         host_offers_cuda: false,
+        host_supports_str_choice: false,
     };
-    let host_offers_cuda = Props::new(&suites, host.host)
+    let host_props = Props::new(&suites, host.host);
+    let host_offers_cuda = host_props
         .get_string(OfxImageEffectPropCudaRenderSupported, 0)
         .is_ok_and(|v| v == "true");
+    // Absent (a host older than 1.5) means no.
+    let host_supports_str_choice = host_props
+        .get_int(OfxParamHostPropSupportsStrChoice, 0)
+        .is_ok_and(|v| v == 1);
     let suites = Suites {
         host_offers_cuda,
+        host_supports_str_choice,
         ..suites
     };
     let mut loaded = LOADED.lock();
@@ -152,6 +162,24 @@ impl<'s> Props<'s> {
     pub fn set_pointer(&self, name: &CStr, value: *mut c_void) -> OfxStatus {
         // SAFETY: as in set_string; the host stores the pointer value only.
         unsafe { (self.s.prop.prop_set_pointer)(self.h, name.as_ptr(), 0, value) }
+    }
+
+    /// Resets a property to its default (for a choice's options: none, so a
+    /// shorter list leaves no stale entries). The status says whether the
+    /// host did it.
+    pub fn reset(&self, name: &CStr) -> OfxStatus {
+        // SAFETY: h came from the host; name is a valid C string for the call.
+        unsafe { (self.s.prop.prop_reset)(self.h, name.as_ptr()) }
+    }
+
+    /// Number of values a property holds.
+    pub fn dimension(&self, name: &CStr) -> Result<c_int, FfiError> {
+        let mut v: c_int = 0;
+        // SAFETY: v is a valid out-pointer for one int.
+        let st = unsafe { (self.s.prop.prop_get_dimension)(self.h, name.as_ptr(), &mut v) };
+        (st == OfxStatus::OK)
+            .then_some(v)
+            .ok_or_else(|| host_failed("propGetDimension", name, st))
     }
 
     /// Sets a required string property: failure is an error.
@@ -271,6 +299,74 @@ impl Suites {
             return Err(host_failed("getParamSet", c"effect", st));
         }
         Ok(h)
+    }
+
+    /// Handle of parameter `name` of a parameter set.
+    pub fn param_handle(
+        &self,
+        set: OfxParamSetHandle,
+        name: &CStr,
+    ) -> Result<OfxParamHandle, FfiError> {
+        let mut h: OfxParamHandle = std::ptr::null_mut();
+        // SAFETY: set came from the host; name is a C string; h is an out-pointer;
+        // the property-set out-pointer may be NULL.
+        let st = unsafe {
+            (self.param.param_get_handle)(set, name.as_ptr(), &mut h, std::ptr::null_mut())
+        };
+        if st != OfxStatus::OK || h.is_null() {
+            return Err(host_failed("paramGetHandle", name, st));
+        }
+        Ok(h)
+    }
+
+    /// Property set of a parameter (descriptor or instance).
+    pub fn param_props(&self, param: OfxParamHandle) -> Result<Props<'_>, FfiError> {
+        let mut h: OfxPropertySetHandle = std::ptr::null_mut();
+        // SAFETY: param came from the host; h is a valid out-pointer.
+        let st = unsafe { (self.param.param_get_property_set)(param, &mut h) };
+        if st != OfxStatus::OK || h.is_null() {
+            return Err(host_failed("paramGetPropertySet", c"parameter", st));
+        }
+        Ok(Props::new(self, h))
+    }
+
+    /// The current value of a String or StrChoice parameter, copied.
+    /// (`paramGetValue`: outside render, where values have no time.)
+    pub fn param_text(&self, param: OfxParamHandle) -> Result<String, FfiError> {
+        let mut v: *mut c_char = std::ptr::null_mut();
+        // SAFETY: String and StrChoice parameters are read through one `char**`.
+        let st = unsafe { (self.param.param_get_value)(param, &mut v as *mut *mut c_char) };
+        if st != OfxStatus::OK {
+            return Err(host_failed("paramGetValue", c"string parameter", st));
+        }
+        if v.is_null() {
+            return Ok(String::new());
+        }
+        // SAFETY: the host returned a NUL-terminated string it owns; it is
+        // copied before any other host call.
+        Ok(unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned())
+    }
+
+    /// The current index of a Choice parameter.
+    pub fn param_index(&self, param: OfxParamHandle) -> Result<c_int, FfiError> {
+        let mut v: c_int = 0;
+        // SAFETY: a Choice parameter's index is read through one `int*`.
+        let st = unsafe { (self.param.param_get_value)(param, &mut v as *mut c_int) };
+        (st == OfxStatus::OK)
+            .then_some(v)
+            .ok_or_else(|| host_failed("paramGetValue", c"choice parameter", st))
+    }
+
+    /// Sets a String parameter (`paramSetValue`, one `char*`; the host copies it).
+    pub fn set_param_text(&self, param: OfxParamHandle, value: &CStr) -> OfxStatus {
+        // SAFETY: a String parameter is set from one `const char*`, valid for the call.
+        unsafe { (self.param.param_set_value)(param, value.as_ptr()) }
+    }
+
+    /// Sets a Choice parameter's index (`paramSetValue`, one `int`).
+    pub fn set_param_index(&self, param: OfxParamHandle, index: c_int) -> OfxStatus {
+        // SAFETY: a Choice parameter is set from one `int` (no promotion needed).
+        unsafe { (self.param.param_set_value)(param, index) }
     }
 
     /// Handle of clip `name` of an instance.

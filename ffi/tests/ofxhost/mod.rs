@@ -100,6 +100,8 @@ impl Host {
                 ),
                 ("OfxImageEffectPropSupportsTiles", Value::Int(vec![1])),
                 ("OfxImageEffectPropMultipleClipDepths", Value::Int(vec![0])),
+                // No OpenFX 1.5 string choices unless a test says so (MLT's answer).
+                ("OfxParamHostPropSupportsStrChoice", Value::Int(vec![0])),
                 (
                     "OfxImageEffectPropSupportedPixelDepths",
                     Value::Str(
@@ -181,8 +183,114 @@ impl Session {
     ) -> OfxStatus {
         let a = c(action);
         let h = |p: Option<&PropSet>| p.map_or(std::ptr::null_mut(), |p| p.handle());
+        let changing = action == "OfxActionInstanceChanged";
+        if changing {
+            suites::IN_INSTANCE_CHANGED.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         // SAFETY: the plugin's main entry, with handles this host made.
-        unsafe { (self.plugin.main_entry)(a.as_ptr(), handle, h(in_args), h(out_args)) }
+        let st = unsafe { (self.plugin.main_entry)(a.as_ptr(), handle, h(in_args), h(out_args)) };
+        if changing {
+            suites::IN_INSTANCE_CHANGED.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        st
+    }
+
+    /// Whether the host advertises OpenFX 1.5 StrChoice parameters
+    /// (`OfxParamHostPropSupportsStrChoice`); the plugin reads it at Load.
+    pub fn set_supports_str_choice(&self, yes: bool) {
+        self.host.props.put(
+            "OfxParamHostPropSupportsStrChoice",
+            Value::Int(vec![i32::from(yes)]),
+        );
+    }
+
+    /// `OfxActionInstanceChanged` for parameter `param` of `inst`.
+    pub fn instance_changed(&self, inst: &Effect, param: &str, reason: &str) -> OfxStatus {
+        let args = PropSet::new(
+            true,
+            vec![
+                ("OfxPropType", s("OfxTypeParameter")),
+                ("OfxPropName", s(param)),
+                ("OfxPropChangeReason", s(reason)),
+                ("OfxPropTime", Value::Dbl(vec![0.0])),
+                ("OfxImageEffectPropRenderScale", Value::Dbl(vec![1.0, 1.0])),
+            ],
+        );
+        self.action(
+            "OfxActionInstanceChanged",
+            inst.handle() as *const c_void,
+            Some(&args),
+            None,
+        )
+    }
+
+    /// What a host does when the artist edits a parameter: the new value,
+    /// then InstanceChanged (reason UserEdited) wrapped in Begin/End.
+    pub fn user_edit(&self, inst: &Effect, param: &str, value: PV) -> OfxStatus {
+        inst.param(param).set_key(f64::NEG_INFINITY, value);
+        let h = inst.handle() as *const c_void;
+        let reason = PropSet::new(
+            true,
+            vec![("OfxPropChangeReason", s("OfxChangeUserEdited"))],
+        );
+        let begin = self.action("OfxActionBeginInstanceChanged", h, Some(&reason), None);
+        assert!(
+            matches!(begin, OfxStatus::OK | OfxStatus::REPLY_DEFAULT),
+            "BeginInstanceChanged: {begin:?}"
+        );
+        let st = self.instance_changed(inst, param, "OfxChangeUserEdited");
+        let end = self.action("OfxActionEndInstanceChanged", h, Some(&reason), None);
+        assert!(
+            matches!(end, OfxStatus::OK | OfxStatus::REPLY_DEFAULT),
+            "EndInstanceChanged: {end:?}"
+        );
+        st
+    }
+
+    /// Forgets the plugin's earlier paramSetValue calls.
+    pub fn forget_plugin_edits(&self) {
+        suites::PLUGIN_EDITS.lock().clear();
+    }
+
+    /// How many times the plugin set a parameter outside InstanceChanged
+    /// (refused, as the spec does not allow it).
+    pub fn edits_outside_instance_changed(&self) -> usize {
+        suites::EDITS_OUTSIDE_INSTANCE_CHANGED.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Answers every paramSetValue the plugin made on `inst` with
+    /// InstanceChanged (reason PluginEdited), as real hosts do, until the
+    /// plugin sets nothing more; returns the names delivered, in order.
+    /// Panics when the plugin keeps setting values (a feedback loop).
+    pub fn echo_plugin_edits(&self, inst: &Effect) -> Vec<String> {
+        let mut delivered = Vec::new();
+        for _ in 0..8 {
+            let edits: Vec<usize> = std::mem::take(&mut *suites::PLUGIN_EDITS.lock());
+            let names: Vec<String> = {
+                let params = inst.params.params.lock();
+                edits
+                    .iter()
+                    .filter_map(|h| {
+                        params
+                            .iter()
+                            .find(|p| p.handle() as usize == *h)
+                            .map(|p| p.name.clone())
+                    })
+                    .collect()
+            };
+            if names.is_empty() {
+                return delivered;
+            }
+            for n in names {
+                let st = self.instance_changed(inst, &n, "OfxChangePluginEdited");
+                assert!(
+                    matches!(st, OfxStatus::OK | OfxStatus::REPLY_DEFAULT),
+                    "InstanceChanged({n}) after a plugin edit: {st:?}"
+                );
+                delivered.push(n);
+            }
+        }
+        panic!("the plugin keeps setting parameters in answer to its own edits: {delivered:?}");
     }
 
     pub fn load(&self) -> OfxStatus {

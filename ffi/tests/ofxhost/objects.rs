@@ -150,7 +150,7 @@ impl Param {
         match self.kind.as_str() {
             "OfxParamTypeDouble" => (0, 1),
             "OfxParamTypeInteger" | "OfxParamTypeBoolean" | "OfxParamTypeChoice" => (1, 1),
-            "OfxParamTypeString" => (2, 1),
+            "OfxParamTypeString" | "OfxParamTypeStrChoice" => (2, 1),
             _ => (0, 0),
         }
     }
@@ -227,6 +227,7 @@ const STRICT_PARAM_PROPS: &[&str] = &[
     "OfxParamPropMax",
     "OfxParamPropDoubleType",
     "OfxParamPropChoiceOption",
+    "OfxParamPropChoiceEnum",
     "OfxParamPropStringMode",
 ];
 
@@ -255,11 +256,11 @@ impl ParamSet {
                 .map(|n| {
                     let v = match *n {
                         "OfxParamPropAnimates" => Value::Int(vec![1]),
-                        "OfxParamPropChoiceOption" => Value::Str(vec![]),
+                        "OfxParamPropChoiceOption" | "OfxParamPropChoiceEnum" => Value::Str(vec![]),
                         "OfxParamPropDefault" | "OfxParamPropMin" | "OfxParamPropMax" => match kind
                         {
                             "OfxParamTypeDouble" => Value::Dbl(vec![0.0]),
-                            "OfxParamTypeString" => s(""),
+                            "OfxParamTypeString" | "OfxParamTypeStrChoice" => s(""),
                             _ => Value::Int(vec![0]),
                         },
                         _ => s(""),
@@ -270,6 +271,9 @@ impl ParamSet {
         } else {
             vec![]
         };
+        // The host's own record of the type, as real hosts keep it (read-only).
+        let mut initial = initial;
+        initial.push(("OfxParamPropType", s(kind)));
         let p = Box::new(Param {
             name: name.to_string(),
             kind: kind.to_string(),

@@ -381,12 +381,21 @@ getter_n!(get_string_n, *mut c_char, get_string);
 getter_n!(get_double_n, f64, get_double);
 getter_n!(get_int_n, c_int, get_int);
 
+/// Back to the default, which for the lists the plugin resets (choice
+/// options) is empty: dimension 0, as HostSupport does.
 extern "C" fn reset(h: OfxPropertySetHandle, n: *const c_char) -> OfxStatus {
     let (ps, n) = args!(h, n);
-    if ps.values.lock().contains_key(n) {
-        OfxStatus::OK
-    } else {
-        OfxStatus::ERR_UNKNOWN
+    match ps.values.lock().get_mut(n) {
+        Some(v) => {
+            *v = match v {
+                Value::Ptr(_) => Value::Ptr(vec![]),
+                Value::Str(_) => Value::Str(vec![]),
+                Value::Dbl(_) => Value::Dbl(vec![]),
+                Value::Int(_) => Value::Int(vec![]),
+            };
+            OfxStatus::OK
+        }
+        None => OfxStatus::ERR_UNKNOWN,
     }
 }
 

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::thread::ThreadId;
 
@@ -386,6 +386,17 @@ extern "C" fn param_edit_end(_ps: OfxParamSetHandle) -> OfxStatus {
     OfxStatus::OK
 }
 
+/// Every parameter the plugin set with paramSetValue(AtTime), by handle, in
+/// order: a real host answers each with InstanceChanged (reason
+/// PluginEdited), which `Session::echo_plugin_edits` delivers.
+pub static PLUGIN_EDITS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// Whether an InstanceChanged action is running: "paramSetValue should only
+/// be called from within a kOfxActionInstanceChanged or interact action"
+/// (ofxParam.h), so this host refuses it elsewhere and counts the attempt.
+pub static IN_INSTANCE_CHANGED: AtomicBool = AtomicBool::new(false);
+pub static EDITS_OUTSIDE_INSTANCE_CHANGED: AtomicUsize = AtomicUsize::new(0);
+
 // Callbacks the C shim forwards the variadic calls to.
 
 extern "C" fn cb_param_shape(h: *mut c_void, shape: *mut c_int, count: *mut c_int) -> c_int {
@@ -440,6 +451,10 @@ extern "C" fn cb_param_set(
         let Some(p) = param(h as OfxParamHandle) else {
             return OfxStatus::ERR_BAD_HANDLE;
         };
+        if !IN_INSTANCE_CHANGED.load(Ordering::SeqCst) {
+            EDITS_OUTSIDE_INSTANCE_CHANGED.fetch_add(1, Ordering::SeqCst);
+            return OfxStatus::FAILED;
+        }
         let v = match p.shape().0 {
             0 => PV::D(*d),
             1 => PV::I(*i),
@@ -453,6 +468,7 @@ extern "C" fn cb_param_set(
             },
             v,
         );
+        PLUGIN_EDITS.lock().push(h as usize);
         OfxStatus::OK
     }
 }
