@@ -112,7 +112,7 @@ pub fn write_dataset(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<LabelRow>> {
     for side in [spec.width, spec.height] {
-        if side < 8 || side > crate::frame::MAX_DIMENSION {
+        if !(8..=crate::frame::MAX_DIMENSION).contains(&side) {
             return Err(Error::InvalidArgument(format!(
                 "size {}×{}: each side must be 8 … {}",
                 spec.width,

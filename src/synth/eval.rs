@@ -261,7 +261,13 @@ mod tests {
         // its four neighbours by ±c, so |Laplacian| = 4c there.
         let board = |c: u8| -> Vec<u8> {
             (0..w * h)
-                .flat_map(|p| [if (p % w + p / w) % 2 == 0 { 100 + c } else { 100 }; 3])
+                .flat_map(|p| {
+                    [if (p % w + p / w) % 2 == 0 {
+                        100 + c
+                    } else {
+                        100
+                    }; 3]
+                })
                 .collect()
         };
         for c in [10u8, 40] {
