@@ -141,8 +141,13 @@ typedef enum equifx_alpha_mode {
 /**
  * An instance of a node with its own parameter values. Opaque.
  *
- * Thread safety: renders may run concurrently on the same or different
- * instances; setting a parameter waits for renders of that instance in flight.
+ * Thread safety: every function may be called on an instance from any
+ * thread, at any time, including from a callback of a render of that same
+ * instance, except `equifx_instance_free`, which no other call on the
+ * instance may overlap. Renders of one instance may run concurrently. A
+ * render uses the parameter values as they were when it started; setting a
+ * parameter never waits for renders in flight and takes effect from the
+ * next render.
  */
 typedef struct equifx_instance equifx_instance;
 
@@ -221,6 +226,13 @@ typedef struct equifx_frame {
 /**
  * Optional host callbacks for a render; any function pointer may be NULL.
  * They are called on the rendering thread, with `userdata` first.
+ *
+ * No lock is held while a callback runs: a callback may call any equifx
+ * function, on any instance, including the one being rendered — read or set
+ * its parameters (the render in flight keeps the values it started with;
+ * the next render sees the new ones) or render it again — except
+ * `equifx_instance_free` on an instance that is rendering. The render waits
+ * for each callback, so keep them short.
  */
 typedef struct equifx_callbacks {
   /**
@@ -333,7 +345,8 @@ const char *equifx_param_get_option(uint32_t node_index,
 enum equifx_status equifx_instance_new(const char *node_id, struct equifx_instance **instance_out);
 
 /**
- * Frees an instance. NULL is a no-op. No render of it may be running.
+ * Frees an instance. NULL is a no-op. No other call on it may be running
+ * (in particular no render, nor a callback of one).
  */
 void equifx_instance_free(struct equifx_instance *instance);
 

@@ -8,8 +8,9 @@ use crate::manifest::NodeDescriptor;
 use crate::node::{Node, RenderContext, RenderRequest};
 use crate::params::ParamValues;
 
-/// One use of a node with its own parameter values. Cheap to create: models
-/// are cached per process, not per instance.
+/// One use of a node with its own parameter values. Cheap to create and to
+/// clone: models are cached per process, not per instance.
+#[derive(Clone)]
 pub struct Instance {
     node: &'static dyn Node,
     params: ParamValues,

@@ -4,6 +4,13 @@ use std::ffi::{c_char, c_void, CString};
 
 /// Optional host callbacks for a render; any function pointer may be NULL.
 /// They are called on the rendering thread, with `userdata` first.
+///
+/// No lock is held while a callback runs: a callback may call any equifx
+/// function, on any instance, including the one being rendered — read or set
+/// its parameters (the render in flight keeps the values it started with;
+/// the next render sees the new ones) or render it again — except
+/// `equifx_instance_free` on an instance that is rendering. The render waits
+/// for each callback, so keep them short.
 #[repr(C)]
 pub struct equifx_callbacks {
     /// Set to `sizeof(equifx_callbacks)`.

@@ -2,12 +2,13 @@
 
 use std::borrow::Cow;
 use std::ffi::c_char;
+use std::sync::Arc;
 
 use equifx::frame::{FrameMut, FrameRef};
 use equifx::node::RenderContext;
 use equifx::params::ParamValue;
 use equifx::Instance;
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 
 use super::callbacks::{equifx_callbacks, HostCallbacks};
 use super::frame::equifx_frame;
@@ -16,10 +17,25 @@ use crate::guard::FfiError;
 
 /// An instance of a node with its own parameter values. Opaque.
 ///
-/// Thread safety: renders may run concurrently on the same or different
-/// instances; setting a parameter waits for renders of that instance in flight.
+/// Thread safety: every function may be called on an instance from any
+/// thread, at any time, including from a callback of a render of that same
+/// instance, except `equifx_instance_free`, which no other call on the
+/// instance may overlap. Renders of one instance may run concurrently. A
+/// render uses the parameter values as they were when it started; setting a
+/// parameter never waits for renders in flight and takes effect from the
+/// next render.
 pub struct equifx_instance {
-    inner: RwLock<Instance>,
+    /// The current values. The lock is held only to take a snapshot or to
+    /// replace a value, never while a node renders or host code runs; a set
+    /// while renders hold the old snapshot copies it first.
+    current: Mutex<Arc<Instance>>,
+}
+
+impl equifx_instance {
+    /// The current values, for one render or read.
+    fn snapshot(&self) -> Arc<Instance> {
+        Arc::clone(&self.current.lock())
+    }
 }
 
 fn instance<'a>(ptr: *const equifx_instance) -> Result<&'a equifx_instance, FfiError> {
@@ -40,14 +56,15 @@ pub extern "C" fn equifx_instance_new(
             return Err(FfiError::null("instance_out"));
         }
         let inner = Instance::new(id)?;
-        let boxed = Box::into_raw(Box::new(equifx_instance { inner: RwLock::new(inner) }));
+        let boxed = Box::into_raw(Box::new(equifx_instance { current: Mutex::new(Arc::new(inner)) }));
         // SAFETY: checked non-null above; the caller passes a writable pointer slot.
         unsafe { instance_out.write(boxed) };
         Ok(equifx_status::EQUIFX_STATUS_OK)
     }
 }
 
-/// Frees an instance. NULL is a no-op. No render of it may be running.
+/// Frees an instance. NULL is a no-op. No other call on it may be running
+/// (in particular no render, nor a callback of one).
 #[no_mangle]
 pub extern "C" fn equifx_instance_free(instance: *mut equifx_instance) {
     ffi_guard! {
@@ -67,7 +84,9 @@ fn set(
 ) -> Result<equifx_status, FfiError> {
     let inst = instance(instance_ptr)?;
     let name = try_str!(name, "name");
-    inst.inner.write().params_mut().set(name, value)?;
+    let mut current = inst.current.lock();
+    // Copies the values first only when a render still holds them.
+    Arc::make_mut(&mut current).params_mut().set(name, value)?;
     Ok(equifx_status::EQUIFX_STATUS_OK)
 }
 
@@ -129,7 +148,7 @@ pub extern "C" fn equifx_instance_get_float(
         if value_out.is_null() {
             return Err(FfiError::null("value_out"));
         }
-        let v = inst.inner.read().params().float(name)?;
+        let v = inst.snapshot().params().float(name)?;
         // SAFETY: checked non-null above; the caller passes a writable double.
         unsafe { value_out.write(v) };
         Ok(equifx_status::EQUIFX_STATUS_OK)
@@ -195,7 +214,8 @@ pub extern "C" fn equifx_instance_render(
         let progress = |f: f64| host.progress(f);
         let abort = || host.aborted();
         let ctx = RenderContext::new(Some(&progress), Some(&abort));
-        let result = inst.inner.read().render(&frames, &mut out_frame, frame, &ctx);
+        // No lock is held while the node renders and calls back into the host.
+        let result = inst.snapshot().render(&frames, &mut out_frame, frame, &ctx);
         if let Err(e) = &result {
             host.log(0, &e.to_string());
         }
