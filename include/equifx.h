@@ -381,7 +381,8 @@ enum equifx_status equifx_instance_set_text(struct equifx_instance *instance,
                                             const char *value);
 
 /**
- * Reads a float parameter into `*value_out`.
+ * Reads a float parameter into `*value_out`. Parameters of other kinds are
+ * refused with `EQUIFX_STATUS_INVALID_PARAM_VALUE`.
  */
 enum equifx_status equifx_instance_get_float(const struct equifx_instance *instance,
                                              const char *name,

@@ -1,5 +1,5 @@
-//! Hosts that call back into the library or render from several threads:
-//! none of it may hang, crash or lie.
+//! Hosts that call back into the library, render from several threads or
+//! read parameters of every kind: none of it may hang, crash or lie.
 
 mod common;
 
@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{frame, pattern, Lib};
+use equifx::params::ParamKind;
 use equifx_ffi::capi::callbacks::equifx_callbacks;
 use equifx_ffi::capi::equifx_entry;
 use equifx_ffi::capi::instance::equifx_instance;
@@ -259,4 +260,76 @@ fn renders_racing_sets_see_whole_values() {
         });
         (e.instance_free)(inst);
     });
+}
+
+// ---------------------------------------------------------------------------
+// Typed getters and setters on parameters of another kind.
+
+#[test]
+fn reading_or_setting_a_parameter_as_the_wrong_kind_is_an_invalid_value() {
+    let lib = Lib::load();
+    let e = lib.entry;
+    let mut kinds_seen = std::collections::BTreeSet::new();
+    for node in equifx::manifest::nodes() {
+        let inst = lib.new_instance(&node.id);
+        for p in &node.params {
+            kinds_seen.insert(p.kind.name());
+            let name = CString::new(p.id.as_str()).unwrap();
+            let is_float = matches!(p.kind, ParamKind::Float { .. });
+            let wrong = |st: equifx_status, call: &str| {
+                let msg = lib.last_error();
+                assert_eq!(
+                    st,
+                    EQUIFX_STATUS_INVALID_PARAM_VALUE,
+                    "{call} on {} parameter '{}' of {}: {msg}",
+                    p.kind.name(),
+                    p.id,
+                    node.id
+                );
+                assert!(msg.contains(&p.id), "'{msg}' names the parameter");
+            };
+            let mut v = f64::NAN;
+            let st = (e.instance_get_float)(inst, name.as_ptr(), &mut v);
+            if is_float {
+                assert_eq!(st, EQUIFX_STATUS_OK);
+            } else {
+                wrong(st, "get_float");
+                assert!(v.is_nan(), "value_out is written only on success");
+                assert!(
+                    lib.last_error().contains(p.kind.name()),
+                    "'{}' says which kind the parameter is",
+                    lib.last_error()
+                );
+            }
+            if !is_float {
+                wrong(
+                    (e.instance_set_float)(inst, name.as_ptr(), 0.5),
+                    "set_float",
+                );
+            }
+            if !matches!(
+                p.kind,
+                ParamKind::Int { .. } | ParamKind::Seed { .. } | ParamKind::Float { .. }
+            ) {
+                wrong((e.instance_set_int)(inst, name.as_ptr(), 1), "set_int");
+            }
+            if !matches!(p.kind, ParamKind::Bool { .. }) {
+                wrong((e.instance_set_bool)(inst, name.as_ptr(), true), "set_bool");
+            }
+            if !p.kind.is_text() {
+                let t = CString::new("1").unwrap();
+                wrong(
+                    (e.instance_set_text)(inst, name.as_ptr(), t.as_ptr()),
+                    "set_text",
+                );
+            }
+        }
+        (e.instance_free)(inst);
+    }
+    for k in ["float", "int", "seed", "choice", "path"] {
+        assert!(
+            kinds_seen.contains(k),
+            "the manifest has no {k} parameter to test"
+        );
+    }
 }

@@ -135,7 +135,8 @@ pub extern "C" fn equifx_instance_set_text(
     }
 }
 
-/// Reads a float parameter into `*value_out`.
+/// Reads a float parameter into `*value_out`. Parameters of other kinds are
+/// refused with `EQUIFX_STATUS_INVALID_PARAM_VALUE`.
 #[no_mangle]
 pub extern "C" fn equifx_instance_get_float(
     instance: *const equifx_instance,
@@ -148,7 +149,27 @@ pub extern "C" fn equifx_instance_get_float(
         if value_out.is_null() {
             return Err(FfiError::null("value_out"));
         }
-        let v = inst.snapshot().params().float(name)?;
+        let snapshot = inst.snapshot();
+        let params = snapshot.params();
+        let v = match params.get(name)? {
+            ParamValue::Float(v) => *v,
+            _ => {
+                let kind = params
+                    .node()
+                    .params
+                    .iter()
+                    .find(|p| p.id == name)
+                    .map_or("non-float", |p| p.kind.name());
+                return Err(FfiError::new(
+                    equifx_status::EQUIFX_STATUS_INVALID_PARAM_VALUE,
+                    format!(
+                        "parameter '{name}' of {} is a {kind} parameter; \
+                         equifx_instance_get_float reads float parameters only",
+                        params.node().id
+                    ),
+                ));
+            }
+        };
         // SAFETY: checked non-null above; the caller passes a writable double.
         unsafe { value_out.write(v) };
         Ok(equifx_status::EQUIFX_STATUS_OK)
