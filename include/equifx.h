@@ -241,7 +241,7 @@ typedef struct equifx_callbacks {
   uint32_t struct_size;
   void *userdata;
   /**
-   * Progress in [0, 1].
+   * Progress in [0, 1]; every successful render reports 1 last.
    */
   void (*progress)(void *userdata, double fraction);
   /**
@@ -392,8 +392,11 @@ enum equifx_status equifx_instance_get_float(const struct equifx_instance *insta
  * Renders frame number `frame` of `instance`: `inputs` points to
  * `input_count` frames (one per node input; NULL when 0), and the result is
  * written into `output`, whose buffer the caller owns. Input and output may
- * share a buffer. `callbacks` may be NULL. On failure the output buffer may
- * hold partial results; never read it unless the status is OK.
+ * share a buffer. `callbacks` may be NULL. Every render, including one that
+ * only copies its input (a node at settings that change nothing), reports
+ * progress up to 1 and stops with `EQUIFX_STATUS_ABORTED` when `abort`
+ * returns true. On failure the output buffer may hold partial results; never
+ * read it unless the status is OK.
  */
 enum equifx_status equifx_instance_render(const struct equifx_instance *instance,
                                           const struct equifx_frame *inputs,

@@ -1,5 +1,6 @@
-//! Hosts that call back into the library, render from several threads or
-//! read parameters of every kind: none of it may hang, crash or lie.
+//! Hosts that call back into the library, render from several threads, read
+//! parameters of every kind or abort renders that have nothing to do: none of
+//! it may hang, crash or lie.
 
 mod common;
 
@@ -332,4 +333,57 @@ fn reading_or_setting_a_parameter_as_the_wrong_kind_is_an_invalid_value() {
             "the manifest has no {k} parameter to test"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Identity renders (Exposure at its defaults copies its input).
+
+extern "C" fn record_progress(userdata: *mut c_void, fraction: f64) {
+    // SAFETY: userdata is the AtomicU64 the test passed.
+    let last = unsafe { &*(userdata as *const AtomicU64) };
+    last.store(fraction.to_bits(), Ordering::SeqCst);
+}
+
+extern "C" fn always_abort(_: *mut c_void) -> bool {
+    true
+}
+
+#[test]
+fn identity_renders_report_progress_and_honour_abort() {
+    let lib = Lib::load();
+    let e = lib.entry;
+    let inst = lib.new_instance("org.equifx.Exposure");
+    let last = AtomicU64::new(f64::NAN.to_bits());
+    let mut cb = callbacks(&last as *const _ as *const c_void);
+    cb.progress = Some(record_progress);
+    // Same format in and out (a plain copy) and a converting one.
+    for out_format in [0u32, 3] {
+        let mut src = pattern((W * H * 4) as usize, 3);
+        let bpp = if out_format == 3 { 16 } else { 4 };
+        let mut dst = vec![0u8; (W * H * bpp) as usize];
+        let fi = frame(W, H, 0, 0, 0, (W * 4) as isize, &mut src);
+        let fo = frame(
+            W,
+            H,
+            out_format,
+            out_format.min(1),
+            0,
+            (W * bpp) as isize,
+            &mut dst,
+        );
+        last.store(f64::NAN.to_bits(), Ordering::SeqCst);
+        cb.abort = None;
+        let st = (e.instance_render)(inst, &fi, 1, &fo, 0, &cb);
+        assert_eq!(st, EQUIFX_STATUS_OK, "{}", lib.last_error());
+        assert_eq!(
+            f64::from_bits(last.load(Ordering::SeqCst)),
+            1.0,
+            "format {out_format}"
+        );
+        cb.abort = Some(always_abort);
+        let st = (e.instance_render)(inst, &fi, 1, &fo, 0, &cb);
+        assert_eq!(st, EQUIFX_STATUS_ABORTED, "format {out_format}");
+        assert!(lib.last_error().contains("abort"), "{}", lib.last_error());
+    }
+    (e.instance_free)(inst);
 }

@@ -16,7 +16,7 @@ pub struct equifx_callbacks {
     /// Set to `sizeof(equifx_callbacks)`.
     pub struct_size: u32,
     pub userdata: *mut c_void,
-    /// Progress in [0, 1].
+    /// Progress in [0, 1]; every successful render reports 1 last.
     pub progress: Option<extern "C" fn(userdata: *mut c_void, fraction: f64)>,
     /// Return true to stop the render; it then fails with `EQUIFX_STATUS_ABORTED`.
     pub abort: Option<extern "C" fn(userdata: *mut c_void) -> bool>,

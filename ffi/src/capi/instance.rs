@@ -179,8 +179,11 @@ pub extern "C" fn equifx_instance_get_float(
 /// Renders frame number `frame` of `instance`: `inputs` points to
 /// `input_count` frames (one per node input; NULL when 0), and the result is
 /// written into `output`, whose buffer the caller owns. Input and output may
-/// share a buffer. `callbacks` may be NULL. On failure the output buffer may
-/// hold partial results; never read it unless the status is OK.
+/// share a buffer. `callbacks` may be NULL. Every render, including one that
+/// only copies its input (a node at settings that change nothing), reports
+/// progress up to 1 and stops with `EQUIFX_STATUS_ABORTED` when `abort`
+/// returns true. On failure the output buffer may hold partial results; never
+/// read it unless the status is OK.
 #[no_mangle]
 pub extern "C" fn equifx_instance_render(
     instance: *const equifx_instance,
