@@ -1,6 +1,6 @@
 //! Hosts that call back into the library, render from several threads, read
-//! parameters of every kind or abort renders that have nothing to do: none of
-//! it may hang, crash or lie.
+//! parameters of every kind, were built against an older or newer header, or
+//! abort renders that have nothing to do: none of it may hang, crash or lie.
 
 mod common;
 
@@ -12,7 +12,10 @@ use std::time::Duration;
 use common::{frame, pattern, Lib};
 use equifx::params::ParamKind;
 use equifx_ffi::capi::callbacks::equifx_callbacks;
+use equifx_ffi::capi::describe::{equifx_node_info, equifx_param_info};
 use equifx_ffi::capi::equifx_entry;
+use equifx_ffi::capi::frame::equifx_frame;
+use equifx_ffi::capi::host_struct::{self, HostStruct};
 use equifx_ffi::capi::instance::equifx_instance;
 use equifx_ffi::capi::status::equifx_status::{self, *};
 
@@ -386,4 +389,353 @@ fn identity_renders_report_progress_and_honour_abort() {
         assert!(lib.last_error().contains("abort"), "{}", lib.last_error());
     }
     (e.instance_free)(inst);
+}
+
+// ---------------------------------------------------------------------------
+// Struct sizes: too small is refused, newer (larger) is accepted.
+
+const CALLBACKS_SIZE: u32 = std::mem::size_of::<equifx_callbacks>() as u32;
+const FRAME_SIZE: u32 = std::mem::size_of::<equifx_frame>() as u32;
+
+fn assert_refused(lib: &Lib, st: equifx_status, name: &str, size: u32) {
+    let msg = lib.last_error();
+    assert_eq!(
+        st, EQUIFX_STATUS_INVALID_ARGUMENT,
+        "{name} of {size} bytes: {msg}"
+    );
+    assert!(
+        msg.contains(&format!("{name}.struct_size is {size}")),
+        "'{msg}' says which struct and size"
+    );
+}
+
+#[test]
+fn callbacks_smaller_than_the_first_version_are_refused() {
+    let lib = Lib::load();
+    let e = lib.entry;
+    let inst = lib.new_instance("org.equifx.Exposure");
+    assert_eq!(set_float(e, inst, "exposure", 1.0), EQUIFX_STATUS_OK);
+    let calls = AtomicUsize::new(0);
+    for size in [0, 4, CALLBACKS_SIZE - 8, CALLBACKS_SIZE - 1] {
+        let mut cb = callbacks(&calls as *const _ as *const c_void);
+        cb.struct_size = size;
+        cb.progress = Some(count);
+        let (st, _) = render(e, inst, &cb);
+        assert_refused(&lib, st, "equifx_callbacks", size);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing was rendered");
+    (e.instance_free)(inst);
+}
+
+extern "C" fn count(userdata: *mut c_void, _fraction: f64) {
+    // SAFETY: userdata is the AtomicUsize the test passed.
+    unsafe { &*(userdata as *const AtomicUsize) }.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn frames_smaller_than_the_first_version_are_refused() {
+    let lib = Lib::load();
+    let e = lib.entry;
+    let inst = lib.new_instance("org.equifx.Exposure");
+    let mut src = pattern((W * H * 4) as usize, 1);
+    let mut dst = vec![0u8; src.len()];
+    for size in [0, FRAME_SIZE - 8, FRAME_SIZE - 1] {
+        let mut fi = frame(W, H, 0, 0, 0, (W * 4) as isize, &mut src);
+        let mut fo = frame(W, H, 0, 0, 0, (W * 4) as isize, &mut dst);
+        fi.struct_size = size;
+        let st = (e.instance_render)(inst, &fi, 1, &fo, 0, std::ptr::null());
+        assert_refused(&lib, st, "equifx_frame", size);
+        fi.struct_size = FRAME_SIZE;
+        fo.struct_size = size;
+        let st = (e.instance_render)(inst, &fi, 1, &fo, 0, std::ptr::null());
+        assert_refused(&lib, st, "equifx_frame", size);
+    }
+    (e.instance_free)(inst);
+}
+
+#[test]
+fn info_structs_smaller_than_the_first_version_are_refused_and_left_alone() {
+    let lib = Lib::load();
+    let e = lib.entry;
+    let node_size = std::mem::size_of::<equifx_node_info>() as u32;
+    let param_size = std::mem::size_of::<equifx_param_info>() as u32;
+    for size in [0, node_size - 8, node_size - 1] {
+        // SAFETY: every field is an integer, a nullable pointer or an enum with a 0 variant.
+        let mut info: equifx_node_info = unsafe { std::mem::zeroed() };
+        info.struct_size = size;
+        assert_refused(&lib, (e.node_info)(0, &mut info), "equifx_node_info", size);
+        assert!(
+            info.id.is_null() && info.param_count == 0,
+            "written only on success"
+        );
+    }
+    for size in [0, param_size - 8, param_size - 1] {
+        // SAFETY: every field is an integer, a nullable pointer or an enum with a 0 variant.
+        let mut info: equifx_param_info = unsafe { std::mem::zeroed() };
+        info.struct_size = size;
+        assert_refused(
+            &lib,
+            (e.param_info)(0, 0, &mut info),
+            "equifx_param_info",
+            size,
+        );
+        assert!(
+            info.id.is_null() && info.option_count == 0,
+            "written only on success"
+        );
+    }
+}
+
+// A host built against a newer header passes larger structs, with fields this
+// library does not know at the end.
+
+const SENTINEL: u64 = 0x5EED_F00D_DEAD_BEEF;
+
+#[repr(C)]
+struct NewerCallbacks {
+    base: equifx_callbacks,
+    future: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct NewerFrame {
+    base: equifx_frame,
+    future: u64,
+}
+
+#[repr(C)]
+struct NewerNodeInfo {
+    base: equifx_node_info,
+    future: u64,
+}
+
+#[repr(C)]
+struct NewerParamInfo {
+    base: equifx_param_info,
+    future: u64,
+}
+
+#[test]
+fn structs_from_a_newer_header_are_accepted_and_their_new_fields_left_alone() {
+    let lib = Lib::load();
+    let e = lib.entry;
+    let inst = lib.new_instance("org.equifx.Exposure");
+    assert_eq!(set_float(e, inst, "exposure", 1.0), EQUIFX_STATUS_OK);
+
+    let calls = AtomicUsize::new(0);
+    let mut cb = NewerCallbacks {
+        base: callbacks(&calls as *const _ as *const c_void),
+        future: SENTINEL,
+    };
+    cb.base.struct_size = std::mem::size_of::<NewerCallbacks>() as u32;
+    cb.base.progress = Some(count);
+    let mut src = pattern((W * H * 4) as usize, 7);
+    let mut dst = vec![0u8; src.len()];
+    let newer = |f: equifx_frame| {
+        let mut n = NewerFrame {
+            base: f,
+            future: SENTINEL,
+        };
+        n.base.struct_size = std::mem::size_of::<NewerFrame>() as u32;
+        n
+    };
+    let fi = newer(frame(W, H, 0, 0, 0, (W * 4) as isize, &mut src));
+    let fo = newer(frame(W, H, 0, 0, 0, (W * 4) as isize, &mut dst));
+    let st = (e.instance_render)(
+        inst,
+        &fi.base,
+        1,
+        &fo.base,
+        0,
+        &cb.base as *const equifx_callbacks,
+    );
+    assert_eq!(st, EQUIFX_STATUS_OK, "{}", lib.last_error());
+    assert!(calls.load(Ordering::SeqCst) >= 1, "the callbacks were used");
+    assert_eq!(dst, reference(&lib, 1.0));
+
+    // An input array is walked with the hosts' struct size as its stride,
+    // so every element must have the same size.
+    let mut two = [fi, fi];
+    two[1].base.struct_size = FRAME_SIZE;
+    let st = (e.instance_render)(inst, &two[0].base, 2, &fo.base, 0, std::ptr::null());
+    assert_eq!(st, EQUIFX_STATUS_INVALID_ARGUMENT, "{}", lib.last_error());
+    assert!(
+        lib.last_error().contains("inputs[1]"),
+        "{}",
+        lib.last_error()
+    );
+
+    // SAFETY: every field is an integer, a nullable pointer or an enum with a 0 variant.
+    let mut ni: NewerNodeInfo = unsafe { std::mem::zeroed() };
+    ni.base.struct_size = std::mem::size_of::<NewerNodeInfo>() as u32;
+    ni.future = SENTINEL;
+    assert_eq!(
+        (e.node_info)(0, &mut ni.base),
+        EQUIFX_STATUS_OK,
+        "{}",
+        lib.last_error()
+    );
+    assert!(!ni.base.id.is_null());
+    assert_eq!(
+        ni.future, SENTINEL,
+        "fields this library does not know are left alone"
+    );
+    assert_eq!(
+        ni.base.struct_size as usize,
+        std::mem::size_of::<equifx_node_info>(),
+        "struct_size comes back as the bytes the library filled"
+    );
+
+    // SAFETY: every field is an integer, a nullable pointer or an enum with a 0 variant.
+    let mut pi: NewerParamInfo = unsafe { std::mem::zeroed() };
+    pi.base.struct_size = std::mem::size_of::<NewerParamInfo>() as u32;
+    pi.future = SENTINEL;
+    assert_eq!(
+        (e.param_info)(0, 0, &mut pi.base),
+        EQUIFX_STATUS_OK,
+        "{}",
+        lib.last_error()
+    );
+    assert!(!pi.base.id.is_null());
+    assert_eq!(pi.future, SENTINEL);
+    assert_eq!(
+        pi.base.struct_size as usize,
+        std::mem::size_of::<equifx_param_info>()
+    );
+    (e.instance_free)(inst);
+}
+
+// A host built against an older header passes a smaller struct. No field has
+// been appended since ABI 1, so this is shown on a struct that gained one:
+// `CallbacksV2` is `equifx_callbacks` plus a field, read through the same code.
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CallbacksV2 {
+    v1: equifx_callbacks,
+    cancel_token: *const c_void,
+}
+
+// SAFETY: repr(C) starting with equifx_callbacks, whose first field is struct_size: u32.
+unsafe impl HostStruct for CallbacksV2 {
+    const NAME: &'static str = "CallbacksV2";
+    const MIN_SIZE_NAME: &'static str = "CALLBACKS_V2_MIN_SIZE";
+    const VERSION_SIZES: &'static [usize] = &[
+        std::mem::size_of::<equifx_callbacks>(),
+        std::mem::size_of::<CallbacksV2>(),
+    ];
+    fn unset() -> Self {
+        CallbacksV2 {
+            v1: callbacks(std::ptr::null()),
+            cancel_token: std::ptr::null(),
+        }
+    }
+}
+
+/// An old host's struct with whatever the host keeps after it.
+#[repr(C)]
+struct OldHostSlot {
+    v1: equifx_callbacks,
+    after: u64,
+}
+
+#[test]
+fn an_old_host_struct_is_read_and_filled_only_as_far_as_it_goes() {
+    assert!(host_struct::sizes_grow_to(
+        CallbacksV2::VERSION_SIZES,
+        std::mem::size_of::<CallbacksV2>()
+    ));
+    let token = 7u8;
+    let mut old = callbacks(&token as *const u8 as *const c_void);
+    old.progress = Some(count);
+    // Reading: the old host's fields arrive, the newer one is unset.
+    let ptr = &old as *const equifx_callbacks as *const CallbacksV2;
+    // SAFETY: `old` has struct_size readable bytes of pointer fields.
+    let v2 = unsafe { host_struct::read(ptr, "callbacks") }.unwrap();
+    assert_eq!(v2.v1.userdata, old.userdata);
+    assert!(v2.v1.progress.is_some() && v2.v1.abort.is_none());
+    assert!(
+        v2.cancel_token.is_null(),
+        "a field the host does not have is unset"
+    );
+    // A newer host's struct is read whole.
+    let mut newer = CallbacksV2 {
+        v1: callbacks(&token as *const u8 as *const c_void),
+        cancel_token: &token as *const u8 as *const c_void,
+    };
+    newer.v1.struct_size = std::mem::size_of::<CallbacksV2>() as u32;
+    // SAFETY: a whole CallbacksV2.
+    let got = unsafe { host_struct::read(&newer, "callbacks") }.unwrap();
+    assert_eq!(got.cancel_token, newer.cancel_token);
+    // Too small for the first version: refused, with the sizes in the message.
+    for size in [0, CALLBACKS_SIZE - 1] {
+        old.struct_size = size;
+        let ptr = &old as *const equifx_callbacks as *const CallbacksV2;
+        // SAFETY: as above; only struct_size is read when it is too small.
+        let err = unsafe { host_struct::read(ptr, "callbacks") }
+            .err()
+            .unwrap();
+        assert_eq!(err.status, EQUIFX_STATUS_INVALID_ARGUMENT);
+        assert!(
+            err.message
+                .contains(&format!("CallbacksV2.struct_size is {size}"))
+                && err.message.contains("CALLBACKS_V2_MIN_SIZE"),
+            "{}",
+            err.message
+        );
+    }
+    // Filling: only the old host's bytes are written, and struct_size says how many.
+    let mut host = OldHostSlot {
+        v1: callbacks(std::ptr::null()),
+        after: SENTINEL,
+    };
+    let out = &mut host.v1 as *mut equifx_callbacks as *mut CallbacksV2;
+    // SAFETY: `host.v1` has struct_size writable bytes.
+    let n = unsafe { host_struct::covered_at(out, "info_out") }.unwrap();
+    assert_eq!(n, std::mem::size_of::<equifx_callbacks>());
+    // SAFETY: as above, n from covered_at on the same pointer.
+    unsafe { host_struct::fill(out, newer, n) };
+    assert_eq!(
+        host.after, SENTINEL,
+        "bytes past the old struct are left alone"
+    );
+    assert_eq!(host.v1.struct_size as usize, n);
+    assert_eq!(host.v1.userdata as *const u8, &token as *const u8);
+}
+
+#[test]
+fn the_minimum_sizes_are_the_first_versions_and_in_the_header() {
+    use equifx_ffi::capi::callbacks::EQUIFX_CALLBACKS_MIN_SIZE;
+    use equifx_ffi::capi::describe::{EQUIFX_NODE_INFO_MIN_SIZE, EQUIFX_PARAM_INFO_MIN_SIZE};
+    use equifx_ffi::capi::frame::EQUIFX_FRAME_MIN_SIZE;
+    // Nothing has been appended since ABI 1.
+    let pinned = [
+        (
+            "EQUIFX_CALLBACKS_MIN_SIZE",
+            EQUIFX_CALLBACKS_MIN_SIZE,
+            CALLBACKS_SIZE,
+        ),
+        ("EQUIFX_FRAME_MIN_SIZE", EQUIFX_FRAME_MIN_SIZE, FRAME_SIZE),
+        (
+            "EQUIFX_NODE_INFO_MIN_SIZE",
+            EQUIFX_NODE_INFO_MIN_SIZE,
+            std::mem::size_of::<equifx_node_info>() as u32,
+        ),
+        (
+            "EQUIFX_PARAM_INFO_MIN_SIZE",
+            EQUIFX_PARAM_INFO_MIN_SIZE,
+            std::mem::size_of::<equifx_param_info>() as u32,
+        ),
+    ];
+    let header =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../include/equifx.h"))
+            .unwrap();
+    for (name, value, size) in pinned {
+        assert_eq!(value, size, "{name}");
+        assert!(
+            header.contains(&format!("#define {name} {value}")),
+            "include/equifx.h defines {name} {value}"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use super::callbacks::{equifx_callbacks, HostCallbacks};
 use super::frame::equifx_frame;
+use super::host_struct;
 use super::status::equifx_status;
 use crate::guard::FfiError;
 
@@ -179,11 +180,12 @@ pub extern "C" fn equifx_instance_get_float(
 /// Renders frame number `frame` of `instance`: `inputs` points to
 /// `input_count` frames (one per node input; NULL when 0), and the result is
 /// written into `output`, whose buffer the caller owns. Input and output may
-/// share a buffer. `callbacks` may be NULL. Every render, including one that
-/// only copies its input (a node at settings that change nothing), reports
-/// progress up to 1 and stops with `EQUIFX_STATUS_ABORTED` when `abort`
-/// returns true. On failure the output buffer may hold partial results; never
-/// read it unless the status is OK.
+/// share a buffer. The input frames of the array are `struct_size` bytes
+/// apart, so all of them must have the same `struct_size`. `callbacks` may be
+/// NULL. Every render, including one that only copies its input (a node at
+/// settings that change nothing), reports progress up to 1 and stops with
+/// `EQUIFX_STATUS_ABORTED` when `abort` returns true. On failure the output
+/// buffer may hold partial results; never read it unless the status is OK.
 #[no_mangle]
 pub extern "C" fn equifx_instance_render(
     instance: *const equifx_instance,
@@ -195,19 +197,13 @@ pub extern "C" fn equifx_instance_render(
 ) -> equifx_status {
     ffi_guard! {
         let inst = self::instance(instance)?;
-        let out_desc = *try_ref!(output, "output");
-        let in_descs: &[equifx_frame] = if input_count == 0 {
-            &[]
-        } else {
-            if inputs.is_null() {
-                return Err(FfiError::null("inputs"));
-            }
-            if input_count > 16 {
-                return Err(FfiError::invalid(format!("input_count {input_count} is implausible; nodes take at most a few inputs")));
-            }
-            // SAFETY: non-null; the caller passes an array of input_count frames.
-            unsafe { std::slice::from_raw_parts(inputs, input_count) }
-        };
+        let host = HostCallbacks::from_host(callbacks)?;
+        if output.is_null() {
+            return Err(FfiError::null("output"));
+        }
+        // SAFETY: non-null; the caller passes a frame of struct_size readable bytes.
+        let out_desc = unsafe { host_struct::read(output, "output") }?;
+        let in_descs = read_inputs(inputs, input_count)?;
         let out_layout = out_desc.layout()?;
         let in_layouts = in_descs.iter().map(|f| f.layout()).collect::<Result<Vec<_>, _>>()?;
         // Inputs that overlap the output buffer are copied first: a shared
@@ -233,8 +229,6 @@ pub extern "C" fn equifx_instance_render(
         let out_bytes = unsafe { std::slice::from_raw_parts_mut(out_desc.data as *mut u8, out_desc.data_len) };
         let mut out_frame = FrameMut::new(out_layout, out_bytes)?;
 
-        // SAFETY: a non-null callbacks pointer refers to a valid struct for this call.
-        let host = HostCallbacks::new(unsafe { callbacks.as_ref() });
         let progress = |f: f64| host.progress(f);
         let abort = || host.aborted();
         let ctx = RenderContext::new(Some(&progress), Some(&abort));
@@ -246,4 +240,44 @@ pub extern "C" fn equifx_instance_render(
         result?;
         Ok(equifx_status::EQUIFX_STATUS_OK)
     }
+}
+
+/// Copies the host's input frames: `count` frames, each `struct_size` bytes
+/// after the previous one (the size the host compiled), all of the same size.
+fn read_inputs(inputs: *const equifx_frame, count: usize) -> Result<Vec<equifx_frame>, FfiError> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if inputs.is_null() {
+        return Err(FfiError::null("inputs"));
+    }
+    if count > 16 {
+        return Err(FfiError::invalid(format!(
+            "input_count {count} is implausible; nodes take at most a few inputs"
+        )));
+    }
+    // SAFETY: non-null; the caller passes an array of `count` frames.
+    let first = unsafe { host_struct::read(inputs, "inputs[0]") }?;
+    let stride = first.struct_size as usize;
+    let mut frames = Vec::with_capacity(count);
+    frames.push(first);
+    for i in 1..count {
+        // SAFETY: the array holds `count` frames of the host's sizeof, which is the
+        // struct_size it sets in each (checked equal to the first's below).
+        let f = unsafe {
+            host_struct::read(
+                inputs.wrapping_byte_add(i * stride),
+                &format!("inputs[{i}]"),
+            )
+        }?;
+        if f.struct_size as usize != stride {
+            return Err(FfiError::invalid(format!(
+                "inputs[{i}].struct_size is {}, inputs[0].struct_size is {stride}: the frames of \
+                 an array all have the same size, sizeof(equifx_frame)",
+                f.struct_size
+            )));
+        }
+        frames.push(f);
+    }
+    Ok(frames)
 }
