@@ -31,6 +31,34 @@
 #define EQUIFX_ABI_VERSION 1
 
 /**
+ * The smallest `equifx_callbacks.struct_size` this library accepts: the
+ * struct's size in ABI 1 on 64-bit targets. Set `struct_size` to
+ * `sizeof(equifx_callbacks)`; the struct only ever grows at the end, so a
+ * host built against an older header keeps working.
+ */
+#define EQUIFX_CALLBACKS_MIN_SIZE 40
+
+/**
+ * The smallest `equifx_node_info.struct_size` this library accepts: the
+ * struct's size in ABI 1 on 64-bit targets.
+ */
+#define EQUIFX_NODE_INFO_MIN_SIZE 56
+
+/**
+ * The smallest `equifx_param_info.struct_size` this library accepts: the
+ * struct's size in ABI 1 on 64-bit targets.
+ */
+#define EQUIFX_PARAM_INFO_MIN_SIZE 80
+
+/**
+ * The smallest `equifx_frame.struct_size` this library accepts: the
+ * struct's size in ABI 1 on 64-bit targets. Set `struct_size` to
+ * `sizeof(equifx_frame)`; the struct only ever grows at the end, so a host
+ * built against an older header keeps working.
+ */
+#define EQUIFX_FRAME_MIN_SIZE 48
+
+/**
  * Result of every equifx C function. 0 is success; on any other value,
  * `equifx_last_error()` explains what went wrong.
  */
@@ -141,8 +169,13 @@ typedef enum equifx_alpha_mode {
 /**
  * An instance of a node with its own parameter values. Opaque.
  *
- * Thread safety: renders may run concurrently on the same or different
- * instances; setting a parameter waits for renders of that instance in flight.
+ * Thread safety: every function may be called on an instance from any
+ * thread, at any time, including from a callback of a render of that same
+ * instance, except `equifx_instance_free`, which no other call on the
+ * instance may overlap. Renders of one instance may run concurrently. A
+ * render uses the parameter values as they were when it started; setting a
+ * parameter never waits for renders in flight and takes effect from the
+ * next render.
  */
 typedef struct equifx_instance equifx_instance;
 
@@ -152,7 +185,11 @@ typedef struct equifx_instance equifx_instance;
  */
 typedef struct equifx_node_info {
   /**
-   * Set by the caller to `sizeof(equifx_node_info)`.
+   * Set by the caller to `sizeof(equifx_node_info)`. Fields are only ever
+   * appended: any size from `EQUIFX_NODE_INFO_MIN_SIZE` up is accepted,
+   * the library fills only the fields that fit and sets `struct_size` to
+   * the bytes it filled; smaller sizes fail with
+   * `EQUIFX_STATUS_INVALID_ARGUMENT` and the struct is left alone.
    */
   uint32_t struct_size;
   const char *id;
@@ -173,7 +210,11 @@ typedef struct equifx_node_info {
  */
 typedef struct equifx_param_info {
   /**
-   * Set by the caller to `sizeof(equifx_param_info)`.
+   * Set by the caller to `sizeof(equifx_param_info)`. Fields are only ever
+   * appended: any size from `EQUIFX_PARAM_INFO_MIN_SIZE` up is accepted,
+   * the library fills only the fields that fit and sets `struct_size` to
+   * the bytes it filled; smaller sizes fail with
+   * `EQUIFX_STATUS_INVALID_ARGUMENT` and the struct is left alone.
    */
   uint32_t struct_size;
   const char *id;
@@ -205,7 +246,9 @@ typedef struct equifx_param_info {
  */
 typedef struct equifx_frame {
   /**
-   * Set to `sizeof(equifx_frame)`.
+   * Set to `sizeof(equifx_frame)`. Fields are only ever appended: any size
+   * from `EQUIFX_FRAME_MIN_SIZE` up is accepted and only the fields that
+   * fit are read; smaller sizes fail with `EQUIFX_STATUS_INVALID_ARGUMENT`.
    */
   uint32_t struct_size;
   uint32_t width;
@@ -221,15 +264,25 @@ typedef struct equifx_frame {
 /**
  * Optional host callbacks for a render; any function pointer may be NULL.
  * They are called on the rendering thread, with `userdata` first.
+ *
+ * No lock is held while a callback runs: a callback may call any equifx
+ * function, on any instance, including the one being rendered — read or set
+ * its parameters (the render in flight keeps the values it started with;
+ * the next render sees the new ones) or render it again — except
+ * `equifx_instance_free` on an instance that is rendering. The render waits
+ * for each callback, so keep them short.
  */
 typedef struct equifx_callbacks {
   /**
-   * Set to `sizeof(equifx_callbacks)`.
+   * Set to `sizeof(equifx_callbacks)`. Fields are only ever appended: any
+   * size from `EQUIFX_CALLBACKS_MIN_SIZE` up is accepted and only the
+   * fields that fit are read; smaller sizes fail with
+   * `EQUIFX_STATUS_INVALID_ARGUMENT`.
    */
   uint32_t struct_size;
   void *userdata;
   /**
-   * Progress in [0, 1].
+   * Progress in [0, 1]; every successful render reports 1 last.
    */
   void (*progress)(void *userdata, double fraction);
   /**
@@ -305,13 +358,14 @@ uint32_t equifx_node_count(void);
 
 /**
  * Describes node `node_index` (0 ≤ index < `equifx_node_count()`) into
- * `*info_out`, whose `struct_size` the caller sets first.
+ * `*info_out`, whose `struct_size` the caller sets first (see
+ * `equifx_node_info`).
  */
 enum equifx_status equifx_node_get_info(uint32_t node_index, struct equifx_node_info *info_out);
 
 /**
  * Describes parameter `param_index` of node `node_index` into `*info_out`,
- * whose `struct_size` the caller sets first.
+ * whose `struct_size` the caller sets first (see `equifx_param_info`).
  */
 enum equifx_status equifx_param_get_info(uint32_t node_index,
                                          uint32_t param_index,
@@ -333,7 +387,8 @@ const char *equifx_param_get_option(uint32_t node_index,
 enum equifx_status equifx_instance_new(const char *node_id, struct equifx_instance **instance_out);
 
 /**
- * Frees an instance. NULL is a no-op. No render of it may be running.
+ * Frees an instance. NULL is a no-op. No other call on it may be running
+ * (in particular no render, nor a callback of one).
  */
 void equifx_instance_free(struct equifx_instance *instance);
 
@@ -368,7 +423,8 @@ enum equifx_status equifx_instance_set_text(struct equifx_instance *instance,
                                             const char *value);
 
 /**
- * Reads a float parameter into `*value_out`.
+ * Reads a float parameter into `*value_out`. Parameters of other kinds are
+ * refused with `EQUIFX_STATUS_INVALID_PARAM_VALUE`.
  */
 enum equifx_status equifx_instance_get_float(const struct equifx_instance *instance,
                                              const char *name,
@@ -378,8 +434,12 @@ enum equifx_status equifx_instance_get_float(const struct equifx_instance *insta
  * Renders frame number `frame` of `instance`: `inputs` points to
  * `input_count` frames (one per node input; NULL when 0), and the result is
  * written into `output`, whose buffer the caller owns. Input and output may
- * share a buffer. `callbacks` may be NULL. On failure the output buffer may
- * hold partial results; never read it unless the status is OK.
+ * share a buffer. The input frames of the array are `struct_size` bytes
+ * apart, so all of them must have the same `struct_size`. `callbacks` may be
+ * NULL. Every render, including one that only copies its input (a node at
+ * settings that change nothing), reports progress up to 1 and stops with
+ * `EQUIFX_STATUS_ABORTED` when `abort` returns true. On failure the output
+ * buffer may hold partial results; never read it unless the status is OK.
  */
 enum equifx_status equifx_instance_render(const struct equifx_instance *instance,
                                           const struct equifx_frame *inputs,

@@ -8,8 +8,9 @@ use crate::manifest::NodeDescriptor;
 use crate::node::{Node, RenderContext, RenderRequest};
 use crate::params::ParamValues;
 
-/// One use of a node with its own parameter values. Cheap to create: models
-/// are cached per process, not per instance.
+/// One use of a node with its own parameter values. Cheap to create and to
+/// clone: models are cached per process, not per instance.
+#[derive(Clone)]
 pub struct Instance {
     node: &'static dyn Node,
     params: ParamValues,
@@ -60,10 +61,11 @@ impl Instance {
                 inputs.len()
             )));
         }
+        ctx.check_abort()?;
         if self.is_identity() {
+            ctx.progress(1.0);
             return Ok(inputs[0].clone());
         }
-        ctx.check_abort()?;
         let out = self.node.render(&RenderRequest {
             inputs,
             params: &self.params,
@@ -107,7 +109,10 @@ impl Instance {
             if let Some(src) = inputs.first() {
                 let (a, b) = (src.layout(), output.layout());
                 if (a.format, a.colour, a.alpha) == (b.format, b.colour, b.alpha) {
-                    return output.copy_from(src);
+                    ctx.check_abort()?;
+                    output.copy_from(src)?;
+                    ctx.progress(1.0);
+                    return Ok(());
                 }
             }
         }

@@ -6,8 +6,17 @@ use std::sync::OnceLock;
 use equifx::manifest::NodeDescriptor;
 use equifx::params::{ParamDescriptor, ParamKind};
 
+use super::host_struct::{self, HostStruct};
 use super::status::equifx_status;
 use crate::guard::FfiError;
+
+/// The smallest `equifx_node_info.struct_size` this library accepts: the
+/// struct's size in ABI 1 on 64-bit targets.
+pub const EQUIFX_NODE_INFO_MIN_SIZE: u32 = 56;
+
+/// The smallest `equifx_param_info.struct_size` this library accepts: the
+/// struct's size in ABI 1 on 64-bit targets.
+pub const EQUIFX_PARAM_INFO_MIN_SIZE: u32 = 80;
 
 /// Kind of a parameter, deciding which `equifx_instance_set_*` call it takes.
 #[repr(C)]
@@ -38,8 +47,13 @@ pub enum equifx_param_kind {
 /// Description of a node. Strings are owned by the library and live as long
 /// as it stays loaded.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct equifx_node_info {
-    /// Set by the caller to `sizeof(equifx_node_info)`.
+    /// Set by the caller to `sizeof(equifx_node_info)`. Fields are only ever
+    /// appended: any size from `EQUIFX_NODE_INFO_MIN_SIZE` up is accepted,
+    /// the library fills only the fields that fit and sets `struct_size` to
+    /// the bytes it filled; smaller sizes fail with
+    /// `EQUIFX_STATUS_INVALID_ARGUMENT` and the struct is left alone.
     pub struct_size: u32,
     pub id: *const c_char,
     pub label: *const c_char,
@@ -54,8 +68,13 @@ pub struct equifx_node_info {
 
 /// Description of one parameter. Strings are owned by the library.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct equifx_param_info {
-    /// Set by the caller to `sizeof(equifx_param_info)`.
+    /// Set by the caller to `sizeof(equifx_param_info)`. Fields are only ever
+    /// appended: any size from `EQUIFX_PARAM_INFO_MIN_SIZE` up is accepted,
+    /// the library fills only the fields that fit and sets `struct_size` to
+    /// the bytes it filled; smaller sizes fail with
+    /// `EQUIFX_STATUS_INVALID_ARGUMENT` and the struct is left alone.
     pub struct_size: u32,
     pub id: *const c_char,
     pub label: *const c_char,
@@ -69,6 +88,63 @@ pub struct equifx_param_info {
     /// Number of options of a choice parameter (see `equifx_param_get_option`).
     pub option_count: u32,
 }
+
+// SAFETY: repr(C), `struct_size: u32` first, and its only version is its current size.
+unsafe impl HostStruct for equifx_node_info {
+    const NAME: &'static str = "equifx_node_info";
+    const MIN_SIZE_NAME: &'static str = "EQUIFX_NODE_INFO_MIN_SIZE";
+    const VERSION_SIZES: &'static [usize] = &[EQUIFX_NODE_INFO_MIN_SIZE as usize];
+    fn unset() -> Self {
+        equifx_node_info {
+            struct_size: 0,
+            id: std::ptr::null(),
+            label: std::ptr::null(),
+            group: std::ptr::null(),
+            summary: std::ptr::null(),
+            version_major: 0,
+            version_minor: 0,
+            input_count: 0,
+            param_count: 0,
+        }
+    }
+}
+
+// SAFETY: repr(C), `struct_size: u32` first, and its only version is its current size.
+unsafe impl HostStruct for equifx_param_info {
+    const NAME: &'static str = "equifx_param_info";
+    const MIN_SIZE_NAME: &'static str = "EQUIFX_PARAM_INFO_MIN_SIZE";
+    const VERSION_SIZES: &'static [usize] = &[EQUIFX_PARAM_INFO_MIN_SIZE as usize];
+    fn unset() -> Self {
+        equifx_param_info {
+            struct_size: 0,
+            id: std::ptr::null(),
+            label: std::ptr::null(),
+            hint: std::ptr::null(),
+            kind: equifx_param_kind::EQUIFX_PARAM_KIND_FLOAT,
+            min: 0.0,
+            max: 0.0,
+            default_number: 0.0,
+            default_text: std::ptr::null(),
+            option_count: 0,
+        }
+    }
+}
+
+const _: () = assert!(
+    host_struct::sizes_grow_to(
+        <equifx_node_info as HostStruct>::VERSION_SIZES,
+        std::mem::size_of::<equifx_node_info>()
+    ),
+    "equifx_node_info: VERSION_SIZES must grow and end at its size (the sizes are those of 64-bit targets)"
+);
+
+const _: () = assert!(
+    host_struct::sizes_grow_to(
+        <equifx_param_info as HostStruct>::VERSION_SIZES,
+        std::mem::size_of::<equifx_param_info>()
+    ),
+    "equifx_param_info: VERSION_SIZES must grow and end at its size (the sizes are those of 64-bit targets)"
+);
 
 struct ParamStrings {
     id: CString,
@@ -156,15 +232,6 @@ fn lookup_param(
     }
 }
 
-fn check_size(struct_size: u32, need: usize, name: &str) -> Result<(), FfiError> {
-    if (struct_size as usize) < need {
-        return Err(FfiError::invalid(format!(
-            "{name}.struct_size is {struct_size}, this library needs {need}: set it to sizeof({name})"
-        )));
-    }
-    Ok(())
-}
-
 /// Number of nodes in this library.
 #[no_mangle]
 pub extern "C" fn equifx_node_count() -> u32 {
@@ -172,7 +239,8 @@ pub extern "C" fn equifx_node_count() -> u32 {
 }
 
 /// Describes node `node_index` (0 ≤ index < `equifx_node_count()`) into
-/// `*info_out`, whose `struct_size` the caller sets first.
+/// `*info_out`, whose `struct_size` the caller sets first (see
+/// `equifx_node_info`).
 #[no_mangle]
 pub extern "C" fn equifx_node_get_info(
     node_index: u32,
@@ -182,13 +250,11 @@ pub extern "C" fn equifx_node_get_info(
         if info_out.is_null() {
             return Err(FfiError::null("info_out"));
         }
-        // SAFETY: non-null; the caller passes a writable equifx_node_info. Only
-        // struct_size is read before it is checked.
-        let size = unsafe { (*info_out).struct_size };
-        check_size(size, std::mem::size_of::<equifx_node_info>(), "equifx_node_info")?;
+        // SAFETY: non-null; the caller has set struct_size, the struct's first field.
+        let filled = unsafe { host_struct::covered_at(info_out, "info_out") }?;
         let (n, s) = lookup(node_index)?;
         let info = equifx_node_info {
-            struct_size: size,
+            struct_size: 0,
             id: s.id.as_ptr(),
             label: s.label.as_ptr(),
             group: s.group.as_ptr(),
@@ -198,14 +264,15 @@ pub extern "C" fn equifx_node_get_info(
             input_count: n.inputs.len() as u32,
             param_count: n.params.len() as u32,
         };
-        // SAFETY: checked non-null above; the caller guarantees it is writable and aligned.
-        unsafe { info_out.write(info) };
+        // SAFETY: non-null; the caller passes struct_size writable bytes, and `filled`
+        // came from covered_at on this pointer.
+        unsafe { host_struct::fill(info_out, info, filled) };
         Ok(equifx_status::EQUIFX_STATUS_OK)
     }
 }
 
 /// Describes parameter `param_index` of node `node_index` into `*info_out`,
-/// whose `struct_size` the caller sets first.
+/// whose `struct_size` the caller sets first (see `equifx_param_info`).
 #[no_mangle]
 pub extern "C" fn equifx_param_get_info(
     node_index: u32,
@@ -216,9 +283,8 @@ pub extern "C" fn equifx_param_get_info(
         if info_out.is_null() {
             return Err(FfiError::null("info_out"));
         }
-        // SAFETY: non-null; the caller passes a writable equifx_param_info.
-        let size = unsafe { (*info_out).struct_size };
-        check_size(size, std::mem::size_of::<equifx_param_info>(), "equifx_param_info")?;
+        // SAFETY: non-null; the caller has set struct_size, the struct's first field.
+        let filled = unsafe { host_struct::covered_at(info_out, "info_out") }?;
         let (p, s) = lookup_param(node_index, param_index)?;
         use equifx_param_kind::*;
         let (kind, min, max, default_number) = match &p.kind {
@@ -232,7 +298,7 @@ pub extern "C" fn equifx_param_get_info(
             ParamKind::Shares { .. } => (EQUIFX_PARAM_KIND_SHARES, 0.0, 0.0, 0.0),
         };
         let info = equifx_param_info {
-            struct_size: size,
+            struct_size: 0,
             id: s.id.as_ptr(),
             label: s.label.as_ptr(),
             hint: s.hint.as_ptr(),
@@ -243,8 +309,9 @@ pub extern "C" fn equifx_param_get_info(
             default_text: s.default_text.as_ptr(),
             option_count: s.options.len() as u32,
         };
-        // SAFETY: checked non-null above; the caller guarantees it is writable and aligned.
-        unsafe { info_out.write(info) };
+        // SAFETY: non-null; the caller passes struct_size writable bytes, and `filled`
+        // came from covered_at on this pointer.
+        unsafe { host_struct::fill(info_out, info, filled) };
         Ok(equifx_status::EQUIFX_STATUS_OK)
     }
 }

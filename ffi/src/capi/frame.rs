@@ -4,7 +4,14 @@ use std::ffi::c_void;
 
 use equifx::frame::{AlphaMode, ColourSpace, FrameLayout, PixelFormat};
 
+use super::host_struct::{self, HostStruct};
 use crate::guard::FfiError;
+
+/// The smallest `equifx_frame.struct_size` this library accepts: the
+/// struct's size in ABI 1 on 64-bit targets. Set `struct_size` to
+/// `sizeof(equifx_frame)`; the struct only ever grows at the end, so a host
+/// built against an older header keeps working.
+pub const EQUIFX_FRAME_MIN_SIZE: u32 = 48;
 
 /// Packed pixel formats (native byte order). Values are ABI.
 #[repr(C)]
@@ -47,7 +54,9 @@ pub enum equifx_alpha_mode {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct equifx_frame {
-    /// Set to `sizeof(equifx_frame)`.
+    /// Set to `sizeof(equifx_frame)`. Fields are only ever appended: any size
+    /// from `EQUIFX_FRAME_MIN_SIZE` up is accepted and only the fields that
+    /// fit are read; smaller sizes fail with `EQUIFX_STATUS_INVALID_ARGUMENT`.
     pub struct_size: u32,
     pub width: u32,
     pub height: u32,
@@ -59,16 +68,38 @@ pub struct equifx_frame {
     pub data_len: usize,
 }
 
+// SAFETY: repr(C), `struct_size: u32` first, and its only version is its current size.
+unsafe impl HostStruct for equifx_frame {
+    const NAME: &'static str = "equifx_frame";
+    const MIN_SIZE_NAME: &'static str = "EQUIFX_FRAME_MIN_SIZE";
+    const VERSION_SIZES: &'static [usize] = &[EQUIFX_FRAME_MIN_SIZE as usize];
+    fn unset() -> Self {
+        equifx_frame {
+            struct_size: 0,
+            width: 0,
+            height: 0,
+            pixel_format: 0,
+            colour_space: 0,
+            alpha_mode: 0,
+            row_bytes: 0,
+            data: std::ptr::null_mut(),
+            data_len: 0,
+        }
+    }
+}
+
+const _: () = assert!(
+    host_struct::sizes_grow_to(
+        <equifx_frame as HostStruct>::VERSION_SIZES,
+        std::mem::size_of::<equifx_frame>()
+    ),
+    "equifx_frame: VERSION_SIZES must grow and end at its size (the sizes are those of 64-bit targets)"
+);
+
 impl equifx_frame {
     /// Checks the description and turns it into a core layout.
     pub fn layout(&self) -> Result<FrameLayout, FfiError> {
-        if (self.struct_size as usize) < std::mem::size_of::<equifx_frame>() {
-            return Err(FfiError::invalid(format!(
-                "equifx_frame.struct_size is {}; set it to sizeof(equifx_frame) = {}",
-                self.struct_size,
-                std::mem::size_of::<equifx_frame>()
-            )));
-        }
+        host_struct::covered::<equifx_frame>(self.struct_size, "frame")?;
         if self.data.is_null() {
             return Err(FfiError::null("frame.data"));
         }

@@ -2,24 +2,41 @@
 
 use std::borrow::Cow;
 use std::ffi::c_char;
+use std::sync::Arc;
 
 use equifx::frame::{FrameMut, FrameRef};
 use equifx::node::RenderContext;
 use equifx::params::ParamValue;
 use equifx::Instance;
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 
 use super::callbacks::{equifx_callbacks, HostCallbacks};
 use super::frame::equifx_frame;
+use super::host_struct;
 use super::status::equifx_status;
 use crate::guard::FfiError;
 
 /// An instance of a node with its own parameter values. Opaque.
 ///
-/// Thread safety: renders may run concurrently on the same or different
-/// instances; setting a parameter waits for renders of that instance in flight.
+/// Thread safety: every function may be called on an instance from any
+/// thread, at any time, including from a callback of a render of that same
+/// instance, except `equifx_instance_free`, which no other call on the
+/// instance may overlap. Renders of one instance may run concurrently. A
+/// render uses the parameter values as they were when it started; setting a
+/// parameter never waits for renders in flight and takes effect from the
+/// next render.
 pub struct equifx_instance {
-    inner: RwLock<Instance>,
+    /// The current values. The lock is held only to take a snapshot or to
+    /// replace a value, never while a node renders or host code runs; a set
+    /// while renders hold the old snapshot copies it first.
+    current: Mutex<Arc<Instance>>,
+}
+
+impl equifx_instance {
+    /// The current values, for one render or read.
+    fn snapshot(&self) -> Arc<Instance> {
+        Arc::clone(&self.current.lock())
+    }
 }
 
 fn instance<'a>(ptr: *const equifx_instance) -> Result<&'a equifx_instance, FfiError> {
@@ -40,14 +57,15 @@ pub extern "C" fn equifx_instance_new(
             return Err(FfiError::null("instance_out"));
         }
         let inner = Instance::new(id)?;
-        let boxed = Box::into_raw(Box::new(equifx_instance { inner: RwLock::new(inner) }));
+        let boxed = Box::into_raw(Box::new(equifx_instance { current: Mutex::new(Arc::new(inner)) }));
         // SAFETY: checked non-null above; the caller passes a writable pointer slot.
         unsafe { instance_out.write(boxed) };
         Ok(equifx_status::EQUIFX_STATUS_OK)
     }
 }
 
-/// Frees an instance. NULL is a no-op. No render of it may be running.
+/// Frees an instance. NULL is a no-op. No other call on it may be running
+/// (in particular no render, nor a callback of one).
 #[no_mangle]
 pub extern "C" fn equifx_instance_free(instance: *mut equifx_instance) {
     ffi_guard! {
@@ -67,7 +85,9 @@ fn set(
 ) -> Result<equifx_status, FfiError> {
     let inst = instance(instance_ptr)?;
     let name = try_str!(name, "name");
-    inst.inner.write().params_mut().set(name, value)?;
+    let mut current = inst.current.lock();
+    // Copies the values first only when a render still holds them.
+    Arc::make_mut(&mut current).params_mut().set(name, value)?;
     Ok(equifx_status::EQUIFX_STATUS_OK)
 }
 
@@ -116,7 +136,8 @@ pub extern "C" fn equifx_instance_set_text(
     }
 }
 
-/// Reads a float parameter into `*value_out`.
+/// Reads a float parameter into `*value_out`. Parameters of other kinds are
+/// refused with `EQUIFX_STATUS_INVALID_PARAM_VALUE`.
 #[no_mangle]
 pub extern "C" fn equifx_instance_get_float(
     instance: *const equifx_instance,
@@ -129,7 +150,27 @@ pub extern "C" fn equifx_instance_get_float(
         if value_out.is_null() {
             return Err(FfiError::null("value_out"));
         }
-        let v = inst.inner.read().params().float(name)?;
+        let snapshot = inst.snapshot();
+        let params = snapshot.params();
+        let v = match params.get(name)? {
+            ParamValue::Float(v) => *v,
+            _ => {
+                let kind = params
+                    .node()
+                    .params
+                    .iter()
+                    .find(|p| p.id == name)
+                    .map_or("non-float", |p| p.kind.name());
+                return Err(FfiError::new(
+                    equifx_status::EQUIFX_STATUS_INVALID_PARAM_VALUE,
+                    format!(
+                        "parameter '{name}' of {} is a {kind} parameter; \
+                         equifx_instance_get_float reads float parameters only",
+                        params.node().id
+                    ),
+                ));
+            }
+        };
         // SAFETY: checked non-null above; the caller passes a writable double.
         unsafe { value_out.write(v) };
         Ok(equifx_status::EQUIFX_STATUS_OK)
@@ -139,8 +180,12 @@ pub extern "C" fn equifx_instance_get_float(
 /// Renders frame number `frame` of `instance`: `inputs` points to
 /// `input_count` frames (one per node input; NULL when 0), and the result is
 /// written into `output`, whose buffer the caller owns. Input and output may
-/// share a buffer. `callbacks` may be NULL. On failure the output buffer may
-/// hold partial results; never read it unless the status is OK.
+/// share a buffer. The input frames of the array are `struct_size` bytes
+/// apart, so all of them must have the same `struct_size`. `callbacks` may be
+/// NULL. Every render, including one that only copies its input (a node at
+/// settings that change nothing), reports progress up to 1 and stops with
+/// `EQUIFX_STATUS_ABORTED` when `abort` returns true. On failure the output
+/// buffer may hold partial results; never read it unless the status is OK.
 #[no_mangle]
 pub extern "C" fn equifx_instance_render(
     instance: *const equifx_instance,
@@ -152,19 +197,13 @@ pub extern "C" fn equifx_instance_render(
 ) -> equifx_status {
     ffi_guard! {
         let inst = self::instance(instance)?;
-        let out_desc = *try_ref!(output, "output");
-        let in_descs: &[equifx_frame] = if input_count == 0 {
-            &[]
-        } else {
-            if inputs.is_null() {
-                return Err(FfiError::null("inputs"));
-            }
-            if input_count > 16 {
-                return Err(FfiError::invalid(format!("input_count {input_count} is implausible; nodes take at most a few inputs")));
-            }
-            // SAFETY: non-null; the caller passes an array of input_count frames.
-            unsafe { std::slice::from_raw_parts(inputs, input_count) }
-        };
+        let host = HostCallbacks::from_host(callbacks)?;
+        if output.is_null() {
+            return Err(FfiError::null("output"));
+        }
+        // SAFETY: non-null; the caller passes a frame of struct_size readable bytes.
+        let out_desc = unsafe { host_struct::read(output, "output") }?;
+        let in_descs = read_inputs(inputs, input_count)?;
         let out_layout = out_desc.layout()?;
         let in_layouts = in_descs.iter().map(|f| f.layout()).collect::<Result<Vec<_>, _>>()?;
         // Inputs that overlap the output buffer are copied first: a shared
@@ -190,16 +229,55 @@ pub extern "C" fn equifx_instance_render(
         let out_bytes = unsafe { std::slice::from_raw_parts_mut(out_desc.data as *mut u8, out_desc.data_len) };
         let mut out_frame = FrameMut::new(out_layout, out_bytes)?;
 
-        // SAFETY: a non-null callbacks pointer refers to a valid struct for this call.
-        let host = HostCallbacks::new(unsafe { callbacks.as_ref() });
         let progress = |f: f64| host.progress(f);
         let abort = || host.aborted();
         let ctx = RenderContext::new(Some(&progress), Some(&abort));
-        let result = inst.inner.read().render(&frames, &mut out_frame, frame, &ctx);
+        // No lock is held while the node renders and calls back into the host.
+        let result = inst.snapshot().render(&frames, &mut out_frame, frame, &ctx);
         if let Err(e) = &result {
             host.log(0, &e.to_string());
         }
         result?;
         Ok(equifx_status::EQUIFX_STATUS_OK)
     }
+}
+
+/// Copies the host's input frames: `count` frames, each `struct_size` bytes
+/// after the previous one (the size the host compiled), all of the same size.
+fn read_inputs(inputs: *const equifx_frame, count: usize) -> Result<Vec<equifx_frame>, FfiError> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if inputs.is_null() {
+        return Err(FfiError::null("inputs"));
+    }
+    if count > 16 {
+        return Err(FfiError::invalid(format!(
+            "input_count {count} is implausible; nodes take at most a few inputs"
+        )));
+    }
+    // SAFETY: non-null; the caller passes an array of `count` frames.
+    let first = unsafe { host_struct::read(inputs, "inputs[0]") }?;
+    let stride = first.struct_size as usize;
+    let mut frames = Vec::with_capacity(count);
+    frames.push(first);
+    for i in 1..count {
+        // SAFETY: the array holds `count` frames of the host's sizeof, which is the
+        // struct_size it sets in each (checked equal to the first's below).
+        let f = unsafe {
+            host_struct::read(
+                inputs.wrapping_byte_add(i * stride),
+                &format!("inputs[{i}]"),
+            )
+        }?;
+        if f.struct_size as usize != stride {
+            return Err(FfiError::invalid(format!(
+                "inputs[{i}].struct_size is {}, inputs[0].struct_size is {stride}: the frames of \
+                 an array all have the same size, sizeof(equifx_frame)",
+                f.struct_size
+            )));
+        }
+        frames.push(f);
+    }
+    Ok(frames)
 }

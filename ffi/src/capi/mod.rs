@@ -5,11 +5,13 @@
 //! Conventions: every function returns an [`equifx_status`] (or a pointer
 //! that is NULL on failure); details come from [`equifx_last_error`]; output
 //! parameters come last, are named `*_out`, and are written only on success;
-//! structs the host fills start with `struct_size`.
+//! structs passed by pointer start with `struct_size` and only ever grow at
+//! the end (see [`host_struct`]).
 
 pub mod callbacks;
 pub mod describe;
 pub mod frame;
+pub mod host_struct;
 pub mod instance;
 pub mod model;
 pub mod status;
