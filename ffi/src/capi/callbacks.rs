@@ -53,13 +53,7 @@ unsafe impl HostStruct for equifx_callbacks {
     }
 }
 
-const _: () = assert!(
-    host_struct::sizes_grow_to(
-        <equifx_callbacks as HostStruct>::VERSION_SIZES,
-        std::mem::size_of::<equifx_callbacks>()
-    ),
-    "equifx_callbacks: VERSION_SIZES must grow and end at its size (the sizes are those of 64-bit targets)"
-);
+host_struct::assert_version_sizes!(equifx_callbacks);
 
 /// The callbacks of one render, callable from Rust. The host promised the
 /// pointers stay valid for the call, and calls happen on the calling thread

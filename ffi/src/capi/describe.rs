@@ -130,21 +130,9 @@ unsafe impl HostStruct for equifx_param_info {
     }
 }
 
-const _: () = assert!(
-    host_struct::sizes_grow_to(
-        <equifx_node_info as HostStruct>::VERSION_SIZES,
-        std::mem::size_of::<equifx_node_info>()
-    ),
-    "equifx_node_info: VERSION_SIZES must grow and end at its size (the sizes are those of 64-bit targets)"
-);
+host_struct::assert_version_sizes!(equifx_node_info);
 
-const _: () = assert!(
-    host_struct::sizes_grow_to(
-        <equifx_param_info as HostStruct>::VERSION_SIZES,
-        std::mem::size_of::<equifx_param_info>()
-    ),
-    "equifx_param_info: VERSION_SIZES must grow and end at its size (the sizes are those of 64-bit targets)"
-);
+host_struct::assert_version_sizes!(equifx_param_info);
 
 struct ParamStrings {
     id: CString,

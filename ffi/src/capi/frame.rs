@@ -88,13 +88,7 @@ unsafe impl HostStruct for equifx_frame {
     }
 }
 
-const _: () = assert!(
-    host_struct::sizes_grow_to(
-        <equifx_frame as HostStruct>::VERSION_SIZES,
-        std::mem::size_of::<equifx_frame>()
-    ),
-    "equifx_frame: VERSION_SIZES must grow and end at its size (the sizes are those of 64-bit targets)"
-);
+host_struct::assert_version_sizes!(equifx_frame);
 
 impl equifx_frame {
     /// Checks the description and turns it into a core layout.

@@ -39,8 +39,8 @@ pub fn min_size<T: HostStruct>() -> usize {
         .unwrap_or(std::mem::size_of::<T>())
 }
 
-/// Whether `sizes` strictly grows and ends at `current`; used in a
-/// compile-time assertion for each [`HostStruct`].
+/// Whether `sizes` strictly grows and ends at `current`; checked at compile
+/// time for each [`HostStruct`] by [`assert_version_sizes`].
 pub const fn sizes_grow_to(sizes: &[usize], current: usize) -> bool {
     match sizes {
         [] => false,
@@ -51,6 +51,24 @@ pub const fn sizes_grow_to(sizes: &[usize], current: usize) -> bool {
         },
     }
 }
+
+/// Compile-time check that a [`HostStruct`]'s `VERSION_SIZES` grow and end at
+/// its size (the sizes are those of 64-bit targets).
+macro_rules! assert_version_sizes {
+    ($t:ident) => {
+        const _: () = assert!(
+            $crate::capi::host_struct::sizes_grow_to(
+                <$t as $crate::capi::host_struct::HostStruct>::VERSION_SIZES,
+                std::mem::size_of::<$t>()
+            ),
+            concat!(
+                stringify!($t),
+                ": VERSION_SIZES must grow and end at its size (the sizes are those of 64-bit targets)"
+            )
+        );
+    };
+}
+pub(crate) use assert_version_sizes;
 
 /// How many bytes of `T` a host struct of `struct_size` bytes covers: the
 /// size of the newest version that fits. `what` names the argument.
