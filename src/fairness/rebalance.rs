@@ -77,14 +77,27 @@ impl RebalancePlan {
             .map(|i| &self.edits[i])
     }
 
-    /// Fails unless the plan was made with this model (weights hash) and domain.
-    pub fn check_context(&self, weights_sha256: &str, domain: &str) -> Result<()> {
+    /// Fails unless the plan was made with this model (weights hash), domain
+    /// and heads (`attributes`, in order: the coefficients refer to them).
+    pub fn check_context(
+        &self,
+        weights_sha256: &str,
+        domain: &str,
+        attributes: &[String],
+    ) -> Result<()> {
         match &self.context {
-            Some(c) if c.weights_sha256 == weights_sha256 && c.domain.eq_ignore_ascii_case(domain) => Ok(()),
+            Some(c)
+                if c.weights_sha256 == weights_sha256
+                    && c.domain.eq_ignore_ascii_case(domain)
+                    && c.attributes == attributes =>
+            {
+                Ok(())
+            }
             Some(c) => Err(Error::InvalidArgument(format!(
-                "the rebalance plan was made for domain '{}' of another model (weights {}…); re-plan with this model",
+                "the rebalance plan was made for domain '{}' (attributes {}) of model weights {}…, not this one; re-plan with this model",
                 c.domain,
-                &c.weights_sha256[..c.weights_sha256.len().min(12)]
+                c.attributes.join(", "),
+                c.weights_sha256.chars().take(12).collect::<String>()
             ))),
             None => Err(Error::InvalidArgument(
                 "the rebalance plan does not say which model it was made with; re-plan with `equifx rebalance`".into(),
@@ -112,7 +125,58 @@ impl RebalancePlan {
                 p.version
             )));
         }
+        p.validate()?;
         Ok(p)
+    }
+
+    /// Refuses a plan that is not what `equifx rebalance` writes: edits out
+    /// of order or past the batch, cells outside the heads' 2^K, vectors of
+    /// the wrong length, or numbers that are not finite.
+    fn validate(&self) -> Result<()> {
+        let bad = |what: String| {
+            Err(Error::InvalidArgument(format!(
+                "rebalance plan: {what}; re-plan the batch with `equifx rebalance`"
+            )))
+        };
+        let Some(context) = &self.context else {
+            return Ok(());
+        };
+        let k = context.attributes.len();
+        let n_cells = self.counts_before.len();
+        if k == 0
+            || u32::try_from(k).ok().and_then(|k| 1usize.checked_shl(k)) != Some(n_cells)
+            || self.counts_after.len() != n_cells
+        {
+            return bad(format!("cell counts are not {n_cells} long"));
+        }
+        if !(self.margin.is_finite() && self.margin >= 0.0) {
+            return bad(format!("margin {} is not a finite number ≥ 0", self.margin));
+        }
+        for (i, e) in self.edits.iter().enumerate() {
+            if e.item >= self.n_items {
+                return bad(format!(
+                    "edit of item {} in a batch of {}",
+                    e.item, self.n_items
+                ));
+            }
+            if i > 0 && self.edits[i - 1].item >= e.item {
+                return bad(format!("edits are not sorted by item (item {})", e.item));
+            }
+            if e.from >= n_cells || e.to >= n_cells {
+                return bad(format!(
+                    "item {} moves between cells beyond {n_cells}",
+                    e.item
+                ));
+            }
+            if e.coeffs.len() != k || e.delta_u.len() != k {
+                return bad(format!("item {}'s edit is not {k} long", e.item));
+            }
+            let finite = e.coeffs.iter().chain(&e.delta_u).all(|x| x.is_finite());
+            if !finite || !e.cost.is_finite() {
+                return bad(format!("item {}'s edit is not finite", e.item));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -311,6 +375,68 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan as `equifx rebalance` writes it: two heads, item 1 moved.
+    fn plan_json() -> serde_json::Value {
+        serde_json::json!({
+            "version": 1, "mode": "minimal", "margin": 0.1, "n_items": 3,
+            "counts_before": [1, 1, 1, 0], "counts_after": [1, 1, 0, 1],
+            "edits": [{"item": 1, "from": 2, "to": 3, "delta_u": [0.4, 0.0],
+                       "coeffs": [0.4, 0.0], "cost": 0.16}],
+            "context": {"weights_sha256": "ab", "domain": "photo",
+                        "attributes": ["warm", "round"]}
+        })
+    }
+
+    #[test]
+    fn hostile_plans_are_refused_with_a_reason() {
+        assert!(RebalancePlan::from_json(&plan_json().to_string()).is_ok());
+        let cases: [(&str, fn(&mut serde_json::Value)); 8] = [
+            ("empty coeffs", |p| {
+                p["edits"][0]["coeffs"] = serde_json::json!([])
+            }),
+            ("short coeffs", |p| {
+                p["edits"][0]["coeffs"] = serde_json::json!([0.4])
+            }),
+            ("short delta_u", |p| {
+                p["edits"][0]["delta_u"] = serde_json::json!([0.4])
+            }),
+            ("item past the batch", |p| p["edits"][0]["item"] = 3.into()),
+            ("cell past 2^K", |p| p["edits"][0]["to"] = 4.into()),
+            ("counts not 2^K", |p| {
+                p["counts_after"] = serde_json::json!([1, 1])
+            }),
+            ("negative margin", |p| p["margin"] = (-1.0).into()),
+            ("unsorted edits", |p| {
+                let e = p["edits"][0].clone();
+                let mut f = e.clone();
+                f["item"] = 0.into();
+                p["edits"] = serde_json::json!([e, f]);
+            }),
+        ];
+        for (what, break_it) in cases {
+            let mut p = plan_json();
+            break_it(&mut p);
+            let err = RebalancePlan::from_json(&p.to_string())
+                .err()
+                .unwrap_or_else(|| panic!("{what}: accepted"));
+            assert!(matches!(err, Error::InvalidArgument(_)), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_plan_of_other_heads_or_a_multibyte_hash_is_refused_not_sliced() {
+        let mut p = plan_json();
+        p["context"]["weights_sha256"] = "aéééééé€".into();
+        let plan = RebalancePlan::from_json(&p.to_string()).unwrap();
+        let names = ["warm".to_string(), "round".to_string()];
+        let err = plan.check_context("ab", "photo", &names).unwrap_err();
+        assert!(err.to_string().contains("aéééééé€"), "{err}");
+        let plan = RebalancePlan::from_json(&plan_json().to_string()).unwrap();
+        plan.check_context("ab", "photo", &names).unwrap();
+        let swapped = [names[1].clone(), names[0].clone()];
+        assert!(plan.check_context("ab", "photo", &swapped).is_err());
+    }
 
     #[test]
     fn minimal_edit_with_identity_covariance_is_the_closed_form() {

@@ -4,12 +4,12 @@
 //! names and shapes, finite values) and fails with a message that names the
 //! file and the fix; a bundle is loaded once per process and shared.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarBuilder;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -165,23 +165,57 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The tensor names and shapes a model of `cfg` has, from building it on an empty map.
+/// The tensor names and shapes a model of `cfg` has, recorded while building
+/// it without weights.
 pub fn expected_tensors(cfg: &ModelConfig) -> Result<BTreeMap<String, Vec<usize>>> {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let recorder = ShapeRecorder::default();
+    let shapes = recorder.shapes.clone();
+    let vb = VarBuilder::from_backend(Box::new(recorder), DType::F32, Device::Cpu);
     Autoencoder::new(cfg, vb.pp("ae"))?;
     let cinn = Cinn::new(cfg, vb.pp("cinn"), Permutations::Seeded(0), &Device::Cpu)?;
-    let mut names: BTreeMap<String, Vec<usize>> = varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::Internal("variable map lock poisoned".into()))?
-        .iter()
-        .map(|(k, v)| (k.clone(), v.dims().to_vec()))
-        .collect();
+    let mut names = std::mem::take(&mut *shapes.lock());
     for (k, t) in cinn.permutation_tensors()? {
         names.insert(k, t.dims().to_vec());
     }
     Ok(names)
+}
+
+/// A variable source that only records the name and shape of every weight the
+/// networks ask for and hands back one broadcast zero, so the expected tensors
+/// of any declared architecture are known without allocating its weights (a
+/// hostile manifest could declare gigabytes).
+#[derive(Default)]
+struct ShapeRecorder {
+    shapes: Arc<Mutex<BTreeMap<String, Vec<usize>>>>,
+}
+
+impl candle_nn::var_builder::SimpleBackend for ShapeRecorder {
+    fn get(
+        &self,
+        shape: candle_core::Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        self.shapes
+            .lock()
+            .insert(name.to_string(), shape.dims().to_vec());
+        candle_core::Tensor::zeros((), dtype, dev)?.broadcast_as(shape)
+    }
+
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _: DType,
+        _: &Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        candle_core::bail!("the shape of {name} is not known")
+    }
+
+    fn contains_tensor(&self, _: &str) -> bool {
+        true
+    }
 }
 
 impl Bundle {
@@ -245,6 +279,17 @@ impl Bundle {
                     format!("pixel_scale {s} must be in (0, 1]"),
                 ));
             }
+        }
+        let noise_fits =
+            m.latent_noise.is_empty() || m.latent_noise.len() == m.architecture.latent_channels;
+        if !noise_fits || m.latent_noise.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Err(model_err(
+                &mpath,
+                format!(
+                    "latent_noise must be empty or {} finite numbers ≥ 0 (one per latent channel)",
+                    m.architecture.latent_channels
+                ),
+            ));
         }
         for (domain, heads) in &m.heads {
             if !m.domains.contains(domain) {
@@ -404,34 +449,9 @@ impl Bundle {
         })
     }
 
-    /// Loads through the process-wide cache: every instance that names the
-    /// same bundle (same folder, same weights hash, same device and precision)
-    /// shares one copy.
+    /// Loads through the process-wide cache (see [`super::cache`]).
     pub fn load_cached(dir: &Path, device: &Device, dtype: DType) -> Result<Arc<Bundle>> {
-        type Cache = Mutex<HashMap<(PathBuf, String, String, DType), Arc<Bundle>>>;
-        static CACHE: OnceLock<Cache> = OnceLock::new();
-        let canonical = dir
-            .canonicalize()
-            .map_err(|e| model_err(dir, format!("model bundle not found ({e})")))?;
-        let manifest = Self::read_manifest(&canonical)?;
-        let key = (
-            canonical.clone(),
-            // A refitted prior is a different fairness space.
-            format!(
-                "{}/{}",
-                manifest.weights_sha256,
-                manifest.prior_sha256.as_deref().unwrap_or("-")
-            ),
-            format!("{:?}", device.location()),
-            dtype,
-        );
-        let cache = CACHE.get_or_init(Default::default);
-        if let Some(b) = cache.lock().get(&key) {
-            return Ok(b.clone());
-        }
-        // Load outside the lock: other bundles stay available meanwhile.
-        let loaded = Arc::new(Self::load_as(&canonical, device, dtype)?);
-        Ok(cache.lock().entry(key).or_insert(loaded).clone())
+        super::cache::load_cached(dir, device, dtype)
     }
 }
 

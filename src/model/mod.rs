@@ -4,6 +4,7 @@
 
 pub mod autoencoder;
 pub mod bundle;
+pub mod cache;
 pub mod cinn;
 pub mod config;
 pub mod info;

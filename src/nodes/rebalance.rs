@@ -52,8 +52,8 @@ impl Node for Rebalance {
         let bundle = load_bundle(p)?;
         let domain = domain(p, "domain", &bundle)?;
         let domain_name = bundle.manifest.domains[domain].as_str();
-        plan.check_context(&bundle.manifest.weights_sha256, domain_name)?;
         let heads = head_set(&bundle, domain_name)?;
+        plan.check_context(&bundle.manifest.weights_sha256, domain_name, heads.names())?;
         let v = encode(&bundle, std::slice::from_ref(input), domain)?.remove(0);
         let mut edited = v.clone();
         heads.add_combination(&mut edited, &edit.coeffs);

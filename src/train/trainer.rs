@@ -556,7 +556,10 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     let latent_std = channel_std(&Tensor::cat(&latents, 0).map_err(err)?)?;
     let (mut cinn_final, mut attribute_final) = (f64::NAN, f64::NAN);
     for step in start..cfg.cinn_steps {
-        let (z, doms, images) = draw_latents(&latents, cfg.seed, step, cfg.batch)?;
+        let (z, doms, images) = match cfg.sampling {
+            Sampling::Resize => draw_latents(&latents, cfg.seed, step, cfg.batch)?,
+            Sampling::Crop { .. } => encode_fresh_crops(&ae, &data, cfg, step)?,
+        };
         let z = add_latent_noise(
             &z,
             &latent_std,
@@ -712,6 +715,29 @@ fn load_weights(varmap: &VarMap, dir: &Path, arch: &ModelConfig, prefix: &str) -
     }
     tracing::info!(bundle = %dir.display(), prefix, "weights initialised from bundle");
     Ok(())
+}
+
+/// The cINN's batch of `step` in crop sampling: a fresh random crop of each
+/// picked file, encoded without gradients. One fixed (centre) crop per file
+/// would show the flow only the middle of every picture, and a crop-trained
+/// translator runs on every part of a frame.
+fn encode_fresh_crops(
+    ae: &Autoencoder,
+    data: &[DomainData],
+    cfg: &TrainConfig,
+    step: usize,
+) -> Result<(Tensor, Vec<u32>, Vec<usize>)> {
+    let (x, domains, images) = draw_batch(
+        data,
+        cfg.sampling,
+        cfg.size,
+        cfg.seed,
+        b"cinn-batch",
+        step,
+        cfg.batch,
+    )?;
+    let z = ae.encoder.forward(&x).map_err(err)?.detach();
+    Ok((z, domains, images))
 }
 
 fn draw_latents(

@@ -1,0 +1,166 @@
+//! Loading bundles against hostile files and long sessions: a manifest that
+//! declares a huge architecture is refused without building it, a failed load
+//! is remembered until a file of the bundle changes, and bundles nobody uses
+//! do not pile up in the process-wide cache.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device};
+use equifx::error::Error;
+use equifx::model::bundle::{default_bundle_dir, MANIFEST_FILE, WEIGHTS_FILE};
+use equifx::model::cache::{loaded_count, UNUSED_KEPT};
+use equifx::model::Bundle;
+
+/// A copy of the shipped bundle in a fresh folder.
+fn copy_default(dir: &Path) {
+    let from = default_bundle_dir();
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+}
+
+/// The manifest at the validator's limits (heads and prior removed, weights
+/// untouched so their hash still matches): building those networks would take
+/// gigabytes, so only a check that never builds them answers quickly.
+#[test]
+fn a_huge_declared_architecture_is_refused_without_building_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("huge");
+    copy_default(&dir);
+    let path = dir.join(MANIFEST_FILE);
+    let mut m: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m.remove("heads");
+    m.remove("prior_sha256");
+    m.remove("latent_noise");
+    let arch = m["architecture"].as_table_mut().unwrap();
+    arch.insert("latent_channels".into(), 256.into());
+    arch.insert(
+        "ae_channels".into(),
+        toml::Value::Array(vec![1024.into(); 4]),
+    );
+    arch.insert("cinn_blocks".into(), 64.into());
+    arch.insert("cinn_hidden".into(), 1024.into());
+    arch.insert("embed_dim".into(), 256.into());
+    std::fs::write(&path, toml::to_string(&m).unwrap()).unwrap();
+
+    let start = Instant::now();
+    let err = Bundle::load(&dir, &Device::Cpu).err().expect("refused");
+    let took = start.elapsed();
+    assert!(matches!(err, Error::Model(_)), "{err}");
+    assert!(
+        err.to_string().contains("do not match the architecture"),
+        "{err}"
+    );
+    // Building the declared networks took 17–39 s; reading and comparing
+    // names and shapes takes milliseconds. A wide margin for busy machines.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// A failed load is answered from memory while the bundle's files are as
+/// they were, and retried as soon as one changes. The oracle for "from
+/// memory": the weights are repaired in place with their size and
+/// modification time kept, and the load still fails; moving the time on
+/// makes it succeed.
+#[test]
+fn a_failed_load_is_remembered_until_a_file_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("broken");
+    copy_default(&dir);
+    let weights = dir.join(WEIGHTS_FILE);
+    let good = std::fs::read(&weights).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x40;
+    std::fs::write(&weights, &bad).unwrap();
+    let stamp = std::fs::metadata(&weights).unwrap().modified().unwrap();
+
+    let load = || Bundle::load_cached(&dir, &Device::Cpu, DType::F32);
+    let first = load().err().expect("a changed weights file is refused");
+    assert!(
+        first.to_string().contains("does not match the hash"),
+        "{first}"
+    );
+
+    std::fs::write(&weights, &good).unwrap();
+    let f = std::fs::File::options().write(true).open(&weights).unwrap();
+    f.set_modified(stamp).unwrap();
+    drop(f);
+    let again = load()
+        .err()
+        .expect("remembered while the files look the same");
+    assert_eq!(again.to_string(), first.to_string());
+
+    let f = std::fs::File::options().write(true).open(&weights).unwrap();
+    f.set_modified(stamp + Duration::from_secs(10)).unwrap();
+    drop(f);
+    assert!(load().is_ok(), "retried once the weights changed");
+}
+
+/// Many different bundles used one after another, as a session switching
+/// models does: once no instance holds them, only the most recent few stay.
+#[test]
+fn bundles_nobody_uses_are_evicted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copies: Vec<_> = (0..UNUSED_KEPT + 4)
+        .map(|i| {
+            let dir = tmp.path().join(format!("copy{i}"));
+            copy_default(&dir);
+            dir
+        })
+        .collect();
+    let held: Vec<_> = copies
+        .iter()
+        .map(|d| Bundle::load_cached(d, &Device::Cpu, DType::F32).unwrap())
+        .collect();
+    assert!(loaded_count() >= copies.len(), "all held bundles are kept");
+    drop(held);
+    let extra = tmp.path().join("extra");
+    copy_default(&extra);
+    let _current = Bundle::load_cached(&extra, &Device::Cpu, DType::F32).unwrap();
+    // The new bundle, the unused ones kept, and at most one the other test
+    // of this binary may be holding at that moment.
+    assert!(
+        loaded_count() <= UNUSED_KEPT + 2,
+        "{} bundles still loaded",
+        loaded_count()
+    );
+}
+
+/// The dequantisation noise a manifest declares is one finite, non-negative
+/// number per latent channel (or none); anything else is refused on reading.
+#[test]
+fn latent_noise_must_be_finite_and_one_per_channel() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (case, noise) in [
+        ("nan", "[nan, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]"),
+        ("inf", "[inf, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]"),
+        ("negative", "[-1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]"),
+        ("short", "[1.0, 1.0]"),
+        ("fine", "[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]"),
+    ] {
+        let dir = tmp.path().join(case);
+        copy_default(&dir);
+        let path = dir.join(MANIFEST_FILE);
+        let mut m: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            m["architecture"]["latent_channels"].as_integer(),
+            Some(8),
+            "the cases assume 8 latent channels"
+        );
+        m.insert(
+            "latent_noise".into(),
+            toml::from_str::<toml::Table>(&format!("x = {noise}")).unwrap()["x"].clone(),
+        );
+        std::fs::write(&path, toml::to_string(&m).unwrap()).unwrap();
+        let read = Bundle::read_manifest(&dir);
+        if case == "fine" {
+            read.unwrap();
+        } else {
+            let err = read.err().unwrap_or_else(|| panic!("{case} accepted"));
+            assert!(err.to_string().contains("latent_noise"), "{case}: {err}");
+        }
+    }
+}
