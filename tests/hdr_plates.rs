@@ -1,7 +1,7 @@
 //! Scene-linear plates through Domain Transfer: values far above 1 come
 //! back in proportion (no clipping, no darkening), mid-tones are translated,
 //! small strengths stay close to the plate everywhere, and a non-finite
-//! sample does not poison the frame.
+//! sample does not poison the frame or the fairness nodes' scores.
 
 use equifx::frame::Image;
 use equifx::node::RenderContext;
@@ -179,4 +179,33 @@ fn one_non_finite_sample_stays_local() {
         mean_diff < 0.01,
         "two bad samples moved the frame by {mean_diff} on average"
     );
+}
+
+/// The fairness nodes read a frame at the model's size; a NaN and an inf in
+/// the plate must not make its attribute scores NaN (the audit would record
+/// null), and they move the scores far less than the scores' own scale.
+#[test]
+fn non_finite_samples_leave_attribute_scores_finite() {
+    use equifx::fairness::latents::{encode, head_set};
+    let bundle = equifx::model::Bundle::load(
+        &equifx::model::bundle::default_bundle_dir(),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let heads = head_set(&bundle, "photo").unwrap();
+    let (ldr, _, _) = plate();
+    let mut bad = ldr.clone();
+    let n = W * H;
+    bad.data_mut()[20 * W + 30] = f32::NAN;
+    bad.data_mut()[n + 40 * W + 10] = f32::INFINITY;
+    bad.data_mut()[2 * n + 5 * W + 100] = f32::NEG_INFINITY;
+    let vs = encode(&bundle, &[ldr, bad], 0).unwrap();
+    let (clean, dirty) = (heads.scores(&vs[0]), heads.scores(&vs[1]));
+    assert!(dirty.iter().all(|u| u.is_finite()), "{dirty:?}");
+    for (a, b) in clean.iter().zip(&dirty) {
+        assert!(
+            (a - b).abs() < 0.1 * a.abs().max(1.0),
+            "{clean:?} became {dirty:?}"
+        );
+    }
 }

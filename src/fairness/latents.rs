@@ -39,9 +39,20 @@ fn is_srgb(bundle: &Bundle) -> bool {
 }
 
 /// Model-size square tensor (1 × 3 × S × S) of a working-space frame.
+/// Non-finite samples (float plates carry them) are read as black, or white
+/// for +inf, before the frame is scaled down, so one bad sample shifts only
+/// the model pixel it falls in instead of making every score NaN.
 fn to_model(bundle: &Bundle, img: &Image) -> Vec<f32> {
     let s = bundle.manifest.image_size;
-    let small = resize(img, s, s);
+    let small = if img.data().iter().all(|v| v.is_finite()) {
+        resize(img, s, s)
+    } else {
+        let mut finite = img.clone();
+        for v in finite.data_mut().iter_mut().filter(|v| !v.is_finite()) {
+            *v = if *v == f32::INFINITY { 1.0 } else { 0.0 };
+        }
+        resize(&finite, s, s)
+    };
     let srgb = is_srgb(bundle);
     small.data()[..3 * s * s]
         .iter()
