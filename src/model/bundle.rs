@@ -375,7 +375,13 @@ impl Bundle {
         if !missing.is_empty() || !extra.is_empty() {
             return Err(model_err(
                 &wpath,
-                format!("tensors do not match the architecture in the manifest (missing: {missing:?}; unexpected: {extra:?})"),
+                format!(
+                    "tensors do not match the architecture in the manifest ({} missing, e.g. {:?}; {} unexpected, e.g. {:?})",
+                    missing.len(),
+                    &missing[..missing.len().min(3)],
+                    extra.len(),
+                    &extra[..extra.len().min(3)]
+                ),
             ));
         }
         for (name, shape) in &expected {
