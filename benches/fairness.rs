@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
         &candle_core::Device::Cpu,
     )
     .expect("the shipped bundle");
-    let shipped = equifx::fairness::latents::head_set(&bundle, "photo").expect("heads");
+    let shipped = equifx::model::latents::head_set(&bundle, "photo").expect("heads");
     let components = bundle.prior.as_ref().map_or(1, |p| {
         p.components(bundle.manifest.domain_index("photo").unwrap_or(0))
             .len()

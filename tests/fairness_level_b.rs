@@ -6,12 +6,12 @@
 
 use equifx::fairness::audit::AttributeInput;
 use equifx::fairness::intervals::ConfusionCounts;
-use equifx::fairness::latents::{decode, encode, head_set};
 use equifx::fairness::{
     audit_attribute, ipf, normal, AuditConfig, FairSampler, HeadSet, SamplerOptions, Target,
 };
 use equifx::frame::{linear_to_srgb, Image};
 use equifx::model::bundle::default_bundle_dir;
+use equifx::model::latents::{decode, encode, head_set};
 use equifx::model::Bundle;
 use equifx::synth::{
     object_geometry, palette_oracle, render_image, shape_oracle, Bias, Palette, Scene, Shape, Style,

@@ -186,7 +186,7 @@ fn one_non_finite_sample_stays_local() {
 /// null), and they move the scores far less than the scores' own scale.
 #[test]
 fn non_finite_samples_leave_attribute_scores_finite() {
-    use equifx::fairness::latents::{encode, head_set};
+    use equifx::model::latents::{encode, head_set};
     let bundle = equifx::model::Bundle::load(
         &equifx::model::bundle::default_bundle_dir(),
         &candle_core::Device::Cpu,

@@ -1,8 +1,9 @@
-//! Fairness math of the Fair Sampler, Rebalance and Bias Audit nodes (spec
-//! `fairness.md` §1.4, §1.5, §2, §3), on the bundle's Gaussian v-space where
+//! Fairness math of the Fair Sampler, Rebalance and Bias Audit nodes
+//! (docs/fairness.md), on the bundle's Gaussian v-space where
 //! v ~ N(0, I) exactly and attribute heads are linear.
 //!
-//! Nothing here needs a network: the nodes pass latents in and out.
+//! Nothing here needs a network: the nodes pass latents in and out
+//! ([`crate::model::latents`] takes frames there and back).
 //! - [`heads`]: logistic heads with intercept, confusion, the normalised [`HeadSet`];
 //! - [`ipf`], [`sampler`]: natural joint, IPF targets, exact conditional sampling;
 //! - [`rebalance`], [`assignment`]: fewest-then-smallest edits of a batch;
@@ -16,7 +17,6 @@ pub mod cells;
 pub mod heads;
 pub mod intervals;
 pub mod ipf;
-pub mod latents;
 pub mod linalg;
 pub mod metadata;
 pub mod metrics;

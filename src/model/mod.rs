@@ -1,6 +1,8 @@
 //! The model behind every node: a fully convolutional autoencoder and a
 //! conditional invertible network on its latent (net2net), packaged as a
-//! bundle (manifest + safetensors) that is loaded once per process.
+//! bundle (manifest + safetensors) that is loaded once per process, and
+//! [`latents`], the bridge that takes frames into the fairness nodes'
+//! v-space and back.
 
 pub mod autoencoder;
 pub mod bundle;
@@ -9,6 +11,7 @@ pub mod cinn;
 pub mod config;
 pub mod info;
 pub mod init;
+pub mod latents;
 pub mod prior;
 mod translate;
 

@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::fairness::latents::{encode, head_set};
 use crate::fairness::metadata::{FrameRecord, METADATA_VERSION};
 use crate::fairness::FrameMeta;
 use crate::frame::Image;
+use crate::model::latents::{encode, head_set};
 use crate::node::{Node, RenderRequest};
 
 use super::model_params::{domain, load_bundle};

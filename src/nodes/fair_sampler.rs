@@ -8,9 +8,9 @@
 //! History: 1.0 — first version.
 
 use crate::error::Result;
-use crate::fairness::latents::{decode, fit_to_frame, head_set};
 use crate::fairness::{FairSampler as Sampler, HeadSet, SamplerOptions, Target};
 use crate::frame::Image;
+use crate::model::latents::{decode, fit_to_frame, head_set};
 use crate::node::{Node, RenderRequest};
 use crate::rng::StreamRng;
 

@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::fairness::latents::{apply_edit, encode, head_set};
 use crate::fairness::RebalancePlan;
 use crate::frame::Image;
+use crate::model::latents::{apply_edit, encode, head_set};
 use crate::node::{Node, RenderRequest};
 
 use super::model_params::{domain, load_bundle};

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use equifx::fairness::audit::{inputs_from_frames, BootstrapConfig};
 use equifx::fairness::intervals::{self, Blocks, ConfusionCounts};
-use equifx::fairness::latents::{encode, head_set};
 use equifx::fairness::metadata::FrameRecord;
 use equifx::fairness::{audit, ipf, AuditConfig, FrameMeta, HeadSet, Sidecar};
 use equifx::io::read_image;
+use equifx::model::latents::{encode, head_set};
 use equifx::model::Bundle;
 use equifx::Error;
 

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use equifx::fairness::latents::{apply_edit, encode};
 use equifx::fairness::rebalance::PlanContext;
 use equifx::fairness::{ipf, plan_rebalance, EditMode};
 use equifx::io::{read_image, write_image};
+use equifx::model::latents::{apply_edit, encode};
 use equifx::sequence::FramePattern;
 use equifx::Error;
 

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use equifx::fairness::latents::{decode, fit_to_frame};
 use equifx::io::{write_image, Depth};
+use equifx::model::latents::{decode, fit_to_frame};
 use equifx::nodes::fair_sampler::block_sampler;
 use equifx::sequence::FramePattern;
 use equifx::Error;

@@ -37,7 +37,7 @@ impl ModelArgs {
             .dtype_on(&device)?;
         let bundle = Bundle::load_cached(&dir, &device, dtype)?;
         let domain = bundle.manifest.domain_index(&self.domain)?;
-        let heads = equifx::fairness::latents::head_set(&bundle, &self.domain)?;
+        let heads = equifx::model::latents::head_set(&bundle, &self.domain)?;
         Ok((bundle, domain, heads))
     }
 }

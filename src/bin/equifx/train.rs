@@ -238,7 +238,7 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
     // Natural shares are read against the new prior, so from the bundle as written.
     let bundle = equifx::model::Bundle::load(&args.model, &candle_core::Device::Cpu)?;
     for (domain, heads) in &bundle.manifest.heads {
-        let set = equifx::fairness::latents::head_set(&bundle, domain)?;
+        let set = equifx::model::latents::head_set(&bundle, domain)?;
         for (k, head) in heads.iter().enumerate() {
             eprintln!(
                 "{domain}/{}: natural share {:.3}, held-out error {:.2} %",

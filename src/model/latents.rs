@@ -5,10 +5,10 @@
 
 use candle_core::Tensor;
 
-use super::heads::HeadSet;
+use super::Bundle;
 use crate::error::{Error, Result};
+use crate::fairness::HeadSet;
 use crate::frame::{linear_to_srgb, resize, srgb_to_linear, Image};
-use crate::model::Bundle;
 
 /// Frames are encoded in batches of this many (bounds memory).
 const BATCH: usize = 64;
@@ -103,7 +103,7 @@ pub fn encode(bundle: &Bundle, frames: &[Image], domain: usize) -> Result<Vec<Ve
 pub fn decode(bundle: &Bundle, vs: &[Vec<f32>], domain: usize) -> Result<Vec<Image>> {
     let (c, side) = (
         bundle.manifest.architecture.latent_channels,
-        bundle.manifest.image_size / crate::model::ModelConfig::STRIDE,
+        bundle.manifest.image_size / super::ModelConfig::STRIDE,
     );
     let mut out = Vec::with_capacity(vs.len());
     for chunk in vs.chunks(BATCH) {
