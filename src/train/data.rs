@@ -287,7 +287,12 @@ fn decode(path: &Path) -> Result<Rgb> {
     })
 }
 
-/// The planar `size × size` picture at `placement` of `img`.
+/// The planar `size × size` picture at `placement` of `img`, whose scaled
+/// size is `placement.scaled`. Only the window is resampled (a crop of a
+/// 4-MP photograph needs a few thousand of its pixels, not all of them scaled),
+/// with the image crate's triangle filter and sample positions, so the
+/// window equals the same crop of the whole picture resized, before that
+/// resize rounds to the file's sample type.
 fn cut<P>(
     img: ImageBuffer<P, Vec<P::Subpixel>>,
     placement: Placement,
@@ -298,23 +303,75 @@ where
     P: Pixel + 'static,
     P::Subpixel: 'static,
 {
+    let (sw, sh) = img.dimensions();
     let (w, h) = placement.scaled;
-    let img = if img.dimensions() == (w, h) {
-        img
-    } else {
-        image::imageops::resize(&img, w, h, FilterType::Triangle)
-    };
     let n = size * size;
     let mut planar = vec![0f32; 3 * n];
-    for y in 0..size {
-        for x in 0..size {
-            let px = img.get_pixel(placement.x + x as u32, placement.y + y as u32);
-            for (c, &v) in px.channels().iter().take(3).enumerate() {
-                planar[c * n + y * size + x] = value(v);
+    let sample = |x: u32, y: u32, c: usize| value(img.get_pixel(x, y).channels()[c]);
+    if (sw, sh) == (w, h) {
+        for y in 0..size {
+            for x in 0..size {
+                for c in 0..3 {
+                    planar[c * n + y * size + x] =
+                        sample(placement.x + x as u32, placement.y + y as u32, c);
+                }
+            }
+        }
+        return planar;
+    }
+    let columns = triangle_taps(sw, w, placement.x, size);
+    let rows = triangle_taps(sh, h, placement.y, size);
+    // Vertical pass over the source columns the window reads, then horizontal.
+    let x0 = columns.first().map_or(0, |t| t.0);
+    let x1 = columns.last().map_or(0, |t| t.0 + t.1.len() as u32);
+    let span = (x1 - x0) as usize;
+    let mut vertical = vec![0f32; 3 * size * span];
+    for (y, (top, weights)) in rows.iter().enumerate() {
+        for sx in x0..x1 {
+            for c in 0..3 {
+                let v: f32 = weights
+                    .iter()
+                    .enumerate()
+                    .map(|(k, wk)| wk * sample(sx, top + k as u32, c))
+                    .sum();
+                vertical[(c * size + y) * span + (sx - x0) as usize] = v;
+            }
+        }
+    }
+    for c in 0..3 {
+        for y in 0..size {
+            let line = &vertical[(c * size + y) * span..][..span];
+            for (x, (left, weights)) in columns.iter().enumerate() {
+                let start = (left - x0) as usize;
+                planar[c * n + y * size + x] = weights
+                    .iter()
+                    .zip(&line[start..])
+                    .map(|(wk, v)| wk * v)
+                    .sum();
             }
         }
     }
     planar
+}
+
+/// For output samples `offset .. offset + count` of a `src` → `dst` resize,
+/// the first source sample each reads and its normalised triangle weights,
+/// placed as `image::imageops::resize` places them.
+fn triangle_taps(src: u32, dst: u32, offset: u32, count: usize) -> Vec<(u32, Vec<f32>)> {
+    let ratio = src as f32 / dst as f32;
+    let sratio = ratio.max(1.0);
+    (0..count as u32)
+        .map(|i| {
+            let centre = ((offset + i) as f32 + 0.5) * ratio;
+            let left = ((centre - sratio).floor() as i64).clamp(0, i64::from(src) - 1);
+            let right = ((centre + sratio).ceil() as i64).clamp(left + 1, i64::from(src));
+            let weights: Vec<f32> = (left..right)
+                .map(|j| (1.0 - ((j as f32 - (centre - 0.5)) / sratio).abs()).max(0.0))
+                .collect();
+            let sum: f32 = weights.iter().sum();
+            (left as u32, weights.iter().map(|w| w / sum).collect())
+        })
+        .collect()
 }
 
 /// The training picture of the file at `path`, and where it lies in the file.
@@ -326,8 +383,21 @@ fn picture_of(
 ) -> Result<(Vec<f32>, Placement)> {
     let img = decode(path)?;
     let placement = sampling.place(img.dimensions(), size, draw);
+    // A whole-picture resize keeps the image crate's own result, rounding
+    // included, as bundles trained that way always had it.
+    let whole = |(w, h): (u32, u32)| {
+        matches!(sampling, Sampling::Resize) && (w, h) != (size as u32, size as u32)
+    };
     let pixels = match img {
+        Rgb::U8(i) if whole(i.dimensions()) => {
+            let i = image::imageops::resize(&i, size as u32, size as u32, FilterType::Triangle);
+            cut(i, placement, size, |v| f32::from(v) / 255.0)
+        }
         Rgb::U8(i) => cut(i, placement, size, |v| f32::from(v) / 255.0),
+        Rgb::F32(i) if whole(i.dimensions()) => {
+            let i = image::imageops::resize(&i, size as u32, size as u32, FilterType::Triangle);
+            cut(i, placement, size, |v| v.clamp(0.0, 1.0))
+        }
         Rgb::F32(i) => cut(i, placement, size, |v| v.clamp(0.0, 1.0)),
     };
     Ok((pixels, placement))
@@ -934,6 +1004,47 @@ mod tests {
     /// first, the centre (300 − 64) / 2. Half the pixel scale
     /// gives 150 × 100; a 1 × 1 file is upscaled to exactly the crop; a
     /// 64 × 640 strip keeps its width and is cropped along its length.
+    /// Oracle: the image crate resizes the whole picture and the crop is cut
+    /// from it; the window resample must agree up to that resize's rounding
+    /// to 8 bits (half a code), at scales down and up and at the edges.
+    #[test]
+    fn a_resampled_window_equals_the_crop_of_the_whole_resize() {
+        let (sw, sh) = (173u32, 121u32);
+        let img = image::RgbImage::from_fn(sw, sh, |x, y| {
+            image::Rgb([
+                (x * 7 + y * 3) as u8,
+                ((x * x + y * 5) % 256) as u8,
+                ((x ^ y) * 11 % 256) as u8,
+            ])
+        });
+        for (scaled, x, y) in [
+            ((61, 43), 0, 0),
+            ((61, 43), 61 - 24, 43 - 24),
+            ((97, 68), 40, 17),
+            ((173, 121), 5, 9),
+            ((260, 182), 200, 120),
+        ] {
+            let placement = Placement { scaled, x, y };
+            let size = 24;
+            let got = cut(img.clone(), placement, size, |v| f32::from(v) / 255.0);
+            let whole = image::imageops::resize(&img, scaled.0, scaled.1, FilterType::Triangle);
+            let n = size * size;
+            for yy in 0..size {
+                for xx in 0..size {
+                    let want = whole.get_pixel(x + xx as u32, y + yy as u32);
+                    for c in 0..3 {
+                        let d = (got[c * n + yy * size + xx] - f32::from(want[c]) / 255.0).abs();
+                        assert!(
+                            d <= 0.501 / 255.0,
+                            "{scaled:?} at ({xx}, {yy}) channel {c}: off by {} codes",
+                            d * 255.0
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn placements_follow_the_scale_and_the_draw() {
         let s = crop(1.0, 0.0);
