@@ -13,6 +13,7 @@ use crate::params::ParamValues;
 #[derive(Clone)]
 pub struct Instance {
     node: &'static dyn Node,
+    descriptor: &'static NodeDescriptor,
     params: ParamValues,
 }
 
@@ -22,12 +23,13 @@ impl Instance {
         let desc = node.descriptor()?;
         Ok(Instance {
             node,
-            params: ParamValues::defaults(desc),
+            descriptor: desc,
+            params: desc.default_values(),
         })
     }
 
     pub fn descriptor(&self) -> &'static NodeDescriptor {
-        self.params.node()
+        self.descriptor
     }
 
     pub fn params(&self) -> &ParamValues {

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::params::ParamDescriptor;
+use crate::params::{ParamDescriptor, ParamValues};
 
 /// The manifest source, embedded at build time so the library is self-contained.
 pub const NODES_TOML: &str = include_str!("../plugin-manifest/nodes.toml");
@@ -33,6 +33,11 @@ pub struct NodeDescriptor {
 impl NodeDescriptor {
     pub fn is_generator(&self) -> bool {
         self.inputs.is_empty()
+    }
+
+    /// Every parameter of this node at its default.
+    pub fn default_values(&'static self) -> ParamValues {
+        ParamValues::defaults(&self.id, &self.params)
     }
 
     pub fn param(&self, id: &str) -> Option<&ParamDescriptor> {

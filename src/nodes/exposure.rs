@@ -54,7 +54,7 @@ mod tests {
     #[test]
     fn one_stop_doubles_linear_light_and_keeps_alpha() {
         let desc = crate::manifest::node(ID).unwrap();
-        let mut params = ParamValues::defaults(desc);
+        let mut params = desc.default_values();
         params.set_from_str("exposure", "1").unwrap();
         params.set_from_str("gain", "0.25").unwrap();
         let input = Image::from_planes(1, 1, vec![0.2, 0.4, 0.8, 0.5]).unwrap();
@@ -70,6 +70,6 @@ mod tests {
         let out = Exposure.render(&req).unwrap();
         assert_eq!(out.data(), &[0.1, 0.2, 0.4, 0.5]);
         assert!(!Exposure.is_identity(&params));
-        assert!(Exposure.is_identity(&ParamValues::defaults(desc)));
+        assert!(Exposure.is_identity(&desc.default_values()));
     }
 }

@@ -1,7 +1,6 @@
 //! Validated parameter values of one node instance.
 
 use crate::error::{Error, Result};
-use crate::manifest::NodeDescriptor;
 
 use super::{ParamDescriptor, ParamKind};
 
@@ -18,32 +17,43 @@ pub enum ParamValue {
 /// is checked against its descriptor before it is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamValues {
-    node: &'static NodeDescriptor,
+    /// The node's id, for messages.
+    node_id: &'static str,
+    descriptors: &'static [ParamDescriptor],
     values: Vec<ParamValue>,
 }
 
 impl ParamValues {
-    /// Every parameter at its default.
-    pub fn defaults(node: &'static NodeDescriptor) -> Self {
-        let values = node.params.iter().map(|p| p.kind.default_value()).collect();
-        ParamValues { node, values }
+    /// Every parameter of node `node_id`, declared by `descriptors`, at its
+    /// default (see `NodeDescriptor::default_values`).
+    pub fn defaults(node_id: &'static str, descriptors: &'static [ParamDescriptor]) -> Self {
+        let values = descriptors.iter().map(|p| p.kind.default_value()).collect();
+        ParamValues {
+            node_id,
+            descriptors,
+            values,
+        }
     }
 
-    pub fn node(&self) -> &'static NodeDescriptor {
-        self.node
+    /// The id of the node these values belong to.
+    pub fn node_id(&self) -> &'static str {
+        self.node_id
+    }
+
+    /// The node's parameter declarations, in order.
+    pub fn descriptors(&self) -> &'static [ParamDescriptor] {
+        self.descriptors
     }
 
     fn index(&self, id: &str) -> Result<usize> {
-        self.node
-            .params
+        self.descriptors
             .iter()
             .position(|p| p.id == id)
             .ok_or_else(|| Error::UnknownParam {
-                node: self.node.id.clone(),
+                node: self.node_id.to_string(),
                 param: id.to_string(),
                 known: self
-                    .node
-                    .params
+                    .descriptors
                     .iter()
                     .map(|p| p.id.as_str())
                     .collect::<Vec<_>>()
@@ -54,7 +64,7 @@ impl ParamValues {
     /// Sets a parameter after checking kind, finiteness and range.
     pub fn set(&mut self, id: &str, value: ParamValue) -> Result<()> {
         let i = self.index(id)?;
-        let checked = check_value(&self.node.params[i], value)?;
+        let checked = check_value(&self.descriptors[i], value)?;
         self.values[i] = checked;
         Ok(())
     }
@@ -62,7 +72,7 @@ impl ParamValues {
     /// Sets a parameter from text, as typed on a command line or in a job file.
     pub fn set_from_str(&mut self, id: &str, text: &str) -> Result<()> {
         let i = self.index(id)?;
-        let p = &self.node.params[i];
+        let p = &self.descriptors[i];
         let bad = |what: &str| Error::InvalidParamValue {
             param: id.to_string(),
             reason: format!("'{text}' is not {what}"),
@@ -93,7 +103,7 @@ impl ParamValues {
     fn wrong_kind(&self, id: &str, want: &str) -> Error {
         Error::Internal(format!(
             "parameter '{id}' of {} read as {want}",
-            self.node.id
+            self.node_id
         ))
     }
 
@@ -127,7 +137,7 @@ impl ParamValues {
 
     /// (id, value) pairs in declaration order.
     pub fn iter(&self) -> impl Iterator<Item = (&ParamDescriptor, &ParamValue)> {
-        self.node.params.iter().zip(&self.values)
+        self.descriptors.iter().zip(&self.values)
     }
 }
 

@@ -156,8 +156,7 @@ pub extern "C" fn equifx_instance_get_float(
             ParamValue::Float(v) => *v,
             _ => {
                 let kind = params
-                    .node()
-                    .params
+                    .descriptors()
                     .iter()
                     .find(|p| p.id == name)
                     .map_or("non-float", |p| p.kind.name());
@@ -166,7 +165,7 @@ pub extern "C" fn equifx_instance_get_float(
                     format!(
                         "parameter '{name}' of {} is a {kind} parameter; \
                          equifx_instance_get_float reads float parameters only",
-                        params.node().id
+                        params.node_id()
                     ),
                 ));
             }

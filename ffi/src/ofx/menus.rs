@@ -48,7 +48,7 @@ const AUTO: &str = "auto";
 /// The domain names of the bundle a `model` value names (empty: the shipped
 /// bundle), from its manifest alone.
 fn bundle_domains(node: &'static NodeDescriptor, model: &str) -> equifx::Result<Vec<String>> {
-    let mut params = ParamValues::defaults(node);
+    let mut params = node.default_values();
     params.set(MODEL, ParamValue::Text(model.to_string()))?;
     let dir = bundle_path(&params)?;
     Ok(Bundle::read_manifest(&dir)?.domains)

@@ -35,9 +35,9 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> equifx::Result<()> {
     let dir = match args.model {
         Some(dir) => dir,
-        None => equifx::nodes::model_params::bundle_path(&equifx::params::ParamValues::defaults(
-            equifx::manifest::node(equifx::nodes::domain_transfer::ID)?,
-        ))?,
+        None => equifx::nodes::model_params::bundle_path(
+            &equifx::manifest::node(equifx::nodes::domain_transfer::ID)?.default_values(),
+        )?,
     };
     let manifest = Bundle::read_manifest(&dir)?;
     let width = args.width.unwrap_or(match manifest.pixel_scale {
