@@ -7,7 +7,6 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
-pub mod bundle;
 pub mod device;
 pub mod error;
 pub mod fairness;
@@ -18,6 +17,7 @@ pub mod manifest;
 pub mod model;
 pub mod node;
 pub mod nodes;
+pub mod ofx_bundle;
 pub mod params;
 pub mod rng;
 pub mod sequence;

@@ -29,7 +29,7 @@ fn bundle_writes_the_ofx_tree_and_prints_its_path() {
     let printed = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let bundle = dir.path().join("plugins/equifx.ofx.bundle");
     assert_eq!(printed, bundle.display().to_string());
-    let arch = equifx::bundle::architecture_dir().unwrap();
+    let arch = equifx::ofx_bundle::architecture_dir().unwrap();
     assert!(bundle
         .join("Contents")
         .join(arch)

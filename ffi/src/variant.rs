@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 use crate::capi::equifx_entry;
 use crate::ofx::abi::OfxPlugin;
 
-pub use equifx::bundle::CUDA_VARIANT_FILE;
+pub use equifx::ofx_bundle::CUDA_VARIANT_FILE;
 
 type GetEntry = unsafe extern "C" fn(u32) -> *const equifx_entry;
 type PluginCount = unsafe extern "C" fn() -> c_int;

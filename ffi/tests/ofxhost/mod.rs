@@ -1,5 +1,5 @@
 //! A test OpenFX host, written from the spec (`shared/spec/openfx-abi.md`):
-//! it assembles the real bundle with `equifx::bundle`, dlopens
+//! it assembles the real bundle with `equifx::ofx_bundle`, dlopens
 //! `equifx.ofx.bundle/Contents/<arch>/equifx.ofx` and drives it through the
 //! property, image effect, parameter, message, progress, multithread and
 //! memory suites, with the quirks real hosts have (see `ofx_host.rs`).
@@ -27,10 +27,11 @@ pub fn bundle_binary() -> &'static PathBuf {
         // folder in /tmp leaked a 250 MB bundle per test run).
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ofx-host-bundle");
         let _ = std::fs::remove_dir_all(&dir);
-        let bundle = equifx::bundle::assemble(crate::common::cdylib_path(), None, &dir).unwrap();
+        let bundle =
+            equifx::ofx_bundle::assemble(crate::common::cdylib_path(), None, &dir).unwrap();
         bundle
             .join("Contents")
-            .join(equifx::bundle::architecture_dir().unwrap())
+            .join(equifx::ofx_bundle::architecture_dir().unwrap())
             .join("equifx.ofx")
     })
 }

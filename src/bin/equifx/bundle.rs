@@ -45,7 +45,7 @@ pub fn run(args: BundleArgs) -> equifx::Result<()> {
         Some(p) => p,
         None => default_library()?,
     };
-    let bundle = equifx::bundle::assemble(&library, args.cuda_variant.as_deref(), &args.out)?;
+    let bundle = equifx::ofx_bundle::assemble(&library, args.cuda_variant.as_deref(), &args.out)?;
     println!("{}", bundle.display());
     Ok(())
 }
