@@ -2,7 +2,8 @@
 //! after it, as `candle_nn::Conv2d` runs it) against `equifx::kernels::conv2d`
 //! (bias fused), on the networks' shapes: a 64-channel 3×3 conv at 512², a
 //! 4×4 stride-2 down-sampling conv, the 3-channel stem at 832² (the largest
-//! tile) and a training-sized batch of a cINN coupling conv.
+//! tile), a training-sized batch of a cINN coupling conv, and the decoder's
+//! last two convolutions at 512² (most of a translation's FLOPs).
 //!
 //! Criterion's throughput is in FLOP (2 per multiply-add), so its "Gelem/s"
 //! reads as GFLOP/s; a summary table with both rates and the speed-up (best
@@ -24,7 +25,7 @@ struct Case {
     stride: usize,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 6] = [
     Case {
         name: "(1,64,512,512)x(64,64,3,3) p1",
         x: (1, 64, 512, 512),
@@ -50,6 +51,21 @@ const CASES: [Case; 4] = [
         name: "(8,72,16,16)x(64,72,3,3) p1",
         x: (8, 72, 16, 16),
         w: (64, 72, 3, 3),
+        padding: 1,
+        stride: 1,
+    },
+    // The decoder's two full-resolution convs, most of a translation's FLOPs.
+    Case {
+        name: "(1,32,512,512)x(16,32,3,3) p1",
+        x: (1, 32, 512, 512),
+        w: (16, 32, 3, 3),
+        padding: 1,
+        stride: 1,
+    },
+    Case {
+        name: "(1,16,512,512)x(3,16,3,3) p1",
+        x: (1, 16, 512, 512),
+        w: (3, 16, 3, 3),
         padding: 1,
         stride: 1,
     },

@@ -505,40 +505,97 @@ unsafe fn band(
 /// The K × N patch matrix of output rows r0..r1: row (c, ky, kx) holds, for
 /// each output pixel, the input value that kernel tap multiplies, zero in the
 /// padding. Every value of `col` is written.
+///
+/// With stride s, tap kx reads input columns s·ox + kx − p: every s-th value
+/// of the row from one phase. Each input row is split into its s phases
+/// once, and every tap then copies a contiguous run of one phase.
 fn im2col(g: &Geometry, x_img: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
     let n = (r1 - r0) * g.out_w;
-    let (s, p) = (g.stride, g.padding);
-    let taps = g.k_h * g.k_w;
-    for (kidx, krow) in col.chunks_exact_mut(n).enumerate() {
-        let (c, ky, kx) = (kidx / taps, (kidx / g.k_w) % g.k_h, kidx % g.k_w);
+    let (s, p, ow) = (g.stride, g.padding, g.out_w);
+    let phase_len = g.w.div_ceil(s);
+    let taps: Vec<Tap> = (0..g.k_w).map(|kx| Tap::new(g, kx, phase_len)).collect();
+    let mut phases = vec![0f32; if s > 1 { s * phase_len } else { 0 }];
+    for c in 0..g.c_in {
         let chan = &x_img[c * g.h * g.w..(c + 1) * g.h * g.w];
-        // Output columns whose input column ox·s + kx − p lies in 0..w.
+        for ky in 0..g.k_h {
+            let krows = &mut col[(c * g.k_h + ky) * g.k_w * n..][..g.k_w * n];
+            for (ri, r) in (r0..r1).enumerate() {
+                let iy = r * s + ky;
+                if iy < p || iy - p >= g.h {
+                    for krow in krows.chunks_exact_mut(n) {
+                        krow[ri * ow..(ri + 1) * ow].fill(0.0);
+                    }
+                    continue;
+                }
+                let src = &chan[(iy - p) * g.w..(iy - p + 1) * g.w];
+                let phased = if s == 1 {
+                    src
+                } else {
+                    split_phases(src, s, phase_len, &mut phases);
+                    &phases[..]
+                };
+                for (tap, krow) in taps.iter().zip(krows.chunks_exact_mut(n)) {
+                    let orow = &mut krow[ri * ow..(ri + 1) * ow];
+                    orow[..tap.lo].fill(0.0);
+                    orow[tap.hi..].fill(0.0);
+                    orow[tap.lo..tap.hi]
+                        .copy_from_slice(&phased[tap.start..tap.start + (tap.hi - tap.lo)]);
+                }
+            }
+        }
+    }
+}
+
+/// Where one kernel column's values come from: output columns lo..hi read
+/// input columns inside the row, at `start` of the phase-split row (`start`
+/// is meaningless when lo == hi); the others read padding.
+struct Tap {
+    lo: usize,
+    hi: usize,
+    start: usize,
+}
+
+impl Tap {
+    fn new(g: &Geometry, kx: usize, phase_len: usize) -> Tap {
+        let (s, p) = (g.stride, g.padding);
+        // Output columns ox whose input column ox·s + kx − p lies in 0..w.
         let hi = if g.w + p > kx {
             ((g.w + p - kx - 1) / s + 1).min(g.out_w)
         } else {
             0
         };
         let lo = p.saturating_sub(kx).div_ceil(s).min(hi);
-        for (r, orow) in (r0..r1).zip(krow.chunks_exact_mut(g.out_w)) {
-            let iy = r * s + ky;
-            if iy < p || iy - p >= g.h {
-                orow.fill(0.0);
-                continue;
-            }
-            let src = &chan[(iy - p) * g.w..(iy - p + 1) * g.w];
-            orow[..lo].fill(0.0);
-            orow[hi..].fill(0.0);
-            if lo == hi {
-                continue;
-            }
-            let first = lo * s + kx - p;
-            if s == 1 {
-                orow[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
-            } else {
-                for (d, v) in orow[lo..hi].iter_mut().zip(src[first..].iter().step_by(s)) {
-                    *d = *v;
-                }
-            }
+        if lo == hi {
+            return Tap { lo, hi, start: 0 };
+        }
+        // The first input column read, its phase and its index in the phase.
+        let ix = lo * s + kx - p;
+        Tap {
+            lo,
+            hi,
+            start: (ix % s) * phase_len + ix / s,
+        }
+    }
+}
+
+/// `src` split into its `s` phases: phase q (values q, q + s, …) at
+/// `out[q·phase_len..]`.
+fn split_phases(src: &[f32], s: usize, phase_len: usize, out: &mut [f32]) {
+    if s == 2 {
+        let (even, odd) = out.split_at_mut(phase_len);
+        let pairs = src.chunks_exact(2);
+        if let [last] = pairs.remainder() {
+            even[src.len() / 2] = *last;
+        }
+        for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+            *e = pair[0];
+            *o = pair[1];
+        }
+        return;
+    }
+    for (q, phase) in out.chunks_exact_mut(phase_len).enumerate() {
+        for (d, v) in phase.iter_mut().zip(src.iter().skip(q).step_by(s)) {
+            *d = *v;
         }
     }
 }
