@@ -613,7 +613,18 @@ mod tests {
     const TOL: f64 = 1e-5;
 
     /// A case: (batch, c_in, h, w, c_out, k_h, k_w, padding, stride, bias).
-    type Case = (usize, usize, usize, usize, usize, usize, usize, usize, usize, bool);
+    type Case = (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        bool,
+    );
 
     fn randn(rng: &mut StreamRng, dims: &[usize]) -> Tensor {
         let n = dims.iter().product();
@@ -654,7 +665,8 @@ mod tests {
         (0..count)
             .map(|i| {
                 let mut r = StreamRng::new(7, b"conv-test-case", i);
-                let mut pick = |lo: usize, hi: usize| lo + (r.next_u64() % (hi - lo + 1) as u64) as usize;
+                let mut pick =
+                    |lo: usize, hi: usize| lo + (r.next_u64() % (hi - lo + 1) as u64) as usize;
                 let k = [1, 3, 4][pick(0, 2)];
                 let padding = pick(0, 1);
                 let stride = pick(1, 2);
@@ -686,9 +698,22 @@ mod tests {
     }
 
     /// Σ|x·w| + |b| for every output value, in f64: the scale of the bound.
-    fn abs_scale(x: &Tensor, w: &Tensor, b: Option<&Tensor>, padding: usize, stride: usize) -> Vec<f64> {
+    fn abs_scale(
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        padding: usize,
+        stride: usize,
+    ) -> Vec<f64> {
         let ab = b.map(|b| b.abs().unwrap());
-        let s = candle_conv2d(&x.abs().unwrap(), &w.abs().unwrap(), ab.as_ref(), padding, stride).unwrap();
+        let s = candle_conv2d(
+            &x.abs().unwrap(),
+            &w.abs().unwrap(),
+            ab.as_ref(),
+            padding,
+            stride,
+        )
+        .unwrap();
         values(&s).iter().map(|&v| f64::from(v)).collect()
     }
 
@@ -710,10 +735,17 @@ mod tests {
     #[test]
     fn forward_matches_candle() {
         let mut worst = 0.0f64;
-        for (i, case) in fixed_cases().into_iter().chain(random_cases(60)).enumerate() {
+        for (i, case) in fixed_cases()
+            .into_iter()
+            .chain(random_cases(60))
+            .enumerate()
+        {
             let (x, w, b) = tensors(case, i as u64);
             let (padding, stride) = (case.7, case.8);
-            assert!(runs_on_kernel(&x, &w, b.as_ref(), padding, stride), "{case:?}");
+            assert!(
+                runs_on_kernel(&x, &w, b.as_ref(), padding, stride),
+                "{case:?}"
+            );
             let ours = conv2d(&x, &w, b.as_ref(), padding, stride).unwrap();
             let theirs = candle_conv2d(&x, &w, b.as_ref(), padding, stride).unwrap();
             let scale = abs_scale(&x, &w, b.as_ref(), padding, stride);
@@ -750,9 +782,15 @@ mod tests {
         for (i, case) in banded_cases().into_iter().enumerate() {
             let (x, w, b) = tensors(case, 100 + i as u64);
             let g = Geometry::new(x.dims4().unwrap(), w.dims4().unwrap(), case.7, case.8).unwrap();
-            assert!(g.batch * g.out_h.div_ceil(g.band_rows()) > 2, "{case:?}: one task only");
+            assert!(
+                g.batch * g.out_h.div_ceil(g.band_rows()) > 2,
+                "{case:?}: one task only"
+            );
             let run = |threads: usize| -> Vec<u32> {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
                 pool.install(|| {
                     let y = conv2d(&x, &w, b.as_ref(), case.7, case.8).unwrap();
                     values(&y).iter().map(|v| v.to_bits()).collect()
@@ -792,7 +830,11 @@ mod tests {
                             for ky in 0..kh {
                                 for kx in 0..kw {
                                     let (iy, ix) = (oy * stride + ky, ox * stride + kx);
-                                    if iy < padding || ix < padding || iy - padding >= h || ix - padding >= wd {
+                                    if iy < padding
+                                        || ix < padding
+                                        || iy - padding >= h
+                                        || ix - padding >= wd
+                                    {
                                         continue;
                                     }
                                     let xi = ((b * ci + c) * h + iy - padding) * wd + ix - padding;
@@ -849,16 +891,17 @@ mod tests {
             };
             check("dx", grads.get(&xv).unwrap(), &naive[0]);
             check("dw", grads.get(&wv).unwrap(), &naive[1]);
-            match &bv {
-                Some(bv) => check("db", grads.get(bv).unwrap(), &naive[2]),
-                None => {}
+            if let Some(bv) = &bv {
+                check("db", grads.get(bv).unwrap(), &naive[2]);
             }
             // Candle's own conv2d backward, where it can take the shape (a
             // single output_padding for both sides).
             let (_, _, h, wd) = x.dims4().unwrap();
             let (oh, ow) = (y.dim(2).unwrap(), y.dim(3).unwrap());
             let k = case.5;
-            if (h + 2 * padding - k) % stride == (wd + 2 * padding - k) % stride && (oh, ow) != (0, 0) {
+            if (h + 2 * padding - k) % stride == (wd + 2 * padding - k) % stride
+                && (oh, ow) != (0, 0)
+            {
                 let yc = candle_conv2d(&xv, &wv, bv.as_deref(), padding, stride).unwrap();
                 let gc = (&yc * &r).unwrap().sum_all().unwrap().backward().unwrap();
                 let pairs = [(&xv, &naive[0]), (&wv, &naive[1])];
@@ -877,13 +920,22 @@ mod tests {
         let (x, w, b) = tensors((1, 5, 9, 11, 7, 3, 3, 1, 1, true), 9);
         let _ = case;
         // f16: candle's own result, bit for bit.
-        let (xh, wh) = (x.to_dtype(DType::F16).unwrap(), w.to_dtype(DType::F16).unwrap());
+        let (xh, wh) = (
+            x.to_dtype(DType::F16).unwrap(),
+            w.to_dtype(DType::F16).unwrap(),
+        );
         let bh = b.as_ref().map(|b| b.to_dtype(DType::F16).unwrap());
         assert!(!runs_on_kernel(&xh, &wh, bh.as_ref(), 1, 1));
         let ours = conv2d(&xh, &wh, bh.as_ref(), 1, 1).unwrap();
         let theirs = candle_conv2d(&xh, &wh, bh.as_ref(), 1, 1).unwrap();
         let bits = |t: &Tensor| -> Vec<u16> {
-            t.flatten_all().unwrap().to_vec1::<half::f16>().unwrap().iter().map(|v| v.to_bits()).collect()
+            t.flatten_all()
+                .unwrap()
+                .to_vec1::<half::f16>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
         };
         assert_eq!(ours.dtype(), DType::F16);
         assert_eq!(bits(&ours), bits(&theirs));
