@@ -334,6 +334,64 @@ fn backward(
 ) -> Result<(Tensor, Tensor)> {
     let (_, _, h, wd) = x.dims4()?;
     let (_, _, k_h, k_w) = w.dims4()?;
+    let grad = grad.contiguous()?;
+    let on_kernel = k_h == k_w
+        && grad.dtype() == DType::F32
+        && grad.device().is_cpu()
+        && runs_on_kernel(x, w, None, padding, stride);
+    if !on_kernel {
+        return candle_backward(x, w, &grad, padding, stride);
+    }
+    // The input gradient is the full transposed convolution of the output
+    // gradient cut to the input (see `candle_backward`). On the kernel: the
+    // output gradient with stride − 1 zeros between its values, correlated
+    // with the weights flipped in space and with in and out channels
+    // swapped, padded by k − 1.
+    let dilated = dilate(&grad, stride)?;
+    let flipped = w
+        .transpose(0, 1)?
+        .contiguous()?
+        .flip(&[2, 3])?
+        .contiguous()?;
+    let full = conv2d(&dilated, &flipped, None, k_h - 1, 1)?;
+    let gx = crop_or_zero_pad(&full, 2, padding, h)?;
+    let gx = crop_or_zero_pad(&gx, 3, padding, wd)?;
+    let op = WeightGradOp {
+        kernel: (k_h, k_w),
+        padding,
+        stride,
+    };
+    let gw = x.apply_op2_no_bwd(&grad, &op)?;
+    Ok((gx, gw))
+}
+
+/// (B, C, H, W) → (B, C, (H − 1)·s + 1, (W − 1)·s + 1) with the values
+/// s apart and zeros between.
+fn dilate(t: &Tensor, s: usize) -> Result<Tensor> {
+    if s == 1 {
+        return Ok(t.clone());
+    }
+    let (b, c, h, w) = t.dims4()?;
+    t.reshape((b, c, h, 1, w, 1))?
+        .pad_with_zeros(3, 0, s - 1)?
+        .pad_with_zeros(5, 0, s - 1)?
+        .reshape((b, c, h * s, w * s))?
+        .narrow(2, 0, (h - 1) * s + 1)?
+        .narrow(3, 0, (w - 1) * s + 1)?
+        .contiguous()
+}
+
+/// The gradients with candle's own ops, as candle's backprop computes them
+/// for its conv2d, but correct for any height, width and stride.
+fn candle_backward(
+    x: &Tensor,
+    w: &Tensor,
+    grad: &Tensor,
+    padding: usize,
+    stride: usize,
+) -> Result<(Tensor, Tensor)> {
+    let (_, _, h, wd) = x.dims4()?;
+    let (_, _, k_h, k_w) = w.dims4()?;
     // The transposed convolution, uncropped, places each output's gradient
     // on the padded input; cutting the padding off leaves the input's rows
     // and columns, and those no window reached (past the last stride) get
@@ -350,6 +408,174 @@ fn backward(
         .transpose(0, 1)?;
     let gw = gw.narrow(2, 0, k_h)?.narrow(3, 0, k_w)?;
     Ok((gx, gw))
+}
+
+/// The weight gradient of a convolution, (x, output gradient) → (C_out,
+/// C_in, k_h, k_w): Σ over images and output pixels of the output gradient
+/// times the input patch, each band's share one sgemm against the band's
+/// im2col. The sum over bands is cut into a fixed number of runs of
+/// consecutive bands (a function of the shapes only); each run is summed
+/// in one task, and the runs' sums are added in order, so the result does
+/// not depend on the thread count.
+#[derive(Clone, Copy, Debug)]
+struct WeightGradOp {
+    kernel: (usize, usize),
+    padding: usize,
+    stride: usize,
+}
+
+impl CustomOp2 for WeightGradOp {
+    fn name(&self) -> &'static str {
+        "equifx-conv2d-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, c_in, h, w) = l1.shape().dims4()?;
+        let (b2, c_out, oh, ow) = l2.shape().dims4()?;
+        let (k_h, k_w) = self.kernel;
+        let g = Geometry::new(
+            (b, c_in, h, w),
+            (c_out, c_in, k_h, k_w),
+            self.padding,
+            self.stride,
+        );
+        let Some(g) = g.filter(|g| b2 == b && g.out_h == oh && g.out_w == ow) else {
+            bail!("equifx conv2d weight gradient: shapes disagree")
+        };
+        let xs = f32_data((s1, l1), "input")?;
+        let gs = f32_data((s2, l2), "output gradient")?;
+        if xs.len() != b * c_in * h * w || gs.len() != b * c_out * oh * ow {
+            bail!("equifx conv2d weight gradient: data and shapes disagree")
+        }
+        Ok((
+            CpuStorage::F32(weight_grad(&g, xs, gs)),
+            Shape::from((c_out, c_in, k_h, k_w)),
+        ))
+    }
+}
+
+/// See [`WeightGradOp`].
+fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
+    let (k, plane, image) = (g.k(), g.out_h * g.out_w, g.c_in * g.h * g.w);
+    let rows = g.band_rows();
+    let bands = g.out_h.div_ceil(rows);
+    let tasks = g.batch * bands;
+    let per_run = tasks.div_ceil(MIN_TASKS.min(tasks));
+    let runs: Vec<Vec<f32>> = (0..tasks.div_ceil(per_run))
+        .into_par_iter()
+        .map(|run| {
+            let mut acc = vec![0f32; g.c_out * k];
+            for (i, task) in (run * per_run..((run + 1) * per_run).min(tasks)).enumerate() {
+                let (img, band_idx) = (task / bands, task % bands);
+                let r0 = band_idx * rows;
+                let r1 = (r0 + rows).min(g.out_h);
+                let n = (r1 - r0) * g.out_w;
+                let x_img = &x[img * image..(img + 1) * image];
+                // The band's output gradient: c_out rows of n, `plane` apart.
+                let lhs = Mat {
+                    data: &grad[img * g.c_out * plane + r0 * g.out_w..],
+                    rs: plane,
+                    cs: 1,
+                };
+                let mut product = |patches: Mat| {
+                    // acc[c_out × k] (+)= grad_band[c_out × n] · patchesᵀ[n × k]
+                    sgemm(g.c_out, k, n, (&mut acc, k, 1), i > 0, lhs, patches);
+                };
+                if g.direct() {
+                    product(Mat {
+                        data: &x_img[r0 * g.w..],
+                        rs: 1,
+                        cs: g.h * g.w,
+                    });
+                    continue;
+                }
+                with_col(k * n, |col| {
+                    im2col(g, x_img, r0, r1, col);
+                    product(Mat {
+                        data: col,
+                        rs: 1,
+                        cs: n,
+                    });
+                });
+            }
+            acc
+        })
+        .collect();
+    let mut runs = runs.into_iter();
+    let mut sum = runs.next().unwrap_or_default();
+    for run in runs {
+        for (s, v) in sum.iter_mut().zip(run) {
+            *s += v;
+        }
+    }
+    sum
+}
+
+/// A read-only matrix view: element (i, j) at `data[i·rs + j·cs]`.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+impl Mat<'_> {
+    /// Whether a rows × cols matrix with these strides lies inside the data.
+    fn holds(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// dst[m × n] = lhs[m × k] · rhs[k × n], plus dst's own values if
+/// `read_dst`, single-threaded; dst is (data, row stride, column stride).
+/// Panics if a matrix does not fit its data.
+fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: (&mut [f32], usize, usize),
+    read_dst: bool,
+    lhs: Mat,
+    rhs: Mat,
+) {
+    let (dst, dst_rs, dst_cs) = dst;
+    let dst_view = Mat {
+        data: dst,
+        rs: dst_rs,
+        cs: dst_cs,
+    };
+    assert!(dst_view.holds(m, n) && lhs.holds(m, k) && rhs.holds(k, n));
+    // SAFETY: the three matrices lie inside their slices (asserted above);
+    // dst is borrowed mutably, so nothing else reads or writes it meanwhile.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            read_dst,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
 }
 
 /// `len` entries of `t` along `dim` from `start`, zeros where `t` ends.
@@ -448,7 +674,7 @@ unsafe fn band(
             row.fill(b);
         }
     }
-    let sgemm = |rhs: &[f32], rhs_rs: usize| {
+    let product = |rhs: &[f32], rhs_rs: usize| {
         // The last value the product reads: row k − 1, column n − 1.
         assert!(w.len() >= g.c_out * k && rhs.len() > (k - 1) * rhs_rs + n - 1);
         // SAFETY: lhs is c_out × k row-major inside `w`; rhs is k × n with row
@@ -481,9 +707,17 @@ unsafe fn band(
     };
     if g.direct() {
         // Row r0 of every input channel, channels h·w apart.
-        sgemm(&x_img[r0 * g.w..], g.h * g.w);
+        product(&x_img[r0 * g.w..], g.h * g.w);
         return;
     }
+    with_col(k * n, |col| {
+        im2col(g, x_img, r0, r1, col);
+        product(col, n);
+    });
+}
+
+/// Runs `f` on `len` values of this thread's im2col buffer.
+fn with_col(len: usize, f: impl FnOnce(&mut [f32])) {
     COL.with(|cell| {
         // A task never yields to another on its thread while it holds the
         // buffer (no rayon calls inside), but stay correct if one did.
@@ -493,12 +727,10 @@ unsafe fn band(
             Ok(col) => &mut **col,
             Err(_) => &mut own,
         };
-        if col.len() < k * n {
-            col.resize(k * n, 0.0);
+        if col.len() < len {
+            col.resize(len, 0.0);
         }
-        let col = &mut col[..k * n];
-        im2col(g, x_img, r0, r1, col);
-        sgemm(col, n);
+        f(&mut col[..len]);
     });
 }
 
@@ -802,6 +1034,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn gradients_bit_identical_for_any_thread_count() {
+        for (i, case) in banded_cases().into_iter().enumerate() {
+            let (x, w, b) = tensors(case, 150 + i as u64);
+            let (padding, stride) = (case.7, case.8);
+            let mut rng = StreamRng::new(160 + i as u64, b"conv-test-proj", 0);
+            let y = conv2d(&x, &w, b.as_ref(), padding, stride).unwrap();
+            let r = randn(&mut rng, y.dims());
+            let run = |threads: usize| -> Vec<Vec<u32>> {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let (xv, wv) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&w).unwrap());
+                    let bv = b.as_ref().map(|b| Var::from_tensor(b).unwrap());
+                    let y = conv2d(&xv, &wv, bv.as_deref(), padding, stride).unwrap();
+                    let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                    let mut vars = vec![xv.as_tensor(), wv.as_tensor()];
+                    vars.extend(bv.as_ref().map(|b| b.as_tensor()));
+                    vars.iter()
+                        .map(|v| {
+                            values(grads.get(v).unwrap())
+                                .iter()
+                                .map(|g| g.to_bits())
+                                .collect()
+                        })
+                        .collect()
+                })
+            };
+            let one = run(1);
+            assert_eq!(one, run(2), "{case:?}: 1 vs 2 threads");
+            assert_eq!(one, run(3), "{case:?}: 1 vs 3 threads");
+        }
+    }
+
     /// Gradients of Σ r·conv(x, w, b) by naive f64 loops: (gx, gw, gb) and
     /// the matching Σ|terms| scales.
     #[allow(clippy::type_complexity)]
@@ -867,6 +1135,9 @@ mod tests {
             (1, 4, 1, 1, 3, 3, 3, 1, 1, true),
             (1, 4, 1, 1, 3, 1, 1, 1, 2, true),
             (2, 5, 9, 10, 7, 4, 4, 0, 1, true),
+            // Non-square kernels: candle's ops compute these gradients.
+            (2, 3, 7, 9, 4, 3, 1, 1, 1, true),
+            (1, 2, 6, 7, 3, 1, 4, 0, 2, true),
         ];
         cases.extend(random_cases(12));
         let mut worst = 0.0f64;
@@ -899,7 +1170,8 @@ mod tests {
             let (_, _, h, wd) = x.dims4().unwrap();
             let (oh, ow) = (y.dim(2).unwrap(), y.dim(3).unwrap());
             let k = case.5;
-            if (h + 2 * padding - k) % stride == (wd + 2 * padding - k) % stride
+            if k == case.6
+                && (h + 2 * padding - k) % stride == (wd + 2 * padding - k) % stride
                 && (oh, ow) != (0, 0)
             {
                 let yc = candle_conv2d(&xv, &wv, bv.as_deref(), padding, stride).unwrap();
