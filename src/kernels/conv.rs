@@ -1,4 +1,4 @@
-//! A fast f32 conv2d forward for the CPU, as a candle custom op.
+//! A fast f32 conv2d for the CPU (forward and backward), as a candle custom op.
 //!
 //! # Algorithm
 //! The output of each image is cut into bands of whole output rows. For one
@@ -18,14 +18,22 @@
 //! # Numerics
 //! Each output is a sum of K products (plus the bias) in f32, summed in a
 //! different order than candle's own conv2d. The difference to candle stays
-//! within 1e-5 · (Σ|x·w| + |b|) on the shapes the tests draw (K up to 1152);
-//! the worst case for either order is K·2⁻²⁴ of that sum.
+//! within 1e-5 · (Σ|x·w| + |b|) on the shapes the tests draw (K up to 1152;
+//! the largest seen is 2.9e-7, the gradients' 2.3e-7 against f64 sums); the
+//! worst case for either order is K·2⁻²⁴ of that sum.
 //!
 //! # Backward
-//! The op implements `bwd` with candle's own ops, as candle's backprop does
-//! for its conv2d: the input gradient is the transposed convolution of the
-//! output gradient, the weight gradient a convolution of the input with the
-//! output gradient. Training therefore goes through this op unchanged.
+//! The op implements `bwd`, on the same kernel: the input gradient is the
+//! full transposed convolution of the output gradient, i.e. a conv2d of the
+//! output gradient (stride − 1 zeros between its values) with the weights
+//! flipped in space and transposed, cut to the input; the weight gradient
+//! is, band by band, one sgemm of the output gradient against the band's
+//! im2col, the bands summed over a partition fixed by the shapes. Both are
+//! thread-count independent like the forward. Non-square kernels take
+//! candle's own ops for the gradients.
+//!
+//! Stride-2 input gradients spend three quarters of their products on the
+//! inserted zeros; splitting them by output phase would avoid that.
 
 use std::cell::RefCell;
 
