@@ -391,7 +391,8 @@ mod tests {
     #[test]
     fn hostile_plans_are_refused_with_a_reason() {
         assert!(RebalancePlan::from_json(&plan_json().to_string()).is_ok());
-        let cases: [(&str, fn(&mut serde_json::Value)); 8] = [
+        type Case = (&'static str, fn(&mut serde_json::Value));
+        let cases: [Case; 8] = [
             ("empty coeffs", |p| {
                 p["edits"][0]["coeffs"] = serde_json::json!([])
             }),

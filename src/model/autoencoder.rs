@@ -2,9 +2,10 @@
 //! → latent z (C × H/8 × W/8) → image. Any H, W divisible by 8 work.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{conv2d, Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::{conv2d, Conv2dConfig, VarBuilder};
 
 use super::config::ModelConfig;
+use crate::kernels::Conv2d;
 
 fn same(k: usize) -> Conv2dConfig {
     Conv2dConfig {
@@ -31,11 +32,11 @@ pub struct Encoder {
 impl Encoder {
     pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         let c = cfg.ae_channels;
-        let stem = conv2d(3, c[0], 3, same(3), vb.pp("stem"))?;
+        let stem = conv2d(3, c[0], 3, same(3), vb.pp("stem"))?.into();
         let stages = (0..3)
-            .map(|i| conv2d(c[i], c[i + 1], 4, down(), vb.pp(format!("stages.{i}"))))
+            .map(|i| Ok(conv2d(c[i], c[i + 1], 4, down(), vb.pp(format!("stages.{i}")))?.into()))
             .collect::<candle_core::Result<_>>()?;
-        let out = conv2d(c[3], cfg.latent_channels, 3, same(3), vb.pp("out"))?;
+        let out = conv2d(c[3], cfg.latent_channels, 3, same(3), vb.pp("out"))?.into();
         Ok(Encoder { stem, stages, out })
     }
 
@@ -60,11 +61,14 @@ pub struct Decoder {
 impl Decoder {
     pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         let c = cfg.ae_channels;
-        let stem = conv2d(cfg.latent_channels, c[3], 3, same(3), vb.pp("stem"))?;
+        let stem = conv2d(cfg.latent_channels, c[3], 3, same(3), vb.pp("stem"))?.into();
         let stages = (0..3)
-            .map(|i| conv2d(c[3 - i], c[2 - i], 3, same(3), vb.pp(format!("stages.{i}"))))
+            .map(|i| {
+                let layer = conv2d(c[3 - i], c[2 - i], 3, same(3), vb.pp(format!("stages.{i}")))?;
+                Ok(layer.into())
+            })
             .collect::<candle_core::Result<_>>()?;
-        let out = conv2d(c[0], 3, 3, same(3), vb.pp("out"))?;
+        let out = conv2d(c[0], 3, 3, same(3), vb.pp("out"))?.into();
         Ok(Decoder { stem, stages, out })
     }
 

@@ -4,7 +4,9 @@
 //! inverse numerically stable.
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{conv2d, Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::{conv2d, Conv2dConfig, VarBuilder};
+
+use crate::kernels::Conv2d;
 
 /// Log-scales lie in (−CLAMP, CLAMP).
 const CLAMP: f64 = 2.0;
@@ -25,9 +27,9 @@ impl Coupling {
         };
         let vb = vb.pp("subnet");
         Ok(Coupling {
-            conv1: conv2d(half + embed, hidden, 3, pad, vb.pp("conv1"))?,
-            conv2: conv2d(hidden, hidden, 1, Default::default(), vb.pp("conv2"))?,
-            out: conv2d(hidden, 2 * (channels - half), 3, pad, vb.pp("out"))?,
+            conv1: conv2d(half + embed, hidden, 3, pad, vb.pp("conv1"))?.into(),
+            conv2: conv2d(hidden, hidden, 1, Default::default(), vb.pp("conv2"))?.into(),
+            out: conv2d(hidden, 2 * (channels - half), 3, pad, vb.pp("out"))?.into(),
             half,
         })
     }
