@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod device;
 pub mod error;
+pub mod export;
 pub mod fairness;
 pub mod frame;
 pub mod instance;
