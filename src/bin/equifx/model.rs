@@ -4,11 +4,15 @@ use std::path::PathBuf;
 
 use equifx::model::ModelInfo;
 
+mod export;
+
 #[derive(clap::Subcommand)]
 pub enum ModelCommand {
     /// What a bundle knows: domains, attributes with their training shares,
     /// sizes, architecture and hashes.
     Info(InfoArgs),
+    /// The bundle's networks as ONNX graphs (`model export --onnx [DIR] -o OUT`).
+    Export(export::ExportArgs),
 }
 
 #[derive(clap::Args)]
@@ -37,5 +41,6 @@ pub fn run(command: ModelCommand) -> equifx::Result<()> {
             }
             Ok(())
         }
+        ModelCommand::Export(args) => export::run(args),
     }
 }
