@@ -15,6 +15,7 @@ pub mod frame;
 pub mod instance;
 pub mod io;
 pub mod manifest;
+pub mod memory;
 pub mod model;
 pub mod node;
 pub mod nodes;

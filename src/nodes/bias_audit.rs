@@ -49,6 +49,6 @@ impl Node for BiasAudit {
             };
             record.write(Path::new(records), req.frame)?;
         }
-        Ok(input.clone())
+        input.try_clone()
     }
 }

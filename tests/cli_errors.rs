@@ -1,0 +1,69 @@
+//! What `equifx` says when the user's request cannot be met: each message
+//! names the real problem, and every failure ends with a documented exit
+//! code (never a signal), even when memory runs out.
+
+use std::process::{Command, Output};
+
+/// `equifx` with its address space capped at `gib` GiB (`ulimit -v`), as a
+/// farm task or a container with a memory limit runs it.
+#[cfg(unix)]
+fn equifx_capped(gib: u64) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", gib << 20))
+        .arg(env!("CARGO_BIN_EXE_equifx"));
+    c
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The process ended by itself with `code` (not killed by a signal, e.g. the
+/// abort of a failed allocation) and said `expected` on stderr.
+fn assert_exit(out: &Output, code: i32, expected: &[&str]) {
+    let err = stderr(out);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            None,
+            "equifx was killed by a signal ({:?}) instead of exiting with a documented code:\n{err}",
+            out.status
+        );
+    }
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    for e in expected {
+        assert!(err.contains(e), "expected {e:?} in:\n{err}");
+    }
+}
+
+// ------------------------------------------------------------------ memory --
+
+#[cfg(unix)]
+#[test]
+fn a_frame_beyond_the_pixel_limit_is_refused_before_any_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = equifx_capped(8)
+        .args(["render", "FairSampler", "--size", "65536x65536", "-o"])
+        .arg(dir.path().join("big.png"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 2, &["65536×65536", "16384×16384"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn running_out_of_memory_exits_3_with_a_message_instead_of_aborting() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("big.png");
+    // 16384² is within the limit, but its working image alone takes 4 GiB.
+    let out = equifx_capped(4)
+        .args(["render", "FairSampler", "--size", "16384x16384", "-o"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_exit(&out, 3, &["out of memory", "16384×16384"]);
+    assert!(!output.exists());
+}
