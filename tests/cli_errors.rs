@@ -2,7 +2,15 @@
 //! names the real problem, and every failure ends with a documented exit
 //! code (never a signal), even when memory runs out.
 
+use std::path::Path;
 use std::process::{Command, Output};
+
+use equifx::frame::Image;
+use equifx::io::{write_image, Depth};
+
+fn equifx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_equifx"))
+}
 
 /// `equifx` with its address space capped at `gib` GiB (`ulimit -v`), as a
 /// farm task or a container with a memory limit runs it.
@@ -39,6 +47,12 @@ fn assert_exit(out: &Output, code: i32, expected: &[&str]) {
     }
 }
 
+fn input_png(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("in.png");
+    write_image(&p, &Image::new(8, 6), Depth::U8).unwrap();
+    p
+}
+
 // ------------------------------------------------------------------ memory --
 
 #[cfg(unix)]
@@ -66,4 +80,45 @@ fn running_out_of_memory_exits_3_with_a_message_instead_of_aborting() {
         .unwrap();
     assert_exit(&out, 3, &["out of memory", "16384×16384"]);
     assert!(!output.exists());
+}
+
+// ----------------------------------------------------------------- outputs --
+
+#[test]
+fn an_existing_folder_as_the_output_is_named_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = equifx()
+        .args(["render", "Exposure"])
+        .arg(input_png(dir.path()))
+        .arg("-o")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 2, &["is a folder", &dir.path().display().to_string()]);
+    assert!(!stderr(&out).contains("extension '.'"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_output_without_extension_says_so_and_lists_the_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("frame");
+    let out = equifx()
+        .args(["render", "Exposure"])
+        .arg(input_png(dir.path()))
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_exit(
+        &out,
+        2,
+        &[
+            &output.display().to_string(),
+            "has no extension",
+            ".png",
+            ".exr",
+            ".tif",
+        ],
+    );
+    assert!(!stderr(&out).contains("extension '.'"), "{}", stderr(&out));
 }

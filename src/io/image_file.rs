@@ -26,12 +26,27 @@ pub enum FileKind {
 
 impl FileKind {
     pub fn from_path(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(Error::ImageFormat {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "is a folder, not an image file: name a file in it, e.g. {}",
+                    path.join("out.png").display()
+                ),
+            });
+        }
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
         match ext.as_str() {
+            "" => Err(Error::ImageFormat {
+                path: path.to_path_buf(),
+                reason: "has no extension: use .png, .exr, .tif/.tiff (or, to read, .jpg/.jpeg \
+                         or .webp); the extension picks the format"
+                    .into(),
+            }),
             "png" => Ok(FileKind::Png),
             "tif" | "tiff" => Ok(FileKind::Tiff),
             "exr" => Ok(FileKind::Exr),
