@@ -122,3 +122,20 @@ fn an_output_without_extension_says_so_and_lists_the_formats() {
     );
     assert!(!stderr(&out).contains("extension '.'"), "{}", stderr(&out));
 }
+
+/// Outputs go to a temporary file renamed into place; when the folder
+/// cannot take it, the message names the output asked for and the OS's
+/// reason, not the temporary file.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_output_where_no_file_can_be_created_names_the_output_and_the_os_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = equifx()
+        .args(["render", "Exposure"])
+        .arg(input_png(dir.path()))
+        .args(["-o", "/proc/out.png"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2, &["/proc/out.png", "os error"]);
+    assert!(!stderr(&out).contains(".partial"), "{}", stderr(&out));
+}
