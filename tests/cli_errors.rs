@@ -139,3 +139,46 @@ fn an_output_where_no_file_can_be_created_names_the_output_and_the_os_error() {
     assert_exit(&out, 2, &["/proc/out.png", "os error"]);
     assert!(!stderr(&out).contains(".partial"), "{}", stderr(&out));
 }
+
+// ----------------------------------------------------------------- records --
+
+#[test]
+fn a_file_given_as_the_bias_audit_records_folder_is_named_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("records");
+    std::fs::write(&records, b"not a folder").unwrap();
+    let out = equifx()
+        .args(["render", "BiasAudit"])
+        .arg(input_png(dir.path()))
+        .arg("-o")
+        .arg(dir.path().join("out.png"))
+        .arg("--param")
+        .arg(format!("records={}", records.display()))
+        .output()
+        .unwrap();
+    assert_exit(
+        &out,
+        2,
+        &[&records.display().to_string(), "is a file, not a folder"],
+    );
+    assert!(!stderr(&out).contains("os error 17"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_file_given_to_audit_records_is_named_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("records");
+    std::fs::write(&records, b"not a folder").unwrap();
+    let out = equifx()
+        .args(["audit", "--records"])
+        .arg(&records)
+        .arg("--report")
+        .arg(dir.path().join("report"))
+        .output()
+        .unwrap();
+    assert_exit(
+        &out,
+        2,
+        &[&records.display().to_string(), "is a file, not a folder"],
+    );
+}
