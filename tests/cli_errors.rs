@@ -82,6 +82,25 @@ fn running_out_of_memory_exits_3_with_a_message_instead_of_aborting() {
     assert!(!output.exists());
 }
 
+/// `equifx sample` scales its pictures to `--size` like the node does.
+#[cfg(unix)]
+#[test]
+fn sample_beyond_the_limit_or_the_memory_fails_with_2_or_3_instead_of_aborting() {
+    let dir = tempfile::tempdir().unwrap();
+    for (side, gib, code, says) in [
+        ("65536", 8, 2, "16384×16384"),
+        ("16384", 4, 3, "out of memory"),
+    ] {
+        let out = equifx_capped(gib)
+            .args(["sample", "--count", "1", "--size", side, "--out"])
+            .arg(dir.path().join("s.png"))
+            .output()
+            .unwrap();
+        assert_exit(&out, code, &[says]);
+    }
+    assert!(!dir.path().join("s.png").exists());
+}
+
 // ----------------------------------------------------------------- outputs --
 
 #[test]
