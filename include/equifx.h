@@ -77,6 +77,12 @@ typedef enum equifx_status {
   EQUIFX_STATUS_DEVICE = 11,
   EQUIFX_STATUS_INTERNAL = 12,
   /**
+   * Memory for the render could not be had (the process's address-space
+   * limit, or the machine's memory); nothing was aborted, the host may
+   * free memory and try again, or render a smaller frame.
+   */
+  EQUIFX_STATUS_OUT_OF_MEMORY = 13,
+  /**
    * A required pointer argument was NULL.
    */
   EQUIFX_STATUS_NULL_ARGUMENT = 100,

@@ -99,7 +99,7 @@ impl BatchJob {
             (Some(input), false) => {
                 FileKind::from_path(&input.path(0))?;
             }
-            (None, true) => {}
+            (None, true) => crate::frame::check_size(self.size.0, self.size.1)?,
         }
         if self.frames.len() > 1 && !self.output.is_sequence() {
             return Err(Error::InvalidArgument(

@@ -21,6 +21,7 @@ pub enum ErrorCode {
     Unsupported = 10,
     Device = 11,
     Internal = 12,
+    OutOfMemory = 13,
 }
 
 /// Errors of the equifx core.
@@ -58,6 +59,11 @@ pub enum Error {
     Device(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Memory for a buffer could not be had (the process's address-space
+    /// limit, or the machine's memory): the render stops cleanly instead of
+    /// aborting the process.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
 }
 
 impl Error {
@@ -76,15 +82,19 @@ impl Error {
             Error::Unsupported(_) => ErrorCode::Unsupported,
             Error::Device(_) => ErrorCode::Device,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::OutOfMemory(_) => ErrorCode::OutOfMemory,
         }
     }
 
-    /// Wraps an I/O error with the path it concerns.
+    /// Wraps an I/O error with the path it concerns. A failed allocation
+    /// reported as an I/O error (`std::fs::read` reserves its buffer
+    /// fallibly) is an out-of-memory error.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::OutOfMemory {
+            return Error::OutOfMemory(format!("{}: {source}", path.display()));
         }
+        Error::Io { path, source }
     }
 }
 
@@ -95,3 +105,41 @@ impl From<candle_core::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins every code: they are ABI, and renumbering breaks compiled hosts.
+    #[test]
+    fn error_codes_are_frozen() {
+        let pinned = [
+            (ErrorCode::InvalidArgument, 1),
+            (ErrorCode::InvalidFrame, 2),
+            (ErrorCode::UnknownNode, 3),
+            (ErrorCode::UnknownParam, 4),
+            (ErrorCode::InvalidParamValue, 5),
+            (ErrorCode::Io, 6),
+            (ErrorCode::ImageFormat, 7),
+            (ErrorCode::Model, 8),
+            (ErrorCode::Aborted, 9),
+            (ErrorCode::Unsupported, 10),
+            (ErrorCode::Device, 11),
+            (ErrorCode::Internal, 12),
+            (ErrorCode::OutOfMemory, 13),
+        ];
+        for (code, n) in pinned {
+            assert_eq!(code as i32, n, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn an_io_error_of_a_failed_allocation_is_out_of_memory() {
+        let e = Error::io(
+            "big.exr",
+            std::io::Error::from(std::io::ErrorKind::OutOfMemory),
+        );
+        assert_eq!(e.code(), ErrorCode::OutOfMemory);
+        assert!(e.to_string().contains("big.exr"), "{e}");
+    }
+}

@@ -63,10 +63,13 @@ impl Instance {
                 inputs.len()
             )));
         }
+        // Before anything is allocated for the frame: within the limits.
+        crate::frame::check_size(width, height)?;
         ctx.check_abort()?;
         if self.is_identity() {
+            let out = inputs[0].try_clone()?;
             ctx.progress(1.0);
-            return Ok(inputs[0].clone());
+            return Ok(out);
         }
         let out = self.node.render(&RenderRequest {
             inputs,
@@ -118,7 +121,10 @@ impl Instance {
                 }
             }
         }
-        let images: Vec<Image> = inputs.iter().map(Image::from_frame).collect();
+        let images = inputs
+            .iter()
+            .map(Image::from_frame)
+            .collect::<Result<Vec<Image>>>()?;
         let out = self.render_images(&images, w, h, frame, ctx)?;
         out.to_frame(output)
     }

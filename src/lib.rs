@@ -21,6 +21,7 @@ pub mod io;
 /// only module allowed `unsafe` (raw-pointer sgemm into shared outputs).
 pub mod kernels;
 pub mod manifest;
+pub mod memory;
 pub mod model;
 pub mod node;
 pub mod nodes;

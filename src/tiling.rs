@@ -19,6 +19,7 @@
 
 use crate::error::{Error, Result};
 use crate::frame::Image;
+use crate::memory::{try_vec, try_with_capacity};
 
 /// Context margin, in pixels at the network's resolution, that Domain
 /// Transfer gives every tile (a multiple of 16, so every shipped alignment
@@ -116,11 +117,14 @@ fn reflect(i: i64, n: usize) -> usize {
 
 /// The `w × h` window at (x0, y0) of `img` extended to the whole plane by
 /// mirror reflection (see [`pad_reflect`]); the window may start left of or
-/// above the image and reach past it.
-pub fn crop_reflect(img: &Image, x0: i64, y0: i64, w: usize, h: usize) -> Image {
+/// above the image and reach past it. Fails only when the window's memory
+/// cannot be allocated ([`Error::OutOfMemory`]), like every function here
+/// that returns an image.
+pub fn crop_reflect(img: &Image, x0: i64, y0: i64, w: usize, h: usize) -> Result<Image> {
     let (iw, ih) = (img.width(), img.height());
-    let xmap: Vec<usize> = (0..w).map(|x| reflect(x0 + x as i64, iw)).collect();
-    let mut out = Image::new(w, h);
+    let mut xmap = try_with_capacity(w, &|| format!("the column map of a {w}-pixel-wide tile"))?;
+    xmap.extend((0..w).map(|x| reflect(x0 + x as i64, iw)));
+    let mut out = Image::try_new(w, h)?;
     for c in 0..4 {
         let src = img.plane(c);
         let dst = out.plane_mut(c);
@@ -131,19 +135,19 @@ pub fn crop_reflect(img: &Image, x0: i64, y0: i64, w: usize, h: usize) -> Image 
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Pads by mirror reflection (without repeating the edge pixel, like
 /// numpy's `reflect`) to `w × h`; a 1-pixel side is replicated.
-pub fn pad_reflect(img: &Image, w: usize, h: usize) -> Image {
+pub fn pad_reflect(img: &Image, w: usize, h: usize) -> Result<Image> {
     crop_reflect(img, 0, 0, w, h)
 }
 
 /// Copies the `w × h` region at (x0, y0).
-pub fn crop(img: &Image, x0: usize, y0: usize, w: usize, h: usize) -> Image {
+pub fn crop(img: &Image, x0: usize, y0: usize, w: usize, h: usize) -> Result<Image> {
     let iw = img.width();
-    let mut out = Image::new(w, h);
+    let mut out = Image::try_new(w, h)?;
     for c in 0..4 {
         let src = img.plane(c);
         let dst = out.plane_mut(c);
@@ -152,7 +156,7 @@ pub fn crop(img: &Image, x0: usize, y0: usize, w: usize, h: usize) -> Image {
                 .copy_from_slice(&src[(y0 + y) * iw + x0..(y0 + y) * iw + x0 + w]);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Weight of position `i` in a tile of length `n` starting at `start` on an
@@ -207,7 +211,7 @@ where
     // region starts inside it.
     let mut run = |x0: usize, y0: usize| -> Result<(Image, usize, usize)> {
         let ((wx, fw), (wy, fh)) = (margin(x0, tw, pw), margin(y0, th, ph));
-        let out = f(&crop_reflect(img, wx, wy, fw, fh))?;
+        let out = f(&crop_reflect(img, wx, wy, fw, fh)?)?;
         if (out.width(), out.height()) != (fw, fh) {
             return Err(Error::Internal(
                 "tile function changed the tile size".into(),
@@ -223,13 +227,15 @@ where
             if (ox, oy) == (0, 0) && (out.width(), out.height()) == (w, h) {
                 out
             } else {
-                crop(&out, ox, oy, w, h)
+                crop(&out, ox, oy, w, h)?
             },
         );
     }
 
-    let mut acc = vec![0.0f32; 4 * pw * ph];
-    let mut wsum = vec![0.0f32; pw * ph];
+    let mut acc = try_vec(4 * pw * ph, 0.0f32, &|| {
+        format!("the {pw}×{ph} tile accumulator")
+    })?;
+    let mut wsum = try_vec(pw * ph, 0.0f32, &|| format!("the {pw}×{ph} tile weights"))?;
     let mut done = 0;
     for &y0 in &ys {
         for &x0 in &xs {
@@ -261,7 +267,7 @@ where
     Ok(if (pw, ph) == (w, h) {
         blended
     } else {
-        crop(&blended, 0, 0, w, h)
+        crop(&blended, 0, 0, w, h)?
     })
 }
 
@@ -472,8 +478,8 @@ mod tests {
         let up = |n: usize| n.div_ceil(align) * align;
         let (pw, ph) = (up(img.width()), up(img.height()));
         let m = up(halo);
-        let padded = crop_reflect(img, -(m as i64), -(m as i64), pw + 2 * m, ph + 2 * m);
-        crop(&net(&padded).unwrap(), m, m, img.width(), img.height())
+        let padded = crop_reflect(img, -(m as i64), -(m as i64), pw + 2 * m, ph + 2 * m).unwrap();
+        crop(&net(&padded).unwrap(), m, m, img.width(), img.height()).unwrap()
     }
 
     fn max_diff(a: &Image, b: &Image) -> f32 {
@@ -490,9 +496,12 @@ mod tests {
     #[test]
     fn crop_reflect_mirrors_beyond_every_border_and_extends_pad_reflect() {
         let img = noise(5, 3);
-        assert_eq!(crop_reflect(&img, 0, 0, 13, 7), pad_reflect(&img, 13, 7));
+        assert_eq!(
+            crop_reflect(&img, 0, 0, 13, 7).unwrap(),
+            pad_reflect(&img, 13, 7).unwrap()
+        );
         // Columns −4..9 of a 5-wide axis mirror as 4 3 2 1 0 1 2 3 4 3 2 1 0.
-        let out = crop_reflect(&img, -4, -2, 13, 7);
+        let out = crop_reflect(&img, -4, -2, 13, 7).unwrap();
         let xs = [4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0];
         let ys = [2, 1, 0, 1, 2, 1, 0];
         for c in 0..4 {
@@ -504,7 +513,7 @@ mod tests {
         }
         // A 1-pixel side is replicated, whatever the offset.
         let one = noise(1, 1);
-        let out = crop_reflect(&one, -3, -1, 4, 2);
+        let out = crop_reflect(&one, -3, -1, 4, 2).unwrap();
         for c in 0..4 {
             assert!(out.plane(c).iter().all(|&v| v == one.plane(c)[0]));
         }

@@ -180,8 +180,8 @@ fn strided_net(img: &Image) -> equifx::Result<Image> {
 fn whole_frame_with_halo(img: &Image, align: usize, halo: usize, net: Net) -> Image {
     let up = |n: usize| n.div_ceil(align) * align;
     let (pw, ph, m) = (up(img.width()), up(img.height()), up(halo));
-    let padded = crop_reflect(img, -(m as i64), -(m as i64), pw + 2 * m, ph + 2 * m);
-    crop(&net(&padded).unwrap(), m, m, img.width(), img.height())
+    let padded = crop_reflect(img, -(m as i64), -(m as i64), pw + 2 * m, ph + 2 * m).unwrap();
+    crop(&net(&padded).unwrap(), m, m, img.width(), img.height()).unwrap()
 }
 
 fn max_diff(a: &Image, b: &Image) -> f32 {

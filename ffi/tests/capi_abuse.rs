@@ -159,12 +159,22 @@ fn zero_and_huge_sizes_are_refused() {
     );
     fx.render_expect(
         |f| {
+            f.width = 16_384;
+            f.height = 16_384;
+            f.row_bytes = 16_384 * 4;
+        },
+        EQUIFX_STATUS_INVALID_FRAME,
+        "too small",
+    );
+    // Sides within the limit, but more pixels than any frame may have.
+    fx.render_expect(
+        |f| {
             f.width = 65_536;
             f.height = 65_536;
             f.row_bytes = 65_536 * 4;
         },
         EQUIFX_STATUS_INVALID_FRAME,
-        "too small",
+        "at most 268435456 pixels",
     );
     fx.render_expect(
         |f| f.width = u32::MAX,

@@ -1,6 +1,7 @@
 //! Hosts that call back into the library, render from several threads, read
 //! parameters of every kind, were built against an older or newer header, or
-//! abort renders that have nothing to do: none of it may hang, crash or lie.
+//! abort renders that have nothing to do, or send frames larger than the
+//! memory the process may use: none of it may hang, crash or lie.
 
 mod common;
 
@@ -737,5 +738,109 @@ fn the_minimum_sizes_are_the_first_versions_and_in_the_header() {
             header.contains(&format!("#define {name} {value}")),
             "include/equifx.h defines {name} {value}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Frames larger than the memory the host process may use. Each case runs in
+// a child process (this test executable again, with one test selected) whose
+// address space is capped with RLIMIT_AS: a failed allocation that aborts
+// kills only the child, and the parent sees the signal.
+#[cfg(target_os = "linux")]
+mod capped {
+    use super::*;
+
+    /// In a child, the address-space limit in GiB.
+    const MEMORY_CAP_GIB: &str = "EQUIFX_TEST_MEMORY_CAP_GIB";
+
+    /// Runs test `name` again in a child process capped at `gib` GiB; it must
+    /// pass and exit by itself with status 0, never be killed by a signal.
+    fn run_capped(name: &str, gib: u64) {
+        use std::os::unix::process::ExitStatusExt;
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(MEMORY_CAP_GIB, gib.to_string())
+            .output()
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.signal(),
+            None,
+            "the render killed the host process ({:?}):\n{log}",
+            out.status
+        );
+        assert_eq!(out.status.code(), Some(0), "{log}");
+        assert!(log.contains("1 passed"), "the child ran no test:\n{log}");
+    }
+
+    /// The cap this process runs under, when it is the child of [`run_capped`].
+    fn memory_cap() -> Option<u64> {
+        std::env::var(MEMORY_CAP_GIB)
+            .ok()
+            .map(|g| g.parse().unwrap())
+    }
+
+    fn cap_address_space(gib: u64) {
+        let limit = libc::rlimit {
+            rlim_cur: gib << 30,
+            rlim_max: gib << 30,
+        };
+        // SAFETY: setrlimit only reads the struct passed.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+    }
+
+    /// Renders a `w × h` RGBA_U8 frame through Exposure with the address space
+    /// capped at `gib` GiB (the host's two buffers allocated but untouched);
+    /// returns the status and the last error, after checking that a small frame
+    /// still renders afterwards: the library is unharmed.
+    fn render_capped(w: u32, h: u32, gib: u64) -> (equifx_status, String) {
+        let lib = Lib::load();
+        let e = lib.entry;
+        let inst = lib.new_instance("org.equifx.Exposure");
+        assert_eq!(set_float(e, inst, "exposure", 1.0), EQUIFX_STATUS_OK);
+        let len = w as usize * h as usize * 4;
+        let (mut src, mut dst) = (vec![0u8; len], vec![0u8; len]);
+        let fi = frame(w, h, 0, 0, 0, w as isize * 4, &mut src);
+        let fo = frame(w, h, 0, 0, 0, w as isize * 4, &mut dst);
+        cap_address_space(gib);
+        let st = (e.instance_render)(inst, &fi, 1, &fo, 0, std::ptr::null());
+        let message = lib.last_error();
+        let (small, _) = render(e, inst, std::ptr::null());
+        assert_eq!(small, EQUIFX_STATUS_OK, "{}", lib.last_error());
+        (e.instance_free)(inst);
+        (st, message)
+    }
+
+    #[test]
+    fn a_16k_frame_beyond_the_memory_limit_is_out_of_memory_not_an_abort() {
+        // 16384² is within the frame limit; its working image alone takes 4 GiB,
+        // and the host's buffers 2 GiB of the 6.
+        let Some(gib) = memory_cap() else {
+            return run_capped(
+                "capped::a_16k_frame_beyond_the_memory_limit_is_out_of_memory_not_an_abort",
+                6,
+            );
+        };
+        let (st, message) = render_capped(16384, 16384, gib);
+        assert_eq!(st, EQUIFX_STATUS_OUT_OF_MEMORY, "{message}");
+        assert!(message.contains("out of memory"), "{message}");
+    }
+
+    #[test]
+    fn a_frame_beyond_the_pixel_limit_is_invalid_before_anything_is_allocated() {
+        // 32768 × 16384: both sides allowed, twice the pixels of the limit.
+        let Some(gib) = memory_cap() else {
+            return run_capped(
+                "capped::a_frame_beyond_the_pixel_limit_is_invalid_before_anything_is_allocated",
+                6,
+            );
+        };
+        let (st, message) = render_capped(32768, 16384, gib);
+        assert_eq!(st, EQUIFX_STATUS_INVALID_FRAME, "{message}");
+        assert!(message.contains("16384×16384"), "{message}");
     }
 }

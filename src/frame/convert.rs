@@ -38,12 +38,12 @@ fn write_sample(bytes: &mut [u8], sample: SampleType, i: usize, v: f32) {
     }
 }
 
-pub(super) fn decode(frame: &FrameRef<'_>) -> Image {
+pub(super) fn decode(frame: &FrameRef<'_>) -> crate::error::Result<Image> {
     let l = *frame.layout();
     let (w, h) = (l.width, l.height);
     let n = w * h;
     let nch = l.format.channel_count();
-    let mut img = Image::new(w, h);
+    let mut img = Image::try_new(w, h)?;
     let data = img.data_mut();
     for y in 0..h {
         let row = frame.row(y);
@@ -67,7 +67,7 @@ pub(super) fn decode(frame: &FrameRef<'_>) -> Image {
             }
         }
     }
-    img
+    Ok(img)
 }
 
 pub(super) fn encode(img: &Image, out: &mut FrameMut<'_>) {
@@ -163,7 +163,7 @@ mod tests {
                 continue; // powf and c/a·a are exact only after integer quantisation
             }
             let src = pattern(&l);
-            let img = Image::from_frame(&FrameRef::new(l, &src).unwrap());
+            let img = Image::from_frame(&FrameRef::new(l, &src).unwrap()).unwrap();
             let mut out = vec![0u8; src.len()];
             img.to_frame(&mut FrameMut::new(l, &mut out).unwrap())
                 .unwrap();
@@ -198,8 +198,8 @@ mod tests {
             row_bytes: -(stride as isize),
             ..top
         };
-        let a = Image::from_frame(&FrameRef::new(top, &src).unwrap());
-        let b = Image::from_frame(&FrameRef::new(bottom, &flipped).unwrap());
+        let a = Image::from_frame(&FrameRef::new(top, &src).unwrap()).unwrap();
+        let b = Image::from_frame(&FrameRef::new(bottom, &flipped).unwrap()).unwrap();
         assert_eq!(a, b);
     }
 
@@ -212,7 +212,7 @@ mod tests {
             ColourSpace::Linear,
             AlphaMode::Straight,
         );
-        let img = Image::from_frame(&FrameRef::new(l, &[9u8; 12]).unwrap());
+        let img = Image::from_frame(&FrameRef::new(l, &[9u8; 12]).unwrap()).unwrap();
         assert!(img.plane(3).iter().all(|&a| a == 1.0));
         assert!(img.plane(0).iter().all(|&r| r == 9.0 / 255.0));
     }

@@ -17,6 +17,8 @@
 //! as a residual that the caller adds back in proportion to 1 − strength.
 
 use super::Image;
+use crate::error::Result;
+use crate::memory::try_vec;
 
 /// Largest channel below which pixels pass unchanged (scene-linear).
 pub const KNEE: f32 = 0.8;
@@ -35,13 +37,14 @@ pub struct Highlights {
     pub negative: Vec<f32>,
 }
 
-/// Splits a working image (scene-linear, straight alpha).
-pub fn split(img: &Image) -> Highlights {
+/// Splits a working image (scene-linear, straight alpha); fails with
+/// [`crate::Error::OutOfMemory`] when the parts do not fit.
+pub fn split(img: &Image) -> Result<Highlights> {
     let (w, h) = (img.width(), img.height());
     let n = w * h;
-    let mut display = img.clone();
-    let mut gain = vec![1.0f32; n];
-    let mut negative = vec![0.0f32; 3 * n];
+    let mut display = img.try_clone()?;
+    let mut gain = try_vec(n, 1.0f32, &|| format!("the {w}×{h} highlight gain"))?;
+    let mut negative = try_vec(3 * n, 0.0f32, &|| format!("the {w}×{h} negative residual"))?;
     let d = display.data_mut();
     for p in 0..n {
         let mut m = 0.0f32;
@@ -67,11 +70,11 @@ pub fn split(img: &Image) -> Highlights {
             *a = 1.0;
         }
     }
-    Highlights {
+    Ok(Highlights {
         display,
         gain,
         negative,
-    }
+    })
 }
 
 /// Multiplies the colour planes of `img` (same size as the split frame) by
@@ -113,7 +116,7 @@ mod tests {
             [-0.2, 0.4, 900.0],
         ];
         let img = plate(&values);
-        let parts = split(&img);
+        let parts = split(&img).unwrap();
         let colour = &parts.display.data()[..3 * values.len()];
         for v in colour {
             assert!(v.is_finite() && *v >= 0.0 && *v < 1.0, "{v}");
@@ -127,7 +130,7 @@ mod tests {
 
     #[test]
     fn mid_tones_pass_unchanged_and_highlights_keep_their_hue() {
-        let parts = split(&plate(&[[0.3, 0.6, 0.79], [8.0, 4.0, 2.0]]));
+        let parts = split(&plate(&[[0.3, 0.6, 0.79], [8.0, 4.0, 2.0]])).unwrap();
         let d = parts.display.data();
         let n = 2;
         assert_eq!([d[0], d[n], d[2 * n]], [0.3, 0.6, 0.79]);
@@ -136,7 +139,7 @@ mod tests {
         assert!((d[1] / d[n + 1] - 2.0).abs() < 1e-5);
         assert!((d[1] / d[2 * n + 1] - 4.0).abs() < 1e-5);
         // The roll-off is monotonic: brighter input, brighter display value.
-        let a = split(&plate(&[[2.0, 0.0, 0.0], [4.0, 0.0, 0.0], [8.0, 0.0, 0.0]]));
+        let a = split(&plate(&[[2.0, 0.0, 0.0], [4.0, 0.0, 0.0], [8.0, 0.0, 0.0]])).unwrap();
         let r = a.display.plane(0);
         assert!(r[0] < r[1] && r[1] < r[2] && r[2] < 1.0, "{r:?}");
     }
@@ -148,7 +151,7 @@ mod tests {
             [f32::INFINITY, 1.0, 0.2],
             [0.4, 0.4, 0.4],
         ]);
-        let parts = split(&img);
+        let parts = split(&img).unwrap();
         assert!(parts.display.data().iter().all(|v| v.is_finite()));
         assert_eq!(parts.display.plane(0)[0], 0.0);
         assert_eq!(parts.gain[0], 1.0);

@@ -12,13 +12,42 @@ pub use colour::{
     linear_to_srgb, premultiply, srgb_to_linear, unpremultiply, AlphaMode, ColourSpace,
 };
 pub use pixel::{Channels, PixelFormat, SampleType};
-pub use resize::resize;
+pub use resize::{resize, try_resize};
 
 use crate::error::{Error, Result};
 
 /// Largest width or height we accept: beyond 8K × 8 no host sends real frames,
 /// and the bound keeps every size computation far from overflow.
 pub const MAX_DIMENSION: usize = 65_536;
+
+/// Most pixels of a frame, a generated image or an image file: 2²⁸, a
+/// 16384 × 16384 frame. Sizes above it are refused before anything is
+/// allocated; the working image of the largest frame takes 4 GiB
+/// (four f32 planes), and a render holds a few such buffers at once.
+pub const MAX_PIXELS: usize = 1 << 28;
+
+/// Checks a frame size against the limits every frame obeys: at least 1×1,
+/// at most [`MAX_DIMENSION`] a side and [`MAX_PIXELS`] in all.
+pub fn check_size(width: usize, height: usize) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::InvalidFrame(format!(
+            "frame is {width}×{height}: width and height must be at least 1"
+        )));
+    }
+    if width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(Error::InvalidFrame(format!(
+            "frame is {width}×{height}: the largest supported side is {MAX_DIMENSION}"
+        )));
+    }
+    if width * height > MAX_PIXELS {
+        return Err(Error::InvalidFrame(format!(
+            "frame is {width}×{height}, {} pixels: equifx renders at most {MAX_PIXELS} pixels \
+             (16384×16384); render it in parts or at a smaller size",
+            width * height
+        )));
+    }
+    Ok(())
+}
 
 /// How a host's packed frame is laid out in memory.
 ///
@@ -74,18 +103,7 @@ impl FrameLayout {
 
     /// Checks the layout against the buffer the host says it allocated.
     pub fn validate(&self, buffer_len: usize) -> Result<()> {
-        if self.width == 0 || self.height == 0 {
-            return Err(Error::InvalidFrame(format!(
-                "frame is {}×{}: width and height must be at least 1",
-                self.width, self.height
-            )));
-        }
-        if self.width > MAX_DIMENSION || self.height > MAX_DIMENSION {
-            return Err(Error::InvalidFrame(format!(
-                "frame is {}×{}: the largest supported side is {MAX_DIMENSION}",
-                self.width, self.height
-            )));
-        }
+        check_size(self.width, self.height)?;
         let stride = self.row_bytes.unsigned_abs();
         if stride < self.row_len() {
             return Err(Error::InvalidFrame(format!(
@@ -202,16 +220,40 @@ pub struct Image {
 }
 
 impl Image {
-    /// A black, fully opaque image.
-    pub fn new(width: usize, height: usize) -> Self {
-        let n = width * height;
-        let mut data = vec![0.0; 4 * n];
+    /// A black, fully opaque image, or [`Error::OutOfMemory`] when its
+    /// planes cannot be allocated. Frames and anything sized by them use this.
+    pub fn try_new(width: usize, height: usize) -> Result<Self> {
+        let what = || format!("the {width}×{height} working image");
+        let n = width
+            .checked_mul(height)
+            .filter(|n| *n <= usize::MAX / 16)
+            .ok_or_else(|| crate::memory::out_of_memory(u64::MAX, &what))?;
+        let mut data = crate::memory::try_vec(4 * n, 0.0, &what)?;
         data[3 * n..].fill(1.0);
-        Image {
+        Ok(Image {
             width,
             height,
             data,
-        }
+        })
+    }
+
+    /// A black, fully opaque image of a size known to be small; like any
+    /// infallible allocation, it aborts the process when memory runs out
+    /// (sizes a frame decides go through [`Image::try_new`]).
+    pub fn new(width: usize, height: usize) -> Self {
+        Self::try_new(width, height).unwrap_or_else(|_| alloc_failed::<f32>(4 * width * height))
+    }
+
+    /// A copy, or [`Error::OutOfMemory`].
+    pub fn try_clone(&self) -> Result<Self> {
+        let data = crate::memory::try_copy(&self.data, &|| {
+            format!("a copy of the {}×{} working image", self.width, self.height)
+        })?;
+        Ok(Image {
+            width: self.width,
+            height: self.height,
+            data,
+        })
     }
 
     /// Wraps planar RGBA data (`4 × width × height` values).
@@ -262,8 +304,9 @@ impl Image {
         self.data
     }
 
-    /// Decodes a host frame into the working space.
-    pub fn from_frame(frame: &FrameRef<'_>) -> Image {
+    /// Decodes a host frame into the working space; [`Error::OutOfMemory`]
+    /// when the working image does not fit.
+    pub fn from_frame(frame: &FrameRef<'_>) -> Result<Image> {
         convert::decode(frame)
     }
 
@@ -281,4 +324,12 @@ impl Image {
         convert::encode(self, out);
         Ok(())
     }
+}
+
+/// What an infallible allocation of `n` values of `T` does when it fails:
+/// the standard library's handler, which aborts the process.
+fn alloc_failed<T>(n: usize) -> ! {
+    std::alloc::handle_alloc_error(
+        std::alloc::Layout::array::<T>(n).unwrap_or(std::alloc::Layout::new::<T>()),
+    )
 }

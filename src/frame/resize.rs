@@ -2,30 +2,39 @@
 //! bilinear to enlarge. Used to run networks at the scale they were trained at.
 
 use super::Image;
+use crate::error::Result;
+use crate::memory::try_vec;
 
-/// Resamples every plane to `w × h`.
+/// Resamples every plane to `w × h`; aborts the process when memory runs
+/// out, like any infallible allocation (frames use [`try_resize`]).
 pub fn resize(img: &Image, w: usize, h: usize) -> Image {
-    if (img.width(), img.height()) == (w, h) {
-        return img.clone();
-    }
-    let mut out = Image::new(w, h);
-    for c in 0..4 {
-        let plane = resize_plane(img.plane(c), img.width(), img.height(), w, h);
-        out.plane_mut(c).copy_from_slice(&plane);
-    }
-    out
+    try_resize(img, w, h).unwrap_or_else(|_| super::alloc_failed::<f32>(4 * w * h))
 }
 
-fn resize_plane(src: &[f32], sw: usize, sh: usize, w: usize, h: usize) -> Vec<f32> {
-    let tmp = resize_axis(src, sw, sh, w, true);
+/// Resamples every plane to `w × h`, or fails with
+/// [`crate::Error::OutOfMemory`] when the result does not fit.
+pub fn try_resize(img: &Image, w: usize, h: usize) -> Result<Image> {
+    if (img.width(), img.height()) == (w, h) {
+        return img.try_clone();
+    }
+    let mut out = Image::try_new(w, h)?;
+    for c in 0..4 {
+        let plane = resize_plane(img.plane(c), img.width(), img.height(), w, h)?;
+        out.plane_mut(c).copy_from_slice(&plane);
+    }
+    Ok(out)
+}
+
+fn resize_plane(src: &[f32], sw: usize, sh: usize, w: usize, h: usize) -> Result<Vec<f32>> {
+    let tmp = resize_axis(src, sw, sh, w, true)?;
     resize_axis(&tmp, w, sh, h, false)
 }
 
 /// Resamples along x (`horizontal`) or y to `n` samples.
-fn resize_axis(src: &[f32], sw: usize, sh: usize, n: usize, horizontal: bool) -> Vec<f32> {
+fn resize_axis(src: &[f32], sw: usize, sh: usize, n: usize, horizontal: bool) -> Result<Vec<f32>> {
     let (len, other) = if horizontal { (sw, sh) } else { (sh, sw) };
     let (ow, oh) = if horizontal { (n, sh) } else { (sw, n) };
-    let mut out = vec![0f32; ow * oh];
+    let mut out = try_vec(ow * oh, 0f32, &|| format!("a {ow}×{oh} resampled plane"))?;
     let at = |i: usize, j: usize| {
         if horizontal {
             src[j * sw + i]
@@ -63,7 +72,7 @@ fn resize_axis(src: &[f32], sw: usize, sh: usize, n: usize, horizontal: bool) ->
             }
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

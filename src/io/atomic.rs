@@ -17,11 +17,16 @@ where
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // Opened here rather than by `tempfile_in`, whose errors name the
+    // temporary file: the user asked for `path`, and needs the OS's reason.
     let mut tmp = tempfile::Builder::new()
         .prefix(".equifx-")
         .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+        .make_in(dir, create_private)
+        .map_err(|e| {
+            let why = format!("cannot create a file in {}: {e}", dir.display());
+            Error::io(path, std::io::Error::new(e.kind(), why))
+        })?;
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
         write(&mut w)?;
@@ -41,6 +46,15 @@ where
     }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Creates a new file only its owner can read until it is complete.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// Writes a whole byte buffer atomically.
@@ -65,6 +79,16 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "temporary file must be cleaned up");
+    }
+
+    #[test]
+    fn a_folder_that_cannot_hold_the_output_names_the_output_and_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("missing").join("out.txt");
+        let e = write_bytes_atomic(&p, b"x").unwrap_err().to_string();
+        assert!(e.starts_with(&p.display().to_string()), "{e}");
+        assert!(!e.contains(".partial"), "{e}");
+        assert!(e.contains("os error"), "{e}");
     }
 
     #[cfg(unix)]

@@ -26,12 +26,27 @@ pub enum FileKind {
 
 impl FileKind {
     pub fn from_path(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(Error::ImageFormat {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "is a folder, not an image file: name a file in it, e.g. {}",
+                    path.join("out.png").display()
+                ),
+            });
+        }
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
         match ext.as_str() {
+            "" => Err(Error::ImageFormat {
+                path: path.to_path_buf(),
+                reason: "has no extension: use .png, .exr, .tif/.tiff (or, to read, .jpg/.jpeg \
+                         or .webp); the extension picks the format"
+                    .into(),
+            }),
             "png" => Ok(FileKind::Png),
             "tif" | "tiff" => Ok(FileKind::Tiff),
             "exr" => Ok(FileKind::Exr),
@@ -55,10 +70,43 @@ impl FileKind {
 /// Extensions of every file kind equifx reads, lower case.
 pub const READABLE_EXTENSIONS: &[&str] = &["png", "tif", "tiff", "exr", "jpg", "jpeg", "webp"];
 
-/// Most pixels a decoded file may have (128 Mpx: a 100-Mpx camera file fits).
-/// A header claiming more is refused before anything is allocated; the
-/// working image of the largest file accepted takes 2 GiB.
-const MAX_DECODE_PIXELS: u64 = 1 << 27;
+/// Most pixels a decoded file may have: the frame limit,
+/// [`crate::frame::MAX_PIXELS`] (256 Mpx: a 100-Mpx camera file fits). A
+/// header claiming more is refused before anything is allocated; the working
+/// image of the largest file accepted takes 4 GiB, and when memory runs out
+/// before that, reading fails with [`Error::OutOfMemory`].
+const MAX_DECODE_PIXELS: u64 = crate::frame::MAX_PIXELS as u64;
+
+/// Names the file in an out-of-memory error (other errors already do).
+fn with_path(path: &Path, e: Error) -> Error {
+    match e {
+        Error::OutOfMemory(m) => Error::OutOfMemory(format!("{}: {m}", path.display())),
+        e => e,
+    }
+}
+
+/// The native-endian bytes of `samples`, allocated fallibly.
+fn ne_bytes<T: Copy, const N: usize>(
+    samples: &[T],
+    to_bytes: impl Fn(T) -> [u8; N],
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    let mut out = crate::memory::try_with_capacity(samples.len() * N, what)?;
+    out.extend(samples.iter().flat_map(|&x| to_bytes(x)));
+    Ok(out)
+}
+
+fn too_many_pixels(path: &Path, w: u64, h: u64) -> Option<Error> {
+    (w * h > MAX_DECODE_PIXELS).then(|| {
+        format_err(
+            path,
+            format!(
+                "the picture is {w}×{h}, more than the {} Mpx equifx reads",
+                MAX_DECODE_PIXELS >> 20
+            ),
+        )
+    })
+}
 
 /// Sample depth of a file on disk, so outputs can keep their input's depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,14 +168,8 @@ pub fn decode_with_image_crate(path: &Path) -> Result<image::DynamicImage> {
         .into_decoder()
         .map_err(|e| format_err(path, format!("cannot decode image: {e}")))?;
     let (w, h) = decoder.dimensions();
-    if u64::from(w) * u64::from(h) > MAX_DECODE_PIXELS {
-        return Err(format_err(
-            path,
-            format!(
-                "the picture is {w}×{h}, more than the {} Mpx equifx reads",
-                MAX_DECODE_PIXELS >> 20
-            ),
-        ));
+    if let Some(e) = too_many_pixels(path, w.into(), h.into()) {
+        return Err(e);
     }
     // A broken EXIF block only loses the rotation, never the picture.
     let orientation = decoder
@@ -170,6 +212,7 @@ fn read_with_image_crate(path: &Path) -> Result<LoadedImage> {
     let img = decode_with_image_crate(path)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let has_alpha = img.color().has_alpha();
+    let what = || format!("the {w}×{h} decoded samples");
     let (bytes, sample, depth, colour): (Vec<u8>, SampleType, Depth, ColourSpace) =
         match img.color() {
             image::ColorType::L8
@@ -184,7 +227,7 @@ fn read_with_image_crate(path: &Path) -> Result<LoadedImage> {
             image::ColorType::Rgb32F | image::ColorType::Rgba32F => {
                 let v = img.into_rgba32f().into_raw();
                 (
-                    v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+                    ne_bytes(&v, f32::to_ne_bytes, &what).map_err(|e| with_path(path, e))?,
                     SampleType::F32,
                     Depth::F32,
                     ColourSpace::Linear,
@@ -193,7 +236,7 @@ fn read_with_image_crate(path: &Path) -> Result<LoadedImage> {
             _ => {
                 let v = img.into_rgba16().into_raw();
                 (
-                    v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+                    ne_bytes(&v, u16::to_ne_bytes, &what).map_err(|e| with_path(path, e))?,
                     SampleType::U16,
                     Depth::U16,
                     ColourSpace::Srgb,
@@ -209,40 +252,50 @@ fn read_with_image_crate(path: &Path) -> Result<LoadedImage> {
     );
     let frame = FrameRef::new(layout, &bytes).map_err(|e| format_err(path, e))?;
     Ok(LoadedImage {
-        image: Image::from_frame(&frame),
+        image: Image::from_frame(&frame).map_err(|e| with_path(path, e))?,
         depth,
         has_alpha,
     })
 }
 
 fn read_exr(path: &Path) -> Result<LoadedImage> {
+    // The sizes first, so a header claiming too many pixels allocates nothing.
+    let meta = exr::meta::MetaData::read_from_file(path, false)
+        .map_err(|e| format_err(path, format!("cannot read OpenEXR: {e}")))?;
+    for header in &meta.headers {
+        let size = header.layer_size;
+        if let Some(e) = too_many_pixels(path, size.width() as u64, size.height() as u64) {
+            return Err(e);
+        }
+    }
     let file = exr::prelude::read()
         .no_deep_data()
         .largest_resolution_level()
         .rgba_channels(
             |size, ch| {
                 let (w, h) = (size.width(), size.height());
-                (
-                    w,
-                    h,
-                    vec![0f32; 4 * w * h],
-                    ch.3.is_some(),
-                    ch.0.sample_type,
-                )
+                let planes =
+                    crate::memory::try_vec(4 * w * h, 0f32, &|| format!("the {w}×{h} EXR planes"));
+                (w, h, planes, ch.3.is_some(), ch.0.sample_type)
             },
-            |(w, h, data, _, _), pos, (r, g, b, a): (f32, f32, f32, f32)| {
-                let (n, p) = (*w * *h, pos.y() * *w + pos.x());
-                data[p] = r;
-                data[n + p] = g;
-                data[2 * n + p] = b;
-                data[3 * n + p] = a;
+            |(w, h, planes, _, _), pos, (r, g, b, a): (f32, f32, f32, f32)| {
+                // When the planes could not be allocated, the error is
+                // reported once reading ends.
+                if let Ok(data) = planes {
+                    let (n, p) = (*w * *h, pos.y() * *w + pos.x());
+                    data[p] = r;
+                    data[n + p] = g;
+                    data[2 * n + p] = b;
+                    data[3 * n + p] = a;
+                }
             },
         )
         .first_valid_layer()
         .all_attributes()
         .from_file(path)
         .map_err(|e| format_err(path, format!("cannot read OpenEXR: {e}")))?;
-    let (w, h, mut data, has_alpha, sample_type) = file.layer_data.channel_data.pixels;
+    let (w, h, planes, has_alpha, sample_type) = file.layer_data.channel_data.pixels;
+    let mut data = planes.map_err(|e| with_path(path, e))?;
     if w == 0 || h == 0 {
         return Err(format_err(path, "image has no pixels"));
     }
@@ -353,13 +406,19 @@ pub fn write_image(path: &Path, image: &Image, depth: Depth) -> Result<()> {
                 PixelFormat::RGBA_U8
             };
             let layout = FrameLayout::packed(w, h, format, ColourSpace::Srgb, AlphaMode::Straight);
-            let mut bytes = vec![0u8; layout.required_len()];
+            let what = || format!("the {w}×{h} {format} pixels to write");
+            let mut bytes = crate::memory::try_vec(layout.required_len(), 0u8, &what)
+                .map_err(|e| with_path(path, e))?;
             image.to_frame(&mut FrameMut::new(layout, &mut bytes)?)?;
             let dynimg = if wide {
-                let v: Vec<u16> = bytes
-                    .chunks_exact(2)
-                    .map(|b| u16::from_ne_bytes([b[0], b[1]]))
-                    .collect();
+                let mut v: Vec<u16> = crate::memory::try_with_capacity(bytes.len() / 2, &what)
+                    .map_err(|e| with_path(path, e))?;
+                v.extend(
+                    bytes
+                        .chunks_exact(2)
+                        .map(|b| u16::from_ne_bytes([b[0], b[1]])),
+                );
+                drop(bytes);
                 image::ImageBuffer::from_raw(w as u32, h as u32, v)
                     .map(image::DynamicImage::ImageRgba16)
             } else {

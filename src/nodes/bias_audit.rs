@@ -32,6 +32,7 @@ impl Node for BiasAudit {
         let p = req.params;
         let records = p.text("records")?;
         if !records.trim().is_empty() {
+            check_records_folder(Path::new(records))?;
             let bundle = load_bundle(p)?;
             let domain = domain(p, "domain", &bundle)?;
             let domain_name = bundle.manifest.domains[domain].as_str();
@@ -49,6 +50,45 @@ impl Node for BiasAudit {
             };
             record.write(Path::new(records), req.frame)?;
         }
-        Ok(input.clone())
+        input.try_clone()
+    }
+}
+
+/// The records folder is created when missing; a file where it (or one of
+/// the folders above it) should be is the user's mistake to name.
+fn check_records_folder(dir: &Path) -> Result<()> {
+    let in_the_way = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find_map(|a| std::fs::metadata(a).ok().map(|m| (a, m.is_dir())));
+    match in_the_way {
+        Some((file, false)) => Err(Error::InvalidParamValue {
+            param: "records".into(),
+            reason: format!(
+                "{} is a file, not a folder: give the folder the per-frame records go into \
+                 (it is created if it does not exist)",
+                file.display()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_in_place_of_the_records_folder_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("records.txt");
+        std::fs::write(&file, b"x").unwrap();
+        for asked in [file.clone(), file.join("sub")] {
+            let e = check_records_folder(&asked).unwrap_err().to_string();
+            assert!(e.contains("is a file, not a folder"), "{e}");
+            assert!(e.contains(&file.display().to_string()), "{e}");
+        }
+        assert!(check_records_folder(dir.path()).is_ok());
+        assert!(check_records_folder(&dir.path().join("new/folder")).is_ok());
     }
 }

@@ -17,7 +17,8 @@ use candle_core::Tensor;
 
 use crate::error::{Error, Result};
 use crate::frame::highlights::{restore, split};
-use crate::frame::{linear_to_srgb, resize, srgb_to_linear, Image};
+use crate::frame::{linear_to_srgb, srgb_to_linear, try_resize, Image};
+use crate::memory::{ensure_available, image_bytes, out_of_memory, try_with_capacity};
 use crate::model::Bundle;
 use crate::node::{Node, RenderRequest};
 use crate::params::ParamValues;
@@ -29,12 +30,20 @@ pub const ID: &str = "org.equifx.DomainTransfer";
 
 pub struct DomainTransfer;
 
+/// Memory the network takes per pixel it runs on, per channel of the
+/// autoencoder's first stage: the shipped model (16 channels) peaks at about
+/// 390 bytes per pixel on the CPU (measured on 832² and 1344² windows), 24 a
+/// channel; 32 leaves room.
+const NETWORK_BYTES_PER_PIXEL_AND_CHANNEL: u64 = 32;
+
 fn to_model_tensor(img: &Image, bundle: &Bundle, srgb: bool) -> Result<Tensor> {
     let (w, h) = (img.width(), img.height());
-    let rgb: Vec<f32> = img.data()[..3 * w * h]
-        .iter()
-        .map(|&v| if srgb { linear_to_srgb(v) } else { v }.clamp(0.0, 1.0))
-        .collect();
+    let mut rgb = try_with_capacity(3 * w * h, &|| format!("the {w}×{h} network input"))?;
+    rgb.extend(
+        img.data()[..3 * w * h]
+            .iter()
+            .map(|&v| if srgb { linear_to_srgb(v) } else { v }.clamp(0.0, 1.0)),
+    );
     Ok(Tensor::from_vec(rgb, (1, 3, h, w), &bundle.device)?)
 }
 
@@ -44,8 +53,30 @@ fn from_model_tensor(t: &Tensor, alpha: &[f32], srgb: bool) -> Result<Image> {
     if srgb {
         data.iter_mut().for_each(|v| *v = srgb_to_linear(*v));
     }
+    data.try_reserve_exact(alpha.len())
+        .map_err(|_| out_of_memory(image_bytes(w, h), &|| format!("the {w}×{h} network output")))?;
     data.extend_from_slice(alpha);
     Image::from_planes(w, h, data)
+}
+
+/// Checks, before the network runs, that the memory it will take on the
+/// CPU for its largest input of `pixels` can be had: candle's tensors abort
+/// the process when an allocation fails, so this is the last point where
+/// running out of memory is an error. GPU memory is the device's business.
+fn ensure_network_memory(bundle: &Bundle, pixels: usize, side: (usize, usize)) -> Result<()> {
+    if !bundle.device.is_cpu() {
+        return Ok(());
+    }
+    let channels = bundle.manifest.architecture.ae_channels[0] as u64;
+    let bytes = (pixels as u64)
+        .saturating_mul(channels)
+        .saturating_mul(NETWORK_BYTES_PER_PIXEL_AND_CHANNEL);
+    ensure_available(bytes, &|| {
+        format!(
+            "the network on a {}×{} window (Model Resolution, Tile Size)",
+            side.0, side.1
+        )
+    })
 }
 
 /// Translates one model-resolution image (sides multiples of the model's alignment).
@@ -87,7 +118,7 @@ impl Node for DomainTransfer {
         let to = domain(p, "target", &bundle)?;
         let (w, h) = (input.width(), input.height());
         let align = m.architecture.align();
-        let parts = split(input);
+        let parts = split(input)?;
         let input = &parts.display;
         let keep = (1.0 - strength) as f32;
 
@@ -102,13 +133,14 @@ impl Node for DomainTransfer {
             ((w as f64 * scale).round() as usize).max(1),
             ((h as f64 * scale).round() as usize).max(1),
         );
-        let small = resize(input, ww, wh);
+        let small = try_resize(input, ww, wh)?;
 
         let from = match p.text("source")? {
             s if s.eq_ignore_ascii_case("auto") => {
                 // Detect on the whole (padded) frame at model resolution.
                 let (pw, ph) = (ww.div_ceil(align) * align, wh.div_ceil(align) * align);
-                let padded = pad_reflect(&small, pw, ph);
+                ensure_network_memory(&bundle, pw * ph, (pw, ph))?;
+                let padded = pad_reflect(&small, pw, ph)?;
                 bundle.detect_domain(&to_model_tensor(
                     &padded,
                     &bundle,
@@ -130,6 +162,14 @@ impl Node for DomainTransfer {
             // windows, which surroundings suit again.
             border_context: m.pixel_scale.is_some() || ww.min(wh) > m.image_size,
         };
+        // The largest window a tile is run on: the kept tile and its halo.
+        let halo = tiling.halo.div_ceil(align) * align;
+        let window = |n: usize| n.div_ceil(align) * align;
+        let (tw, th) = (
+            tile.min(window(ww)) + 2 * halo,
+            tile.min(window(wh)) + 2 * halo,
+        );
+        ensure_network_memory(&bundle, tw * th, (tw, th))?;
         let out_small = process_tiled(
             &small,
             tiling,
@@ -147,8 +187,8 @@ impl Node for DomainTransfer {
         }
         // Back to the frame size; the input's own fine detail is kept in
         // proportion to 1 − strength.
-        let up = resize(&out_small, w, h);
-        let up_in = resize(&small, w, h);
+        let up = try_resize(&out_small, w, h)?;
+        let up_in = try_resize(&small, w, h)?;
         let mut out = up;
         let n = w * h;
         for c in 0..3 {

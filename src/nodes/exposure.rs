@@ -34,8 +34,8 @@ impl Node for Exposure {
         let mut img = req
             .inputs
             .first()
-            .cloned()
-            .ok_or_else(|| Error::InvalidArgument("Exposure needs its Source input".into()))?;
+            .ok_or_else(|| Error::InvalidArgument("Exposure needs its Source input".into()))?
+            .try_clone()?;
         let k = Self::factor(req.params)?;
         for c in 0..3 {
             for v in img.plane_mut(c) {

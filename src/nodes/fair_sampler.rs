@@ -10,6 +10,7 @@
 use crate::error::Result;
 use crate::fairness::{FairSampler as Sampler, HeadSet, SamplerOptions, Target};
 use crate::frame::Image;
+use crate::memory::{ensure_available, image_bytes};
 use crate::model::latents::{decode, fit_to_frame, head_set};
 use crate::node::{Node, RenderRequest};
 use crate::rng::StreamRng;
@@ -50,6 +51,14 @@ impl Node for FairSampler {
             req.frame.rem_euclid(n as i64) as u64,
         );
         let sampler = block_sampler(heads, &target, n, p.int("seed")? as u64, block)?;
+        // The picture is scaled to cover the frame (a square of the longer
+        // side, one plane at a time) and cropped: check that memory first,
+        // as those allocations cannot fail softly.
+        let (w, h) = (req.width, req.height);
+        let side = w.max(h);
+        ensure_available(image_bytes(side, side) / 4 * 5 + image_bytes(w, h), &|| {
+            format!("scaling the sampled picture to the {w}×{h} frame")
+        })?;
         req.ctx.check_abort()?;
         let drawn = sampler.sample_item(item)?;
         let picture = decode(&bundle, &[drawn.v], domain)?;

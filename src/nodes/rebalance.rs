@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::fairness::RebalancePlan;
 use crate::frame::Image;
+use crate::memory::{ensure_available, image_bytes};
 use crate::model::latents::{apply_edit, encode, head_set};
 use crate::node::{Node, RenderRequest};
 
@@ -47,8 +48,15 @@ impl Node for Rebalance {
             .ok()
             .and_then(|f| plan.edit_for(f))
         else {
-            return Ok(input.clone());
+            return input.try_clone();
         };
+        // The edit reaches the frame as the difference of two decoded
+        // pictures scaled to its size, added to a copy of it: check that
+        // memory first, as those allocations cannot fail softly.
+        let (w, h) = (input.width(), input.height());
+        ensure_available(image_bytes(w, h) / 4 * 13, &|| {
+            format!("applying the edit to the {w}×{h} frame")
+        })?;
         let bundle = load_bundle(p)?;
         let domain = domain(p, "domain", &bundle)?;
         let domain_name = bundle.manifest.domains[domain].as_str();

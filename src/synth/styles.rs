@@ -239,9 +239,10 @@ pub fn render_image(scene: &Scene, style: Style, w: usize, h: usize) -> crate::f
         crate::frame::ColourSpace::Srgb,
         crate::frame::AlphaMode::Straight,
     );
-    match crate::frame::FrameRef::new(layout, &bytes) {
-        Ok(f) => crate::frame::Image::from_frame(&f),
-        // The layout is packed from the same sizes as the buffer: cannot fail.
-        Err(_) => crate::frame::Image::new(w, h),
-    }
+    // The layout is packed from the same sizes as the buffer: only memory can
+    // fail, and `Image::new` then aborts like every allocation of the
+    // synthetic world (whose scenes are small).
+    crate::frame::FrameRef::new(layout, &bytes)
+        .and_then(|f| crate::frame::Image::from_frame(&f))
+        .unwrap_or_else(|_| crate::frame::Image::new(w, h))
 }

@@ -5,6 +5,7 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use equifx::frame::{FrameMut, FrameRef};
+use equifx::memory::try_copy;
 use equifx::node::RenderContext;
 use equifx::params::ParamValue;
 use equifx::Instance;
@@ -208,16 +209,20 @@ pub extern "C" fn equifx_instance_render(
         // Inputs that overlap the output buffer are copied first: a shared
         // and a mutable view of the same bytes must never coexist.
         let (o_start, o_end) = out_desc.span();
-        let in_bytes: Vec<Cow<'_, [u8]>> = in_descs
+        let in_bytes = in_descs
             .iter()
             .map(|f| {
                 // SAFETY: layout() checked data is non-null and data_len bytes fit in the
                 // address space; the caller guarantees they are readable for this call.
                 let bytes = unsafe { std::slice::from_raw_parts(f.data as *const u8, f.data_len) };
                 let (s, e) = f.span();
-                if s < o_end && o_start < e { Cow::Owned(bytes.to_vec()) } else { Cow::Borrowed(bytes) }
+                Ok(if s < o_end && o_start < e {
+                    Cow::Owned(try_copy(bytes, &|| "a copy of an input that shares the output buffer".into())?)
+                } else {
+                    Cow::Borrowed(bytes)
+                })
             })
-            .collect();
+            .collect::<Result<Vec<Cow<'_, [u8]>>, FfiError>>()?;
         let frames = in_bytes
             .iter()
             .zip(&in_layouts)

@@ -22,6 +22,10 @@ pub enum equifx_status {
     EQUIFX_STATUS_UNSUPPORTED = 10,
     EQUIFX_STATUS_DEVICE = 11,
     EQUIFX_STATUS_INTERNAL = 12,
+    /// Memory for the render could not be had (the process's address-space
+    /// limit, or the machine's memory); nothing was aborted, the host may
+    /// free memory and try again, or render a smaller frame.
+    EQUIFX_STATUS_OUT_OF_MEMORY = 13,
     /// A required pointer argument was NULL.
     EQUIFX_STATUS_NULL_ARGUMENT = 100,
     /// The host asked for an ABI version this library does not provide.
@@ -48,6 +52,7 @@ impl From<ErrorCode> for equifx_status {
             ErrorCode::Unsupported => EQUIFX_STATUS_UNSUPPORTED,
             ErrorCode::Device => EQUIFX_STATUS_DEVICE,
             ErrorCode::Internal => EQUIFX_STATUS_INTERNAL,
+            ErrorCode::OutOfMemory => EQUIFX_STATUS_OUT_OF_MEMORY,
         }
     }
 }
@@ -74,6 +79,7 @@ mod tests {
             (EQUIFX_STATUS_UNSUPPORTED, 10),
             (EQUIFX_STATUS_DEVICE, 11),
             (EQUIFX_STATUS_INTERNAL, 12),
+            (EQUIFX_STATUS_OUT_OF_MEMORY, 13),
             (EQUIFX_STATUS_NULL_ARGUMENT, 100),
             (EQUIFX_STATUS_ABI_MISMATCH, 101),
             (EQUIFX_STATUS_OUT_OF_RANGE, 102),
@@ -90,6 +96,10 @@ mod tests {
         assert_eq!(
             equifx_status::from(ErrorCode::Internal) as i32,
             ErrorCode::Internal as i32
+        );
+        assert_eq!(
+            equifx_status::from(ErrorCode::OutOfMemory) as i32,
+            ErrorCode::OutOfMemory as i32
         );
     }
 }

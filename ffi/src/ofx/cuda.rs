@@ -38,7 +38,9 @@ pub(super) mod staging {
     /// Copies `len` bytes of device memory at `base` to a new host buffer.
     pub fn download(base: *mut u8, len: usize) -> Result<Vec<u8>, FfiError> {
         bind()?;
-        let mut host = vec![0u8; len];
+        let mut host = equifx::memory::try_vec(len, 0u8, &|| {
+            format!("a {len}-byte host copy of a GPU frame")
+        })?;
         // SAFETY: with CudaEnabled the host's image data is a device pointer to
         // at least `len` bytes (bounds × rowBytes), valid until the image is released.
         unsafe { result::memcpy_dtoh_sync(&mut host, base as u64) }

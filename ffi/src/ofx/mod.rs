@@ -182,12 +182,22 @@ fn main_entry(
                 s.report_error(effect, &format!("{}: {}", node.label, e.message));
             }
             crate::guard::set_last_error(&e.message);
-            OfxStatus::FAILED
+            failure_status(&e)
         }
         Err(e) => {
             crate::guard::set_last_error(&e.message);
             OfxStatus::FAILED
         }
+    }
+}
+
+/// The OFX status of a failed action: out of memory is the one failure
+/// OpenFX names, and hosts may free their caches and render again on it.
+fn failure_status(e: &FfiError) -> OfxStatus {
+    if e.status == equifx_status::EQUIFX_STATUS_OUT_OF_MEMORY {
+        OfxStatus::ERR_MEMORY
+    } else {
+        OfxStatus::FAILED
     }
 }
 
@@ -230,5 +240,13 @@ mod tests {
     fn every_manifest_node_gets_a_trampoline() {
         assert!(equifx::manifest::nodes().len() <= MAX_PLUGINS);
         assert_eq!(plugins().len(), equifx::manifest::nodes().len());
+    }
+
+    #[test]
+    fn out_of_memory_is_kofxstaterrmemory_and_other_failures_failed() {
+        let oom = FfiError::from(equifx::Error::OutOfMemory("a frame".into()));
+        assert_eq!(failure_status(&oom), OfxStatus::ERR_MEMORY);
+        let model = FfiError::from(equifx::Error::Model("no bundle".into()));
+        assert_eq!(failure_status(&model), OfxStatus::FAILED);
     }
 }

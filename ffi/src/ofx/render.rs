@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use equifx::frame::{
     AlphaMode, Channels, ColourSpace, FrameLayout, FrameMut, FrameRef, PixelFormat, SampleType,
 };
+use equifx::memory::{try_copy, try_vec};
 use equifx::node::RenderContext;
 
 use super::abi::*;
@@ -359,7 +360,7 @@ pub(super) fn render(
     // Inputs that overlap the output memory are copied first: a shared and a
     // mutable view of the same bytes must never coexist.
     let (o_start, o_end) = out_mem.span();
-    let in_bytes: Vec<Cow<'_, [u8]>> = in_mems
+    let in_bytes = in_mems
         .iter()
         .map(|m| {
             // SAFETY: the host guarantees the image memory (len bytes from the lowest
@@ -367,13 +368,15 @@ pub(super) fn render(
             // and `inputs` keeps every image fetched for this whole function.
             let bytes = unsafe { std::slice::from_raw_parts(m.base as *const u8, m.len) };
             let (a, b) = m.span();
-            if a < o_end && o_start < b {
-                Cow::Owned(bytes.to_vec())
+            Ok(if a < o_end && o_start < b {
+                Cow::Owned(try_copy(bytes, &|| {
+                    "a copy of an input that shares the output memory".into()
+                })?)
             } else {
                 Cow::Borrowed(bytes)
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<Cow<'_, [u8]>>, FfiError>>()?;
     let frames = in_bytes
         .iter()
         .zip(&in_mems)
@@ -396,7 +399,9 @@ pub(super) fn render(
         let (w, h) = ((full.x2 - full.x1) as usize, (full.y2 - full.y1) as usize);
         let l = out_mem.layout;
         let scratch = FrameLayout::packed(w, h, l.format, l.colour, l.alpha);
-        let mut buf = vec![0u8; scratch.required_len()];
+        let mut buf = try_vec(scratch.required_len(), 0u8, &|| {
+            format!("the {w}×{h} frame the render window is cut from")
+        })?;
         instance.render(
             &frames,
             &mut FrameMut::new(scratch, &mut buf)?,

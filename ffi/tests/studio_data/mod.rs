@@ -54,7 +54,7 @@ pub fn picture(w: u32, h: u32, night: bool, smiling: bool, hat: bool, seed: u32)
         ColourSpace::Srgb,
         AlphaMode::Straight,
     );
-    Image::from_frame(&FrameRef::new(layout, &bytes).unwrap())
+    Image::from_frame(&FrameRef::new(layout, &bytes).unwrap()).unwrap()
 }
 
 /// Labels of picture `i`: day 5/8 smiling and 3/8 hat, night the other way.

@@ -75,6 +75,13 @@ fn classify(
 }
 
 pub fn run(args: AuditArgs) -> equifx::Result<()> {
+    if let Some(file) = args.records.as_ref().filter(|d| d.is_file()) {
+        return Err(Error::InvalidArgument(format!(
+            "--records {}: is a file, not a folder: give the folder the Bias Audit node wrote \
+             its frame_*.json records into (or a sidecar with --sidecar)",
+            file.display()
+        )));
+    }
     let (bundle, domain, heads) = args.model.load()?;
     let frames: Sidecar = if let Some(s) = &args.sidecar {
         Sidecar::read(s)?

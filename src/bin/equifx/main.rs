@@ -27,8 +27,9 @@ use equifx::ErrorCode;
     long_about = "equifx runs its compositing nodes from the command line: the same nodes, parameters and \
                   results as the OpenFX plugin and the C library.\n\nStart with `equifx nodes` to see what \
                   is available.",
-    after_help = "Exit codes: 0 success, 2 bad input or arguments, 3 model error, 4 some frames failed, \
-                  5 aborted, 1 any other error. Set EQUIFX_LOG=debug for detailed logs."
+    after_help = "Exit codes: 0 success, 2 bad input or arguments, 3 model error (bundle, device or out \
+                  of memory), 4 some frames failed, 5 aborted, 1 any other error. Set EQUIFX_LOG=debug \
+                  for detailed logs."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -76,7 +77,8 @@ pub fn exit_code(code: ErrorCode) -> u8 {
         | ErrorCode::InvalidParamValue
         | ErrorCode::ImageFormat
         | ErrorCode::Io => 2,
-        ErrorCode::Model | ErrorCode::Device => 3,
+        // The model could not run here: bundle, device or memory.
+        ErrorCode::Model | ErrorCode::Device | ErrorCode::OutOfMemory => 3,
         ErrorCode::Aborted => 5,
         _ => 1,
     }

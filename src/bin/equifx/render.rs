@@ -41,7 +41,7 @@ pub struct RenderArgs {
     /// Keep outputs that already exist as complete frames (resume a killed task).
     #[arg(long)]
     skip_existing: bool,
-    /// Output size for generator nodes, `WIDTHxHEIGHT`.
+    /// Output size for generator nodes, `WIDTHxHEIGHT` (at most 16384×16384 pixels in all).
     #[arg(long)]
     size: Option<String>,
     /// A TOML job file (node, params, input, output, frames); see docs/farm.md.
@@ -99,9 +99,11 @@ pub fn parse_size(s: &str) -> equifx::Result<(usize, usize)> {
     let bad = || Error::InvalidArgument(format!("size '{s}' must be WIDTHxHEIGHT, e.g. 512x512"));
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
     let (w, h): (usize, usize) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
-    if w == 0 || h == 0 || w > equifx::frame::MAX_DIMENSION || h > equifx::frame::MAX_DIMENSION {
+    if w == 0 || h == 0 {
         return Err(bad());
     }
+    // Refused before anything is allocated, with the limit named.
+    equifx::frame::check_size(w, h)?;
     Ok((w, h))
 }
 

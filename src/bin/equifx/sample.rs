@@ -49,6 +49,12 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
     }
     let sampler = block_sampler(heads, &target, args.count, args.seed, 0)?;
     let side = args.size.unwrap_or(bundle.manifest.image_size);
+    // Within the frame limit, and the memory of scaling a picture to it
+    // (which cannot fail softly) there, before the first is drawn.
+    equifx::frame::check_size(side, side)?;
+    equifx::memory::ensure_available(equifx::memory::image_bytes(side, side) / 4 * 9, &|| {
+        format!("scaling the sampled pictures to {side}×{side}")
+    })?;
     let bar = indicatif::ProgressBar::new(args.count);
     let mut frames = Vec::with_capacity(args.count as usize);
     for start in (0..args.count).step_by(64) {

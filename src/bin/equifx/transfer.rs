@@ -72,11 +72,11 @@ pub fn run(args: TransferArgs) -> equifx::Result<()> {
     let probe = instance(&args, &args.to)?;
     let bundle = equifx::nodes::model_params::load_bundle(probe.params())?;
     let domains = bundle.manifest.domains.clone();
-    let mut panels = vec![loaded.image.clone()];
+    let mut panels = vec![loaded.image.try_clone()?];
     for d in &domains {
         panels.push(instance(&args, d)?.render_images(inputs, w, h, 0, &ctx)?);
     }
-    let mut sheet = Image::new(w * panels.len(), h);
+    let mut sheet = Image::try_new(w * panels.len(), h)?;
     let sw = w * panels.len();
     for (k, panel) in panels.iter().enumerate() {
         for c in 0..4 {
