@@ -170,7 +170,7 @@ fn eight_renderers_a_setter_and_a_creator_agree_with_serial_renders() {
                     let k = (t + i) % 2;
                     let px = render(&lib, kinds[k], shared[k]);
                     assert!(
-                        refs[k].iter().any(|r| *r == px),
+                        refs[k].contains(&px),
                         "thread {t}, render {i} of {}: a frame no serial render gives",
                         kinds[k].node()
                     );

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use equifx::manifest::NodeDescriptor;
 use equifx::model::Bundle;
 use equifx::nodes::model_params::bundle_path;
-use equifx::params::{ParamDescriptor, ParamKind, ParamValue, ParamValues};
+use equifx::params::{ParamDescriptor, ParamKind, ParamValue};
 use parking_lot::Mutex;
 
 use super::abi::*;
