@@ -33,6 +33,7 @@ use equifx::model::{Bundle, ModelConfig};
 
 #[path = "../tests/onnx/venv.rs"]
 mod venv;
+use venv::{read_f32, write_f32};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -174,34 +175,12 @@ fn translate_flops(cfg: &ModelConfig, h: usize, w: usize) -> (f64, f64, f64) {
 // Inputs and the ONNX Runtime child
 // ---------------------------------------------------------------------------
 
-/// Seeded uniform numbers in [0, 1) (SplitMix64).
+/// Seeded uniform numbers in [0, 1), from the project's stream generator.
 fn uniform_tensor(shape: &[usize], seed: u64) -> Tensor {
-    let mut state = seed;
+    let mut rng = equifx::rng::StreamRng::new(seed, b"vs-onnxruntime", 0);
     let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
+    let v: Vec<f32> = (0..n).map(|_| rng.uniform() as f32).collect();
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-}
-
-fn write_f32(path: &Path, t: &Tensor) {
-    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn read_f32(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 struct OrtServer {

@@ -30,25 +30,24 @@ fn shipped_bundle() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default")
 }
 
-/// Seeded uniform and normal numbers (SplitMix64), independent of any crate.
-struct Rng(u64);
+/// Seeded uniform and normal numbers: the project's own stream generator.
+struct Rng(equifx::rng::StreamRng);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(equifx::rng::StreamRng::new(seed, b"onnx-export-test", 0))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn uniform(&mut self) -> f32 {
-        ((self.next() >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+        self.0.uniform() as f32
     }
 
     fn normal(&mut self) -> f32 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+        self.0.normal() as f32
     }
 
     fn tensor(&mut self, shape: &[usize], f: impl Fn(&mut Rng) -> f32) -> Tensor {
@@ -88,7 +87,7 @@ struct Case {
 fn cases(bundle: &Bundle, out: &Path, sizes: &[[usize; 4]], seed: u64) -> Vec<Case> {
     let m = &bundle.manifest;
     let stems = equifx::export::domain_stems(&m.domains);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut cases = Vec::new();
     let domains = |d: usize, b: usize| Tensor::from_vec(vec![d as u32; b], b, &Device::Cpu);
     let case = |file: String, input, output, x: &Tensor, reference: Tensor| Case {
@@ -137,24 +136,10 @@ fn cases(bundle: &Bundle, out: &Path, sizes: &[[usize; 4]], seed: u64) -> Vec<Ca
     cases
 }
 
-fn write_f32(path: &Path, t: &Tensor) {
-    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn read_f32(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
 // ONNX Runtime from PyPI, in a cached virtualenv: shared with the bench.
 #[path = "onnx/venv.rs"]
 mod venv;
-use venv::{ort_python, run};
+use venv::{ort_python, read_f32, run, write_f32};
 
 /// Skipped with a message, or failed under `CI=true`.
 fn skip(reason: &str) {
@@ -180,7 +165,7 @@ fn random_flat_bundle(dir: &Path) {
         domains: 2,
         cinn_squeeze: false,
     };
-    let mut rng = Rng(77);
+    let mut rng = Rng::new(77);
     let mut tensors = HashMap::new();
     for (name, shape) in expected_tensors(&cfg).unwrap() {
         let n: usize = shape.iter().product();

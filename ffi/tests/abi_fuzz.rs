@@ -24,16 +24,15 @@ use equifx_ffi::capi::frame::equifx_frame;
 use equifx_ffi::capi::instance::equifx_instance;
 use equifx_ffi::capi::status::equifx_status::{self, *};
 
-/// SplitMix64: a small, seedable generator for the call sequence.
-struct Rng(u64);
+/// The call sequence's random numbers: the project's stream generator.
+struct Rng(equifx::rng::StreamRng);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(equifx::rng::StreamRng::new(seed, b"abi-fuzz", 0))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
@@ -285,7 +284,7 @@ const TEXTS: [&str; 10] = [
 
 fn fuzz_thread(lib: &Lib, cat: &Catalogue, shared: &[(usize, Shared)], seed: u64, calls: u64) {
     let e = lib.entry;
-    let mut r = Rng(seed);
+    let mut r = Rng::new(seed);
     let exposure = cat
         .nodes
         .iter()

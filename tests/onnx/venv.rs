@@ -1,6 +1,7 @@
-//! ONNX Runtime from PyPI in a virtualenv cached outside the repository,
-//! shared by `tests/onnx_export.rs` and `benches/vs_onnxruntime.rs` (each
-//! includes this file with `#[path]`).
+//! ONNX Runtime from PyPI in a virtualenv cached outside the repository, and
+//! the raw little-endian f32 files tensors are exchanged with it in; shared by
+//! `tests/onnx_export.rs` and `benches/vs_onnxruntime.rs` (each includes this
+//! file with `#[path]`).
 //!
 //! The venv is `$EQUIFX_ORT_VENV`, else `$XDG_CACHE_HOME/equifx-test/ort-venv`,
 //! else `~/.cache/equifx-test/ort-venv`, created on first use with
@@ -114,4 +115,20 @@ pub fn ensure_module(python: &Path, module: &str, package: &str) -> Result<(), S
         package,
     ]))?;
     run(Command::new(python).args(["-c", &format!("import {module}")]))
+}
+
+/// Writes a tensor's values as raw little-endian f32.
+pub fn write_f32(path: &Path, t: &candle_core::Tensor) {
+    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Reads raw little-endian f32 values.
+pub fn read_f32(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
