@@ -39,6 +39,22 @@ use crate::memory::{try_vec, try_with_capacity};
 /// on 832 × 832 pixels.
 pub const DEFAULT_HALO: usize = 160;
 
+/// Reflected context, in pixels at the network's resolution, that Domain
+/// Transfer gives the frame's own borders where its network wants
+/// surroundings (a multiple of 16).
+///
+/// The reflection stands in for surroundings the frame does not have, so
+/// it was measured against a frame that has them (`tests/tiling_seams.rs`,
+/// `measure_border_context`): a 256 × 160 crop of 1/f noise rendered alone
+/// against the same region of the whole 512 × 416 render, shipped default
+/// bundle. With 64 px the crop's outermost two pixels are off by 9.0/255 on
+/// average, and pixels 8–31 px inside by 3.5/255, against 8.5 and 3.5 with
+/// the whole 160-px halo and 21 and 13.5 with none; 32 px leaves 11.7 and
+/// 4.2. The edge-stripe statistic of the node test is 0.82 (0.76 with 160,
+/// 4.3 with none). A 1080p frame in one tile then runs on 2.5 MP instead of
+/// 3.2.
+pub const DEFAULT_BORDER: usize = 64;
+
 /// Tile geometry, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiling {
@@ -53,12 +69,13 @@ pub struct Tiling {
     /// (rounded up to a multiple of `align`, so tiles stay on the network's
     /// sampling grid). `f` sees tiles of side up to `tile + 2 · halo`.
     pub halo: usize,
-    /// Whether the halo also reaches beyond the frame's borders (the frame
-    /// reflected there). A network trained on crops of larger pictures saw
-    /// real surroundings, which the reflection stands in for; one trained on
-    /// whole pictures saw nothing beyond their borders, and gets the frame's
-    /// edges as they are (the halo then only joins tiles to their neighbours).
-    pub border_context: bool,
+    /// Context read beyond the frame's borders (the frame reflected there),
+    /// in pixels, at most `halo` (rounded up to a multiple of `align`). A
+    /// network trained on crops of larger pictures saw real surroundings,
+    /// which the reflection stands in for; one trained on whole pictures saw
+    /// nothing beyond their borders, and gets the frame's edges as they are
+    /// (0: the halo then only joins tiles to their neighbours).
+    pub border: usize,
 }
 
 impl Tiling {
@@ -77,6 +94,61 @@ impl Tiling {
             )));
         }
         Ok(())
+    }
+
+    /// `border` for as much context beyond the frame as inside it.
+    pub const FULL_BORDER: usize = usize::MAX;
+
+    /// The kept side of the tiles along one axis of length `len` (already
+    /// aligned) and their start offsets. The tile count is the fewest tiles
+    /// of at most `tile` pixels; the side is then the smallest that still
+    /// covers the axis with that count, so the work is spread evenly instead
+    /// of leaving a sliver for the last tile (every tile pays the halo).
+    pub fn spans(&self, len: usize) -> (usize, Vec<usize>) {
+        let tile = self.tile.min(len);
+        let widest = Tiling { tile, ..*self };
+        let starts = widest.starts(len);
+        let n = starts.len();
+        let even = (len + (n - 1) * self.overlap).div_ceil(n);
+        let mut side = even.max(2 * self.overlap).div_ceil(self.align) * self.align;
+        while side < tile {
+            let candidate = Tiling {
+                tile: side,
+                ..*self
+            }
+            .starts(len);
+            if candidate.len() == n {
+                return (side, candidate);
+            }
+            side += self.align;
+        }
+        (tile, starts)
+    }
+
+    /// The window `f` is run on around the kept span [s, s + n) of an axis
+    /// of aligned length `len`: the halo on both sides, cut to `border`
+    /// beyond the frame. Its start (negative: reflected context) and length.
+    fn window(&self, s: usize, n: usize, len: usize) -> (i64, usize) {
+        let up = |n: usize| n.div_ceil(self.align) * self.align;
+        let (halo, border) = (up(self.halo) as i64, up(self.border.min(self.halo)) as i64);
+        let start = (s as i64 - halo).max(-border);
+        let end = ((s + n) as i64 + halo).min(len as i64 + border);
+        (start, (end - start) as usize)
+    }
+
+    /// The size of the largest window `f` is run on for a `w × h` image:
+    /// what bounds its working memory.
+    pub fn largest_window(&self, w: usize, h: usize) -> (usize, usize) {
+        let side = |len: usize| {
+            let len = len.div_ceil(self.align).max(1) * self.align;
+            let (n, starts) = self.spans(len);
+            starts
+                .iter()
+                .map(|&s| self.window(s, n, len).1)
+                .max()
+                .unwrap_or(0)
+        };
+        (side(w), side(h))
     }
 
     /// Start offsets of tiles along one axis of length `len` (already aligned).
@@ -191,22 +263,10 @@ where
     let (w, h) = (img.width(), img.height());
     let up = |n: usize| n.div_ceil(tiling.align) * tiling.align;
     let (pw, ph) = (up(w).max(tiling.align), up(h).max(tiling.align));
-    let halo = up(tiling.halo);
-    let (tw, th) = (tiling.tile.min(pw), tiling.tile.min(ph));
-    let xs = Tiling { tile: tw, ..tiling }.starts(pw);
-    let ys = Tiling { tile: th, ..tiling }.starts(ph);
+    let (tw, xs) = tiling.spans(pw);
+    let (th, ys) = tiling.spans(ph);
     let total = xs.len() * ys.len();
-
-    // The window read around the kept span [s, s + n) of an axis of padded
-    // length `len`: its start and length.
-    let margin = |s: usize, n: usize, len: usize| -> (i64, usize) {
-        if tiling.border_context {
-            (s as i64 - halo as i64, n + 2 * halo)
-        } else {
-            let a = s.saturating_sub(halo);
-            (a as i64, (s + n + halo).min(len) - a)
-        }
-    };
+    let margin = |s: usize, n: usize, len: usize| tiling.window(s, n, len);
     // Tile (x0, y0) as `f` sees it, `f`'s result checked, and where the kept
     // region starts inside it.
     let mut run = |x0: usize, y0: usize| -> Result<(Image, usize, usize)> {
@@ -306,6 +366,63 @@ mod tests {
     }
 
     #[test]
+    fn spans_cover_the_axis_evenly_with_the_fewest_tiles() {
+        for align in [8, 16] {
+            for (tile, overlap) in [(512, 32), (64, 32), (2048, 32), (48, 0)] {
+                for len in (1..300).map(|i| i * align) {
+                    let t = Tiling {
+                        tile,
+                        overlap,
+                        align,
+                        halo: 0,
+                        border: 0,
+                    };
+                    let (side, starts) = t.spans(len);
+                    let fewest = len.saturating_sub(overlap).div_ceil(tile - overlap).max(1);
+                    let case =
+                        format!("len {len} tile {tile} overlap {overlap}: {side} {starts:?}");
+                    assert!(side <= tile && side.is_multiple_of(align), "{case}");
+                    assert!(starts.len() <= fewest + 1, "{case}");
+                    assert_eq!(
+                        starts.len(),
+                        Tiling {
+                            tile: tile.min(len),
+                            ..t
+                        }
+                        .starts(len)
+                        .len(),
+                        "{case}"
+                    );
+                    assert_eq!(starts[0], 0, "{case}");
+                    assert_eq!(starts.last().unwrap() + side, len, "{case}");
+                    for pair in starts.windows(2) {
+                        assert!(pair[1] > pair[0] && pair[1] % align == 0, "{case}");
+                        assert!(pair[0] + side >= pair[1] + overlap.min(side), "{case}");
+                    }
+                    // Even: the smallest aligned side (not below twice the
+                    // overlap) that covers the axis with as few tiles.
+                    let smallest = (1..)
+                        .map(|k| k * align)
+                        .filter(|&s| s >= 2 * overlap || s >= len)
+                        .find(|&s| Tiling { tile: s, ..t }.starts(len).len() <= starts.len())
+                        .unwrap();
+                    assert_eq!(side, smallest.min(len), "{case}");
+                }
+            }
+        }
+        // A 1080p frame's rows (aligned to 1088) in tiles of at most 512 px:
+        // three of 384 rather than three of 512 (starting 0, 480, 576).
+        let t = Tiling {
+            tile: 512,
+            overlap: 32,
+            align: 16,
+            halo: 0,
+            border: 0,
+        };
+        assert_eq!(t.spans(1088), (384, vec![0, 352, 704]));
+    }
+
+    #[test]
     fn identity_through_tiles_reproduces_any_size_exactly() {
         for (w, h, halo) in [
             (1, 1, 0),
@@ -324,7 +441,7 @@ mod tests {
                 overlap: 8,
                 align: 8,
                 halo,
-                border_context: true,
+                border: Tiling::FULL_BORDER,
             };
             let out = process_tiled(&img, t, |x| Ok(x.clone()), |_, _| Ok(())).unwrap();
             assert_eq!((out.width(), out.height()), (w, h));
@@ -344,7 +461,7 @@ mod tests {
             overlap: 16,
             align: 8,
             halo: 0,
-            border_context: true,
+            border: Tiling::FULL_BORDER,
         };
         let tiled = process_tiled(&img, t, blur, |_, _| Ok(())).unwrap();
         // A 3×3 operator differs from the whole-frame result only within 1 px
@@ -369,7 +486,7 @@ mod tests {
             overlap: 8,
             align: 8,
             halo: 0,
-            border_context: true,
+            border: Tiling::FULL_BORDER,
         };
         let mut seen = Vec::new();
         process_tiled(
@@ -408,21 +525,21 @@ mod tests {
                 overlap: 4,
                 align: 8,
                 halo: 0,
-                border_context: true,
+                border: Tiling::FULL_BORDER,
             },
             Tiling {
                 tile: 32,
                 overlap: 20,
                 align: 8,
                 halo: 0,
-                border_context: true,
+                border: Tiling::FULL_BORDER,
             },
             Tiling {
                 tile: 0,
                 overlap: 0,
                 align: 8,
                 halo: 0,
-                border_context: true,
+                border: Tiling::FULL_BORDER,
             },
         ] {
             assert!(process_tiled(&img, t, |x| Ok(x.clone()), |_, _| Ok(())).is_err());
@@ -528,7 +645,7 @@ mod tests {
                 overlap: 8,
                 align: 8,
                 halo,
-                border_context: true,
+                border: Tiling::FULL_BORDER,
             };
             let mut sizes = Vec::new();
             process_tiled(
@@ -541,8 +658,44 @@ mod tests {
                 |_, _| Ok(()),
             )
             .unwrap();
-            let s = 32 + 2 * seen_halo;
-            assert!(sizes.iter().all(|&z| z == (s, s)), "{halo}: {sizes:?}");
+            // Kept sides: 104 (100 aligned) in four 32-px tiles, 40 in two of 24.
+            assert_eq!((t.spans(104).0, t.spans(40).0), (32, 24));
+            let s = (32 + 2 * seen_halo, 24 + 2 * seen_halo);
+            assert!(sizes.iter().all(|&z| z == s), "{halo}: {sizes:?}");
+            assert_eq!(t.largest_window(100, 40), s);
+        }
+    }
+
+    #[test]
+    fn the_border_cuts_the_halo_beyond_the_frame() {
+        let img = noise(100, 40);
+        for (border, seen) in [(0, 0), (5, 8), (16, 16), (64, 24)] {
+            let t = Tiling {
+                tile: 4096,
+                overlap: 8,
+                align: 8,
+                halo: 24,
+                border,
+            };
+            let mut sizes = Vec::new();
+            let out = process_tiled(
+                &img,
+                t,
+                |x| {
+                    sizes.push((x.width(), x.height()));
+                    Ok(x.clone())
+                },
+                |_, _| Ok(()),
+            )
+            .unwrap();
+            // One tile: the aligned frame (104 × 40) and the border on each side.
+            assert_eq!(
+                sizes,
+                vec![(104 + 2 * seen, 40 + 2 * seen)],
+                "border {border}"
+            );
+            assert_eq!(t.largest_window(100, 40), sizes[0]);
+            assert_eq!(out.data(), img.data());
         }
     }
 
@@ -554,7 +707,7 @@ mod tests {
                 overlap,
                 align: 16,
                 halo: 0,
-                border_context: true,
+                border: Tiling::FULL_BORDER,
             };
             for len in [tile + 16, 3 * tile, 2000 / 16 * 16] {
                 let s = t.starts(len);
@@ -582,7 +735,7 @@ mod tests {
                     overlap,
                     align: 8,
                     halo,
-                    border_context: true,
+                    border: Tiling::FULL_BORDER,
                 };
                 let net = |x: &Image| zero_padded_net(x, passes);
                 let tiled = process_tiled(&img, t, net, |_, _| Ok(())).unwrap();
@@ -605,7 +758,7 @@ mod tests {
             overlap: 8,
             align: 8,
             halo: 0,
-            border_context: true,
+            border: Tiling::FULL_BORDER,
         };
         let net = |x: &Image| zero_padded_net(x, 6);
         let tiled = process_tiled(&img, t, net, |_, _| Ok(())).unwrap();
@@ -627,7 +780,7 @@ mod tests {
                     overlap,
                     align: 8,
                     halo,
-                    border_context: false,
+                    border: 0,
                 };
                 let net = |x: &Image| zero_padded_net(x, passes);
                 let tiled = process_tiled(&img, t, net, |_, _| Ok(())).unwrap();
@@ -638,7 +791,7 @@ mod tests {
                 let with = process_tiled(
                     &img,
                     Tiling {
-                        border_context: true,
+                        border: Tiling::FULL_BORDER,
                         ..t
                     },
                     net,

@@ -242,7 +242,7 @@ fn stand_in_networks_leave_no_seam_with_a_halo() {
                         overlap,
                         align: 8,
                         halo,
-                        border_context: true,
+                        border: Tiling::FULL_BORDER,
                     };
                     process_tiled(img, t, net, |_, _| Ok(())).unwrap()
                 };
@@ -328,29 +328,20 @@ fn render_node(img: &Image, tile: usize) -> Image {
     .unwrap()
 }
 
-/// Start offsets of tiles along an axis (the geometry `process_tiled` uses).
-fn starts(len: usize, tile: usize, overlap: usize, align: usize) -> Vec<usize> {
-    let len = len.div_ceil(align) * align;
-    if len <= tile {
-        return vec![0];
-    }
-    let step = ((tile - overlap) / align * align).max(align);
-    let mut v: Vec<usize> = (0..)
-        .map(|i| i * step)
-        .take_while(|&s| s + tile < len)
-        .collect();
-    v.push(len - tile);
-    v.dedup();
-    v
-}
-
 /// Distance of every position along an axis of length `len` to the nearest
 /// tile edge inside the frame (`usize::MAX` when there is none).
 fn edge_distance(len: usize, tile: usize, overlap: usize, align: usize) -> Vec<usize> {
     let plen = len.div_ceil(align) * align;
-    let tile = tile.min(plen);
+    let (tile, starts) = Tiling {
+        tile,
+        overlap,
+        align,
+        halo: 0,
+        border: 0,
+    }
+    .spans(plen);
     let mut edges = Vec::new();
-    for s in starts(len, tile, overlap, align) {
+    for s in starts {
         if s > 0 {
             edges.push(s); // first pixel of a tile
         }
@@ -641,7 +632,7 @@ fn measure_seams_against_the_halo() {
                 overlap: 32,
                 align: 16,
                 halo,
-                border_context: true,
+                border: Tiling::FULL_BORDER,
             };
             process_tiled(&img, t, |x| node_like_tile(&bundle, x), |_, _| Ok(())).unwrap()
         };
@@ -695,7 +686,7 @@ fn measure_the_node_test_without_and_with_halo() {
                 overlap: 32,
                 align: 16,
                 halo,
-                border_context: true,
+                border: Tiling::FULL_BORDER,
             };
             process_tiled(img, t, |x| node_like_tile(&bundle, x), |_, _| Ok(())).unwrap()
         };
@@ -723,5 +714,71 @@ fn measure_the_node_test_without_and_with_halo() {
                     .fold(0.0f32, f32::max)
             );
         }
+    }
+}
+
+/// How much reflected context beyond the frame's borders the network needs.
+/// The reflection stands in for surroundings the frame does not have, so
+/// the oracle is a frame that has them: a 256 × 160 crop of a 512 × 416
+/// frame rendered alone, against the same region of the whole frame's
+/// render (which saw the real surroundings), by distance from the crop's
+/// edge; and the edge-stripe statistic of the node test's frames.
+#[test]
+#[ignore = "measurement, prints tables"]
+fn measure_border_context() {
+    let bundle = default_bundle();
+    let (bw, bh, cw, ch, c0) = (512usize, 416usize, 256usize, 160usize, 128usize);
+    let big = linear_image(&pink_srgb(bw, bh, 21), bw, bh);
+    let run = |img: &Image, border: usize| {
+        let t = Tiling {
+            tile: 4096,
+            overlap: 32,
+            align: 16,
+            halo: DEFAULT_HALO,
+            border,
+        };
+        process_tiled(img, t, |x| node_like_tile(&bundle, x), |_, _| Ok(())).unwrap()
+    };
+    let truth = crop(&run(&big, Tiling::FULL_BORDER), c0, c0, cw, ch).unwrap();
+    let frame = crop(&big, c0, c0, cw, ch).unwrap();
+    let frames = node_test_frames();
+    for border in [0usize, 16, 32, 48, 64, 96, 128, DEFAULT_HALO] {
+        let out = run(&frame, border);
+        let mut by_d = [(0.0f64, 0usize, 0.0f64); 4];
+        for c in 0..3 {
+            for y in 0..ch {
+                for x in 0..cw {
+                    let d = x.min(y).min(cw - 1 - x).min(ch - 1 - y);
+                    let band = match d {
+                        0..=1 => 0,
+                        2..=7 => 1,
+                        8..=31 => 2,
+                        _ => 3,
+                    };
+                    let (p, q) = (out.plane(c)[y * cw + x], truth.plane(c)[y * cw + x]);
+                    let e = f64::from((linear_to_srgb(p) - linear_to_srgb(q)).abs()) * 255.0;
+                    by_d[band].0 += e;
+                    by_d[band].1 += 1;
+                    by_d[band].2 = by_d[band].2.max(e);
+                }
+            }
+        }
+        let stripes: Vec<f64> = frames
+            .iter()
+            .flat_map(|f| edge_stripe_ratios(&run(f, border)))
+            .collect();
+        let cells: Vec<String> = by_d
+            .iter()
+            .map(|(s, n, m)| format!("{:.2}/{:.1}", s / *n as f64, m))
+            .collect();
+        println!(
+            "border {border:3}: vs real surroundings (mean/max ×255) at d 0–1 {}, 2–7 {}, \
+             8–31 {}, ≥32 {} | edge stripe mean {:.2}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            mean(&stripes)
+        );
     }
 }

@@ -42,6 +42,8 @@ use candle_core::{
 };
 use rayon::prelude::*;
 
+use super::activation::Activation;
+
 /// Bytes of the im2col buffer one band aims at (the L2 cache is 2 MiB per
 /// core on the machines this was tuned on).
 const BAND_BYTES: usize = 768 * 1024;
@@ -67,14 +69,40 @@ pub fn conv2d(
     padding: usize,
     stride: usize,
 ) -> Result<Tensor> {
+    conv2d_act(x, w, b, padding, stride, Activation::Identity)
+}
+
+/// [`conv2d`] followed by `act`. When no input needs gradients (inference),
+/// the kernel applies the activation to each band while it is still in
+/// cache, instead of a separate pass over the whole output; training keeps
+/// candle's activation ops, which have a backward.
+pub fn conv2d_act(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    padding: usize,
+    stride: usize,
+    act: Activation,
+) -> Result<Tensor> {
     if !runs_on_kernel(x, w, b, padding, stride) {
-        return candle_conv2d(x, w, b, padding, stride);
+        return act.on_tensor(candle_conv2d(x, w, b, padding, stride)?);
     }
-    let op = Conv2dOp { padding, stride };
-    match b {
-        Some(b) => x.apply_op3(w, b, op),
-        None => x.apply_op2(w, op),
-    }
+    let tracked = x.track_op() || w.track_op() || b.is_some_and(Tensor::track_op);
+    let (fused, after) = if tracked {
+        (Activation::Identity, act)
+    } else {
+        (act, Activation::Identity)
+    };
+    let op = Conv2dOp {
+        padding,
+        stride,
+        activation: fused,
+    };
+    let y = match b {
+        Some(b) => x.apply_op3(w, b, op)?,
+        None => x.apply_op2(w, op)?,
+    };
+    after.on_tensor(y)
 }
 
 /// What `candle_nn::Conv2d::forward` computes, for everything the kernel
@@ -142,13 +170,20 @@ impl From<candle_nn::Conv2d> for Conv2d {
     }
 }
 
-impl Module for Conv2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Conv2d {
+    /// The layer followed by `act` (fused on the kernel; see [`conv2d_act`]).
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         let c = self.0.config();
         if c.dilation != 1 || c.groups != 1 {
-            return self.0.forward(x);
+            return act.on_tensor(self.0.forward(x)?);
         }
-        conv2d(x, self.0.weight(), self.0.bias(), c.padding, c.stride)
+        conv2d_act(x, self.0.weight(), self.0.bias(), c.padding, c.stride, act)
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_act(x, Activation::Identity)
     }
 }
 
@@ -223,11 +258,14 @@ impl Geometry {
     }
 }
 
-/// The custom op: (x, w) or (x, w, b).
+/// The custom op: (x, w) or (x, w, b), then the activation. Its backward
+/// covers the convolution only: an op with an activation is built only when
+/// nothing needs gradients.
 #[derive(Clone, Copy, Debug)]
 struct Conv2dOp {
     padding: usize,
     stride: usize,
+    activation: Activation,
 }
 
 impl Conv2dOp {
@@ -255,11 +293,20 @@ impl Conv2dOp {
         {
             bail!("equifx conv2d: data and shapes disagree")
         }
-        let out = forward(&g, xs, ws, bs);
+        let out = forward(&g, xs, ws, bs, self.activation);
         Ok((
             CpuStorage::F32(out),
             Shape::from((g.batch, g.c_out, g.out_h, g.out_w)),
         ))
+    }
+}
+
+impl Conv2dOp {
+    fn check_no_activation(&self) -> Result<()> {
+        if self.activation != Activation::Identity {
+            bail!("equifx conv2d: a fused activation has no backward")
+        }
+        Ok(())
     }
 }
 
@@ -296,6 +343,7 @@ impl CustomOp2 for Conv2dOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        self.check_no_activation()?;
         let (gx, gw) = backward(x, w, grad, self.padding, self.stride)?;
         Ok((Some(gx), Some(gw)))
     }
@@ -326,6 +374,7 @@ impl CustomOp3 for Conv2dOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        self.check_no_activation()?;
         let (gx, gw) = backward(x, w, grad, self.padding, self.stride)?;
         let gb = grad.sum(3)?.sum(2)?.sum(0)?;
         Ok((Some(gx), Some(gw), Some(gb)))
@@ -624,7 +673,7 @@ impl OutPtr {
 }
 
 /// The whole convolution: B × C_out × H' × W' values.
-fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation) -> Vec<f32> {
     let plane = g.out_h * g.out_w;
     let mut out = vec![0f32; g.batch * g.c_out * plane];
     let rows = g.band_rows();
@@ -647,6 +696,7 @@ fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32>
                 x_img,
                 w,
                 bias,
+                act,
                 dst.at(img * g.c_out * plane + r0 * g.out_w),
                 r0,
                 r1,
@@ -667,6 +717,7 @@ unsafe fn band(
     x_img: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
+    act: Activation,
     dst: *mut f32,
     r0: usize,
     r1: usize,
@@ -716,12 +767,19 @@ unsafe fn band(
     if g.direct() {
         // Row r0 of every input channel, channels h·w apart.
         product(&x_img[r0 * g.w..], g.h * g.w);
-        return;
+    } else {
+        with_col(k * n, |col| {
+            im2col(g, x_img, r0, r1, col);
+            product(col, n);
+        });
     }
-    with_col(k * n, |col| {
-        im2col(g, x_img, r0, r1, col);
-        product(col, n);
-    });
+    if act != Activation::Identity {
+        for co in 0..g.c_out {
+            // SAFETY: as for the bias above; the product has returned, so
+            // no other reference to these values is alive.
+            act.apply(unsafe { std::slice::from_raw_parts_mut(dst.add(co * plane), n) });
+        }
+    }
 }
 
 /// Runs `f` on `len` values of this thread's im2col buffer.

@@ -6,7 +6,10 @@
 //! matrix product, so inference ran at about a tenth of ONNX Runtime's rate
 //! on the same network. [`conv2d`] replaces it for f32 NCHW tensors on the
 //! CPU and hands everything else (other dtypes, CUDA, dilation, groups,
-//! strided views) to candle unchanged.
+//! strided views) to candle unchanged. At inference the activation after a
+//! convolution runs on each band of its output while it is in cache, and a
+//! nearest ×2 upsampling folds into the 3 × 3 convolution after it
+//! ([`upsample2x_conv3x3`]).
 //!
 //! This is the one module of the core crate allowed `unsafe`: the kernel
 //! calls the `gemm` crate's raw-pointer matrix product and writes the
@@ -14,6 +17,10 @@
 //! block states why it is sound in a `// SAFETY:` comment.
 #![allow(unsafe_code)]
 
+pub mod activation;
 pub mod conv;
+pub mod upsample_conv;
 
-pub use conv::{conv2d, Conv2d};
+pub use activation::Activation;
+pub use conv::{conv2d, conv2d_act, Conv2d};
+pub use upsample_conv::upsample2x_conv3x3;

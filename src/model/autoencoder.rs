@@ -5,7 +5,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::{conv2d, Conv2dConfig, VarBuilder};
 
 use super::config::ModelConfig;
-use crate::kernels::Conv2d;
+use crate::kernels::{upsample2x_conv3x3, Activation, Conv2d};
 
 fn same(k: usize) -> Conv2dConfig {
     Conv2dConfig {
@@ -42,16 +42,16 @@ impl Encoder {
 
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         // Centre the input so the first layer sees zero-mean values.
-        let mut h = self.stem.forward(&(xs - 0.5)?)?.silu()?;
+        let mut h = self.stem.forward_act(&(xs - 0.5)?, Activation::Silu)?;
         for s in &self.stages {
-            h = s.forward(&h)?.silu()?;
+            h = s.forward_act(&h, Activation::Silu)?;
         }
         self.out.forward(&h)
     }
 }
 
-/// Latent → image. Upsampling is nearest ×2 followed by a 3×3 conv, which
-/// candle can train through (bilinear has no backward).
+/// Latent → image. Upsampling is nearest ×2 followed by a 3×3 conv (which,
+/// unlike bilinear, candle can train through), run as one op.
 pub struct Decoder {
     stem: Conv2d,
     stages: Vec<Conv2d>,
@@ -73,12 +73,12 @@ impl Decoder {
     }
 
     pub fn forward(&self, zs: &Tensor) -> candle_core::Result<Tensor> {
-        let mut h = self.stem.forward(zs)?.silu()?;
+        let mut h = self.stem.forward_act(zs, Activation::Silu)?;
         for s in &self.stages {
-            let (_, _, hh, ww) = h.dims4()?;
-            h = s.forward(&h.upsample_nearest2d(2 * hh, 2 * ww)?)?.silu()?;
+            let layer = s.inner();
+            h = upsample2x_conv3x3(&h, layer.weight(), layer.bias(), Activation::Silu)?;
         }
-        candle_nn::ops::sigmoid(&self.out.forward(&h)?)
+        self.out.forward_act(&h, Activation::Sigmoid)
     }
 }
 

@@ -160,15 +160,13 @@ impl Node for DomainTransfer {
             // Crops saw surroundings, whole pictures their bare edges; a whole
             // picture run above its training size is seen as a mosaic of
             // windows, which surroundings suit again.
-            border_context: m.pixel_scale.is_some() || ww.min(wh) > m.image_size,
+            border: if m.pixel_scale.is_some() || ww.min(wh) > m.image_size {
+                crate::tiling::DEFAULT_BORDER
+            } else {
+                0
+            },
         };
-        // The largest window a tile is run on: the kept tile and its halo.
-        let halo = tiling.halo.div_ceil(align) * align;
-        let window = |n: usize| n.div_ceil(align) * align;
-        let (tw, th) = (
-            tile.min(window(ww)) + 2 * halo,
-            tile.min(window(wh)) + 2 * halo,
-        );
+        let (tw, th) = tiling.largest_window(ww, wh);
         ensure_network_memory(&bundle, tw * th, (tw, th))?;
         let out_small = process_tiled(
             &small,

@@ -6,7 +6,7 @@
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{conv2d, Conv2dConfig, VarBuilder};
 
-use crate::kernels::Conv2d;
+use crate::kernels::{Activation, Conv2d};
 
 /// Log-scales lie in (−CLAMP, CLAMP).
 const CLAMP: f64 = 2.0;
@@ -35,8 +35,10 @@ impl Coupling {
     }
 
     fn scale_shift(&self, xa: &Tensor, cond: &Tensor) -> Result<(Tensor, Tensor)> {
-        let h = self.conv1.forward(&Tensor::cat(&[xa, cond], 1)?)?.silu()?;
-        let h = self.conv2.forward(&h)?.silu()?;
+        let h = self
+            .conv1
+            .forward_act(&Tensor::cat(&[xa, cond], 1)?, Activation::Silu)?;
+        let h = self.conv2.forward_act(&h, Activation::Silu)?;
         let st = self.out.forward(&h)?;
         let n = st.dim(1)? / 2;
         let s = ((st.narrow(1, 0, n)? / CLAMP)?.tanh()? * CLAMP)?;
