@@ -698,8 +698,7 @@ fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activa
                 bias,
                 act,
                 dst.at(img * g.c_out * plane + r0 * g.out_w),
-                r0,
-                r1,
+                r0..r1,
             )
         };
     });
@@ -719,9 +718,9 @@ unsafe fn band(
     bias: Option<&[f32]>,
     act: Activation,
     dst: *mut f32,
-    r0: usize,
-    r1: usize,
+    rows: std::ops::Range<usize>,
 ) {
+    let (r0, r1) = (rows.start, rows.end);
     let n = (r1 - r0) * g.out_w;
     let plane = g.out_h * g.out_w;
     let k = g.k();
