@@ -10,7 +10,8 @@ use equifx::Error;
 
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
-    /// Model bundle (with attribute heads). Default: the shipped bundle.
+    /// Model bundle (with attribute heads). Default (or empty, as in the nodes'
+    /// `model` parameter): the shipped bundle.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// The domain the images are (or are generated) in: a domain of the model.
@@ -30,6 +31,7 @@ impl ModelArgs {
         let dir = self
             .model
             .clone()
+            .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(equifx::model::bundle::default_bundle_dir);
         let dtype = self
             .precision
