@@ -385,8 +385,9 @@ fn bias_audit_report_step_equals_equifx_audit_of_all_frames() {
         &example("bias-audit.yaml"),
         dir.path(),
         &[
+            // Model left empty: the shipped bundle, for the node and for
+            // `equifx audit` alike.
             ("Equifx", equifx_bin()),
-            ("Model", &model),
             ("Domain", "photo"),
             ("Input", &input),
             ("Output", got),

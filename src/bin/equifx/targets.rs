@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use clap::builder::{OsStringValueParser, TypedValueParser};
 use equifx::fairness::{HeadSet, Target};
 use equifx::model::Bundle;
 use equifx::params::AttributeShares;
@@ -12,7 +13,9 @@ use equifx::Error;
 pub struct ModelArgs {
     /// Model bundle (with attribute heads). Default (or empty, as in the nodes'
     /// `model` parameter): the shipped bundle.
-    #[arg(long)]
+    // Read as an OsString: clap's PathBuf parser refuses the empty value a
+    // farm template passes for "the shipped bundle".
+    #[arg(long, value_parser = OsStringValueParser::new().map(PathBuf::from))]
     pub model: Option<PathBuf>,
     /// The domain the images are (or are generated) in: a domain of the model.
     #[arg(long, default_value = "photo")]
