@@ -4,6 +4,7 @@
 mod audit;
 mod bundle;
 mod eval;
+mod farm;
 mod model;
 mod nodes;
 mod rebalance;
@@ -60,6 +61,9 @@ enum Command {
     Rebalance(Box<rebalance::RebalanceArgs>),
     /// Attribute ratios of a batch or sequence with intervals, amplification and a verdict.
     Audit(Box<audit::AuditArgs>),
+    /// Farm job templates from a job file (`farm openjd JOB.toml -o template.json`).
+    #[command(subcommand)]
+    Farm(farm::FarmCommand),
     /// Inspect a model bundle (`model info DIR`).
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         Command::Transfer(a) => transfer::run(*a),
         Command::Bundle(a) => bundle::run(a),
         Command::Model(c) => model::run(c),
+        Command::Farm(c) => farm::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -55,20 +55,22 @@ pub struct RenderArgs {
 }
 
 /// A job file: everything a farm task needs, so pipelines don't build long
-/// command lines. Relative paths are relative to the job file.
+/// command lines. Relative paths are relative to the job file. Every key may
+/// be left to the command line, so a file holding only `[params]` can carry
+/// a farm template's node parameters.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct JobFile {
-    node: String,
-    input: Option<String>,
-    output: String,
-    frames: Option<String>,
-    size: Option<String>,
-    threads: Option<usize>,
+pub struct JobFile {
+    pub node: Option<String>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub frames: Option<String>,
+    pub size: Option<String>,
+    pub threads: Option<usize>,
     #[serde(default)]
-    skip_existing: bool,
+    pub skip_existing: bool,
     #[serde(default)]
-    params: toml::Table,
+    pub params: toml::Table,
 }
 
 /// Resolves a node by id or (case-insensitive) label or short name.
@@ -107,7 +109,7 @@ pub fn parse_size(s: &str) -> equifx::Result<(usize, usize)> {
     Ok((w, h))
 }
 
-fn load_job(path: &Path) -> equifx::Result<JobFile> {
+pub fn load_job(path: &Path) -> equifx::Result<JobFile> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut job: JobFile = toml::from_str(&text)
         .map_err(|e| Error::InvalidArgument(format!("job file {}: {e}", path.display())))?;
@@ -120,7 +122,7 @@ fn load_job(path: &Path) -> equifx::Result<JobFile> {
         }
     };
     job.input = job.input.as_deref().map(rebase);
-    job.output = rebase(&job.output);
+    job.output = job.output.as_deref().map(rebase);
     Ok(job)
 }
 
@@ -137,7 +139,7 @@ fn build(args: &RenderArgs) -> equifx::Result<BatchJob> {
     let node = args
         .node
         .clone()
-        .or_else(|| file.as_ref().map(|f| f.node.clone()))
+        .or_else(|| file.as_ref().and_then(|f| f.node.clone()))
         .ok_or_else(|| {
             Error::InvalidArgument("name a node (see `equifx nodes`) or pass --job".into())
         })?;
@@ -156,7 +158,7 @@ fn build(args: &RenderArgs) -> equifx::Result<BatchJob> {
     let output = args
         .output
         .clone()
-        .or_else(|| file.as_ref().map(|f| f.output.clone()))
+        .or_else(|| file.as_ref().and_then(|f| f.output.clone()))
         .ok_or_else(|| {
             Error::InvalidArgument("give an output with -o (or `output` in the job file)".into())
         })?;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use clap::builder::{OsStringValueParser, TypedValueParser};
 use equifx::fairness::{HeadSet, Target};
 use equifx::model::Bundle;
 use equifx::params::AttributeShares;
@@ -10,8 +11,11 @@ use equifx::Error;
 
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
-    /// Model bundle (with attribute heads). Default: the shipped bundle.
-    #[arg(long)]
+    /// Model bundle (with attribute heads). Default (or empty, as in the nodes'
+    /// `model` parameter): the shipped bundle.
+    // Read as an OsString: clap's PathBuf parser refuses the empty value a
+    // farm template passes for "the shipped bundle".
+    #[arg(long, value_parser = OsStringValueParser::new().map(PathBuf::from))]
     pub model: Option<PathBuf>,
     /// The domain the images are (or are generated) in: a domain of the model.
     #[arg(long, default_value = "photo")]
@@ -30,6 +34,7 @@ impl ModelArgs {
         let dir = self
             .model
             .clone()
+            .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(equifx::model::bundle::default_bundle_dir);
         let dtype = self
             .precision
