@@ -3,6 +3,7 @@
 //! taken as they are.
 
 use half::f16;
+use rayon::prelude::*;
 
 use super::colour::{
     linear_to_srgb, premultiply, srgb_to_linear, unpremultiply, AlphaMode, ColourSpace,
@@ -38,35 +39,53 @@ fn write_sample(bytes: &mut [u8], sample: SampleType, i: usize, v: f32) {
     }
 }
 
+/// The rows of a working image's four planes, in parallel slices: row y of
+/// every plane together. Rows are converted in parallel; each value depends
+/// only on its own pixel, so the result is the same for any thread count.
+fn plane_rows(
+    data: &mut [f32],
+    w: usize,
+    n: usize,
+) -> impl IndexedParallelIterator<Item = [&mut [f32]; 4]> {
+    let (r, rest) = data.split_at_mut(n);
+    let (g, rest) = rest.split_at_mut(n);
+    let (b, a) = rest.split_at_mut(n);
+    let w = w.max(1);
+    r.par_chunks_mut(w)
+        .zip(g.par_chunks_mut(w))
+        .zip(b.par_chunks_mut(w))
+        .zip(a.par_chunks_mut(w))
+        .map(|(((r, g), b), a)| [r, g, b, a])
+}
+
 pub(super) fn decode(frame: &FrameRef<'_>) -> crate::error::Result<Image> {
     let l = *frame.layout();
     let (w, h) = (l.width, l.height);
-    let n = w * h;
     let nch = l.format.channel_count();
     let mut img = Image::try_new(w, h)?;
-    let data = img.data_mut();
-    for y in 0..h {
-        let row = frame.row(y);
-        for x in 0..w {
-            let p = y * w + x;
-            let mut px = [0.0, 0.0, 0.0, 1.0];
-            for (c, v) in px.iter_mut().enumerate().take(nch) {
-                *v = read_sample(row, l.format.sample, x * nch + c);
-            }
-            let a = px[3];
-            for v in &mut px[..3] {
-                if l.alpha == AlphaMode::Premultiplied {
-                    *v = unpremultiply(*v, a);
+    plane_rows(img.data_mut(), w, w * h)
+        .enumerate()
+        .for_each(|(y, mut planes)| {
+            let row = frame.row(y);
+            for x in 0..w {
+                let mut px = [0.0, 0.0, 0.0, 1.0];
+                for (c, v) in px.iter_mut().enumerate().take(nch) {
+                    *v = read_sample(row, l.format.sample, x * nch + c);
                 }
-                if l.colour == ColourSpace::Srgb {
-                    *v = srgb_to_linear(*v);
+                let a = px[3];
+                for v in &mut px[..3] {
+                    if l.alpha == AlphaMode::Premultiplied {
+                        *v = unpremultiply(*v, a);
+                    }
+                    if l.colour == ColourSpace::Srgb {
+                        *v = srgb_to_linear(*v);
+                    }
+                }
+                for (plane, v) in planes.iter_mut().zip(px) {
+                    plane[x] = v;
                 }
             }
-            for (c, v) in px.iter().enumerate() {
-                data[c * n + p] = *v;
-            }
-        }
-    }
+        });
     Ok(img)
 }
 
@@ -76,8 +95,7 @@ pub(super) fn encode(img: &Image, out: &mut FrameMut<'_>) {
     let n = w * h;
     let nch = l.format.channel_count();
     let src = img.data();
-    for y in 0..h {
-        let row = out.row_mut(y);
+    out.rows_mut().for_each(|(y, row)| {
         for x in 0..w {
             let p = y * w + x;
             let a = src[3 * n + p];
@@ -94,7 +112,7 @@ pub(super) fn encode(img: &Image, out: &mut FrameMut<'_>) {
                 write_sample(row, l.format.sample, x * nch + c, v);
             }
         }
-    }
+    });
 }
 
 #[cfg(test)]

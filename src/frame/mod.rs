@@ -15,6 +15,7 @@ pub use pixel::{Channels, PixelFormat, SampleType};
 pub use resize::{resize, try_resize};
 
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 
 /// Largest width or height we accept: beyond 8K × 8 no host sends real frames,
 /// and the bound keeps every size computation far from overflow.
@@ -183,6 +184,22 @@ impl<'a> FrameMut<'a> {
 
     pub fn layout(&self) -> &FrameLayout {
         &self.layout
+    }
+
+    /// Every row with its index y, in parallel: disjoint slices of the
+    /// buffer, top-down or bottom-up as the layout says.
+    pub fn rows_mut(&mut self) -> impl IndexedParallelIterator<Item = (usize, &mut [u8])> {
+        let l = self.layout;
+        let stride = l.row_bytes.unsigned_abs().max(1);
+        let bottom_up = l.row_bytes < 0;
+        self.data
+            .par_chunks_mut(stride)
+            .take(l.height)
+            .enumerate()
+            .map(move |(i, chunk)| {
+                let y = if bottom_up { l.height - 1 - i } else { i };
+                (y, &mut chunk[..l.row_len()])
+            })
     }
 
     pub fn row_mut(&mut self, y: usize) -> &mut [u8] {

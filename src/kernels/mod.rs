@@ -13,8 +13,9 @@
 //!
 //! This is the one module of the core crate allowed `unsafe`: the kernel
 //! calls the `gemm` crate's raw-pointer matrix product and writes the
-//! disjoint output regions of parallel tasks through a shared pointer. Each
-//! block states why it is sound in a `// SAFETY:` comment.
+//! disjoint output regions of parallel tasks through a shared pointer, and
+//! the activations call their AVX2 build once the CPU is known to have it.
+//! Each block states why it is sound in a `// SAFETY:` comment.
 #![allow(unsafe_code)]
 
 pub mod activation;

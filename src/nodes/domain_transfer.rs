@@ -14,6 +14,7 @@
 //! (text), not a fixed menu; highlights above 1 are kept.
 
 use candle_core::Tensor;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::frame::highlights::{restore, split};
@@ -39,9 +40,9 @@ const NETWORK_BYTES_PER_PIXEL_AND_CHANNEL: u64 = 32;
 fn to_model_tensor(img: &Image, bundle: &Bundle, srgb: bool) -> Result<Tensor> {
     let (w, h) = (img.width(), img.height());
     let mut rgb = try_with_capacity(3 * w * h, &|| format!("the {w}×{h} network input"))?;
-    rgb.extend(
+    rgb.par_extend(
         img.data()[..3 * w * h]
-            .iter()
+            .par_iter()
             .map(|&v| if srgb { linear_to_srgb(v) } else { v }.clamp(0.0, 1.0)),
     );
     Ok(Tensor::from_vec(rgb, (1, 3, h, w), &bundle.device)?)
@@ -51,7 +52,7 @@ fn from_model_tensor(t: &Tensor, alpha: &[f32], srgb: bool) -> Result<Image> {
     let (_, _, h, w) = t.dims4()?;
     let mut data: Vec<f32> = t.flatten_all()?.to_vec1::<f32>()?;
     if srgb {
-        data.iter_mut().for_each(|v| *v = srgb_to_linear(*v));
+        data.par_iter_mut().for_each(|v| *v = srgb_to_linear(*v));
     }
     data.try_reserve_exact(alpha.len())
         .map_err(|_| out_of_memory(image_bytes(w, h), &|| format!("the {w}×{h} network output")))?;
