@@ -8,12 +8,17 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 
+use equifx::ErrorCode;
+
 use crate::capi::status::equifx_status;
 
-/// An error on its way out through the C ABI.
+/// An error on its way out through the C ABI or the OpenFX adapter.
 #[derive(Debug)]
 pub struct FfiError {
     pub status: equifx_status,
+    /// The core's kind of error, when the core raised it: each adapter maps
+    /// the core's kinds to its own statuses.
+    pub code: Option<ErrorCode>,
     pub message: String,
 }
 
@@ -21,6 +26,7 @@ impl FfiError {
     pub fn new(status: equifx_status, message: impl Into<String>) -> Self {
         FfiError {
             status,
+            code: None,
             message: message.into(),
         }
     }
@@ -40,7 +46,12 @@ impl FfiError {
 
 impl From<equifx::Error> for FfiError {
     fn from(e: equifx::Error) -> Self {
-        FfiError::new(equifx_status::from(e.code()), e.to_string())
+        let code = e.code();
+        FfiError {
+            status: equifx_status::from(code),
+            code: Some(code),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -50,8 +61,7 @@ thread_local! {
 
 /// Stores `message` as this thread's last error (interior NULs are replaced).
 pub fn set_last_error(message: &str) {
-    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    LAST_ERROR.with(|e| *e.borrow_mut() = crate::text::cstring(message));
 }
 
 /// Pointer to this thread's last error message; valid until the next failing

@@ -17,7 +17,9 @@
 #[macro_use]
 pub mod guard;
 pub mod capi;
+mod host_bytes;
 /// The OpenFX entry points have their own ABI (OpenFX's), not part of `equifx.h`.
 /// cbindgen:ignore
 pub mod ofx;
+mod text;
 pub mod variant;

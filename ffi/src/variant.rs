@@ -71,7 +71,7 @@ fn decision() -> &'static Decision {
             // ran on the CPU is the complaint this line prevents.
             eprintln!("equifx: {info}");
         }
-        let info = CString::new(info.replace('\0', " ")).unwrap_or_default();
+        let info = crate::text::cstring(&info);
         Decision { variant, info }
     })
 }

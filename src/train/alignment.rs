@@ -33,10 +33,6 @@ pub struct Alignment {
     labels: Vec<Vec<Vec<Option<bool>>>>,
 }
 
-fn err(e: candle_core::Error) -> Error {
-    Error::Model(format!("training (attribute alignment): {e}"))
-}
-
 impl Alignment {
     /// The term for every attribute labelled in at least one domain, or `None`
     /// when nothing is labelled.
@@ -55,10 +51,8 @@ impl Alignment {
         let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu);
         let vb = vb.pp(PREFIX.trim_end_matches('.'));
         let zeros = Init::Const(0.0);
-        vb.get_with_hints((attributes.len(), latent_dim), "directions", zeros)
-            .map_err(err)?;
-        vb.get_with_hints((attributes.len(), data.len()), "intercepts", zeros)
-            .map_err(err)?;
+        vb.get_with_hints((attributes.len(), latent_dim), "directions", zeros)?;
+        vb.get_with_hints((attributes.len(), data.len()), "intercepts", zeros)?;
         let var = |name: &str| -> Result<Var> {
             varmap
                 .data()
@@ -106,42 +100,24 @@ impl Alignment {
         let labelled: f32 = mask.iter().sum();
         let b = domains.len();
         let dev = v.device();
-        let y = Tensor::from_vec(y, (b, attributes), dev).map_err(err)?;
-        let mask = Tensor::from_vec(mask, (b, attributes), dev).map_err(err)?;
-        let doms = Tensor::from_vec(domains.to_vec(), b, dev).map_err(err)?;
-        let logits = v
-            .flatten_from(1)
-            .and_then(|v| v.matmul(&self.directions.as_tensor().t()?))
-            .and_then(|s| {
-                let intercepts = self
-                    .intercepts
-                    .as_tensor()
-                    .t()?
-                    .contiguous()?
-                    .index_select(&doms, 0)?;
-                s + intercepts
-            })
-            .map_err(err)?;
+        let y = Tensor::from_vec(y, (b, attributes), dev)?;
+        let mask = Tensor::from_vec(mask, (b, attributes), dev)?;
+        let doms = Tensor::from_vec(domains.to_vec(), b, dev)?;
+        let scores = v
+            .flatten_from(1)?
+            .matmul(&self.directions.as_tensor().t()?)?;
+        let intercepts = self
+            .intercepts
+            .as_tensor()
+            .t()?
+            .contiguous()?
+            .index_select(&doms, 0)?;
+        let logits = (scores + intercepts)?;
         // Binary cross-entropy from logits, stable for large |logit|:
         // softplus(s) − y·s with softplus(s) = max(s, 0) + ln(1 + e^−|s|).
-        let softplus = (logits.relu().map_err(err)?
-            + ((logits
-                .abs()
-                .map_err(err)?
-                .neg()
-                .map_err(err)?
-                .exp()
-                .map_err(err)?
-                + 1.0)
-                .map_err(err)?
-                .log()
-                .map_err(err)?))
-        .map_err(err)?;
-        let ce = (softplus - (y * &logits).map_err(err)?).map_err(err)?;
-        (ce * mask)
-            .and_then(|t| t.sum_all())
-            .and_then(|t| t / f64::from(labelled.max(1.0)))
-            .map_err(err)
+        let softplus = (logits.relu()? + ((logits.abs()?.neg()?.exp()? + 1.0)?.log()?))?;
+        let ce = (softplus - (y * &logits)?)?;
+        Ok(((ce * mask)?.sum_all()? / f64::from(labelled.max(1.0)))?)
     }
 }
 

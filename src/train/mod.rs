@@ -8,10 +8,17 @@
 
 mod adam;
 mod alignment;
+mod checkpoint;
+mod config;
 mod data;
+mod export;
 mod heads;
+mod init;
+mod losses;
+mod stages;
 mod trainer;
 
+pub use config::{Stage, TrainConfig};
 pub use data::{draw_batch, Batch, CropDraw, DomainData, Picture, Placement, Sampling};
 pub use heads::fit_heads;
-pub use trainer::{train, Stage, TrainConfig};
+pub use trainer::train;

@@ -1,6 +1,6 @@
 //! Host callbacks for one render: progress, abort and log.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 
 use super::host_struct::{self, HostStruct};
 use crate::guard::FfiError;
@@ -55,6 +55,15 @@ unsafe impl HostStruct for equifx_callbacks {
 
 host_struct::assert_version_sizes!(equifx_callbacks);
 
+/// The `level` a host's log callback receives; the numbers are ABI.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Error = 0,
+    Warning = 1,
+    Info = 2,
+}
+
 /// The callbacks of one render, callable from Rust. The host promised the
 /// pointers stay valid for the call, and calls happen on the calling thread
 /// or on worker threads the render waits for.
@@ -94,9 +103,28 @@ impl HostCallbacks {
         self.abort.is_some_and(|f| f(self.userdata as *mut c_void))
     }
 
-    pub fn log(&self, level: i32, message: &str) {
-        if let (Some(f), Ok(m)) = (self.log, CString::new(message.replace('\0', " "))) {
-            f(self.userdata as *mut c_void, level, m.as_ptr());
+    pub fn log(&self, level: LogLevel, message: &str) {
+        if let Some(f) = self.log {
+            let m = crate::text::cstring(message);
+            f(self.userdata as *mut c_void, level as i32, m.as_ptr());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogLevel;
+
+    /// Pins the levels hosts receive: renumbering breaks compiled hosts.
+    #[test]
+    fn log_level_numbers_are_frozen() {
+        let pinned = [
+            (LogLevel::Error, 0),
+            (LogLevel::Warning, 1),
+            (LogLevel::Info, 2),
+        ];
+        for (level, n) in pinned {
+            assert_eq!(level as i32, n, "{level:?}");
         }
     }
 }

@@ -9,6 +9,7 @@ use equifx::params::{ParamDescriptor, ParamKind};
 use super::host_struct::{self, HostStruct};
 use super::status::equifx_status;
 use crate::guard::FfiError;
+use crate::text::cstring;
 
 /// The smallest `equifx_node_info.struct_size` this library accepts: the
 /// struct's size in ABI 1 on 64-bit targets.
@@ -150,10 +151,6 @@ struct NodeStrings {
     params: Vec<ParamStrings>,
 }
 
-fn c(s: &str) -> CString {
-    CString::new(s.replace('\0', " ")).unwrap_or_default()
-}
-
 /// C copies of the manifest strings, built once and kept for the library's life.
 fn strings() -> &'static [NodeStrings] {
     static STRINGS: OnceLock<Vec<NodeStrings>> = OnceLock::new();
@@ -161,27 +158,28 @@ fn strings() -> &'static [NodeStrings] {
         equifx::manifest::nodes()
             .iter()
             .map(|n| NodeStrings {
-                id: c(&n.id),
-                label: c(&n.label),
-                group: c(&n.group),
-                summary: c(&n.summary),
+                id: cstring(&n.id),
+                label: cstring(&n.label),
+                group: cstring(&n.group),
+                summary: cstring(&n.summary),
                 params: n
                     .params
                     .iter()
                     .map(|p| {
                         let (default_text, options) = match &p.kind {
-                            ParamKind::Choice { options, default } => {
-                                (c(default), options.iter().map(|o| c(o)).collect())
-                            }
+                            ParamKind::Choice { options, default } => (
+                                cstring(default),
+                                options.iter().map(|o| cstring(o)).collect(),
+                            ),
                             ParamKind::Path { default }
                             | ParamKind::Domain { default, .. }
-                            | ParamKind::Shares { default } => (c(default), vec![]),
+                            | ParamKind::Shares { default } => (cstring(default), vec![]),
                             _ => (CString::default(), vec![]),
                         };
                         ParamStrings {
-                            id: c(&p.id),
-                            label: c(&p.label),
-                            hint: c(&p.hint),
+                            id: cstring(&p.id),
+                            label: cstring(&p.label),
+                            hint: cstring(&p.hint),
                             default_text,
                             options,
                         }

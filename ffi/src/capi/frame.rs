@@ -6,6 +6,7 @@ use equifx::frame::{AlphaMode, ColourSpace, FrameLayout, PixelFormat};
 
 use super::host_struct::{self, HostStruct};
 use crate::guard::FfiError;
+use crate::host_bytes::HostBytes;
 
 /// The smallest `equifx_frame.struct_size` this library accepts: the
 /// struct's size in ABI 1 on 64-bit targets. Set `struct_size` to
@@ -135,9 +136,11 @@ impl equifx_frame {
         Ok(layout)
     }
 
-    /// The address range `[start, end)` of the buffer.
-    pub fn span(&self) -> (usize, usize) {
-        let start = self.data as usize;
-        (start, start.saturating_add(self.data_len))
+    /// Where the buffer is.
+    pub(crate) fn bytes(&self) -> HostBytes {
+        HostBytes {
+            base: self.data as *const u8,
+            len: self.data_len,
+        }
     }
 }

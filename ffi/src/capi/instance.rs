@@ -1,21 +1,20 @@
 //! Node instances: create, set parameters, render, free.
 
-use std::borrow::Cow;
 use std::ffi::c_char;
 use std::sync::Arc;
 
 use equifx::frame::{FrameMut, FrameRef};
-use equifx::memory::try_copy;
 use equifx::node::RenderContext;
 use equifx::params::ParamValue;
 use equifx::Instance;
 use parking_lot::Mutex;
 
-use super::callbacks::{equifx_callbacks, HostCallbacks};
+use super::callbacks::{equifx_callbacks, HostCallbacks, LogLevel};
 use super::frame::equifx_frame;
 use super::host_struct;
 use super::status::equifx_status;
 use crate::guard::FfiError;
+use crate::host_bytes::input_views;
 
 /// An instance of a node with its own parameter values. Opaque.
 ///
@@ -206,23 +205,10 @@ pub extern "C" fn equifx_instance_render(
         let in_descs = read_inputs(inputs, input_count)?;
         let out_layout = out_desc.layout()?;
         let in_layouts = in_descs.iter().map(|f| f.layout()).collect::<Result<Vec<_>, _>>()?;
-        // Inputs that overlap the output buffer are copied first: a shared
-        // and a mutable view of the same bytes must never coexist.
-        let (o_start, o_end) = out_desc.span();
-        let in_bytes = in_descs
-            .iter()
-            .map(|f| {
-                // SAFETY: layout() checked data is non-null and data_len bytes fit in the
-                // address space; the caller guarantees they are readable for this call.
-                let bytes = unsafe { std::slice::from_raw_parts(f.data as *const u8, f.data_len) };
-                let (s, e) = f.span();
-                Ok(if s < o_end && o_start < e {
-                    Cow::Owned(try_copy(bytes, &|| "a copy of an input that shares the output buffer".into())?)
-                } else {
-                    Cow::Borrowed(bytes)
-                })
-            })
-            .collect::<Result<Vec<Cow<'_, [u8]>>, FfiError>>()?;
+        let in_memory = in_descs.iter().map(equifx_frame::bytes).collect::<Vec<_>>();
+        // SAFETY: layout() checked each data is non-null and data_len bytes fit in the
+        // address space; the caller guarantees they are readable for this call.
+        let in_bytes = unsafe { input_views(&in_memory, out_desc.bytes()) }?;
         let frames = in_bytes
             .iter()
             .zip(&in_layouts)
@@ -239,7 +225,7 @@ pub extern "C" fn equifx_instance_render(
         // No lock is held while the node renders and calls back into the host.
         let result = inst.snapshot().render(&frames, &mut out_frame, frame, &ctx);
         if let Err(e) = &result {
-            host.log(0, &e.to_string());
+            host.log(LogLevel::Error, &e.to_string());
         }
         result?;
         Ok(equifx_status::EQUIFX_STATUS_OK)

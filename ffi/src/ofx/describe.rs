@@ -8,6 +8,7 @@ use equifx::manifest::NodeDescriptor;
 use super::abi::*;
 use super::suites::{Props, Suites};
 use crate::guard::FfiError;
+use crate::text::cstring;
 
 /// The pixel depths every node accepts: the core converts all of them.
 const DEPTHS: [&CStr; 4] = [
@@ -16,10 +17,6 @@ const DEPTHS: [&CStr; 4] = [
     OfxBitDepthShort,
     OfxBitDepthByte,
 ];
-
-pub(super) fn cstring(s: &str) -> CString {
-    CString::new(s.replace('\0', " ")).unwrap_or_default()
-}
 
 /// OFX clip name of input `i`: filter context requires the first input to be
 /// called `Source`; further inputs keep their manifest names.

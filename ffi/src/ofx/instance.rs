@@ -126,7 +126,7 @@ pub(super) fn regions_of_interest(
         // SAFETY: clip came from the host; rod is a valid out-pointer.
         let st = unsafe { (s.effect.clip_get_region_of_definition)(clip, time, &mut rod) };
         if st == OfxStatus::OK {
-            let prop = super::describe::cstring(&format!("{ROI_PREFIX}{}", name.to_string_lossy()));
+            let prop = crate::text::cstring(&format!("{ROI_PREFIX}{}", name.to_string_lossy()));
             out.set_double_n(&prop, &[rod.x1, rod.y1, rod.x2, rod.y2]);
         }
     }

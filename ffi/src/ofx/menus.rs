@@ -32,11 +32,11 @@ use equifx::params::{ParamDescriptor, ParamKind, ParamValue};
 use parking_lot::Mutex;
 
 use super::abi::*;
-use super::describe::cstring;
 use super::instance::data;
 use super::params::define_one;
 use super::suites::{Props, Suites};
 use crate::guard::FfiError;
+use crate::text::cstring;
 
 /// Suffix of a companion menu's name: `target` → `target_menu`.
 pub(super) const MENU_SUFFIX: &str = "_menu";

@@ -26,6 +26,7 @@ use std::sync::OnceLock;
 
 use abi::*;
 use equifx::manifest::NodeDescriptor;
+use equifx::ErrorCode;
 
 use crate::capi::status::equifx_status;
 use crate::guard::{Fallback, FfiError};
@@ -96,7 +97,7 @@ fn plugins() -> &'static [PluginRecord] {
             .iter()
             .zip(ENTRIES.iter())
             .map(|(n, entry)| {
-                let id = CString::new(n.id.as_str()).unwrap_or_default();
+                let id = crate::text::cstring(&n.id);
                 let plugin = OfxPlugin {
                     plugin_api: IMAGE_EFFECT_PLUGIN_API.as_ptr(),
                     api_version: IMAGE_EFFECT_PLUGIN_API_VERSION,
@@ -176,7 +177,7 @@ fn main_entry(
     match outcome {
         Ok((_, _, Ok(status))) => status,
         // The host asked to stop: not an error (ofxImageEffect.h:1936-1949).
-        Ok((_, _, Err(e))) if e.status == equifx_status::EQUIFX_STATUS_ABORTED => OfxStatus::OK,
+        Ok((_, _, Err(e))) if e.code == Some(ErrorCode::Aborted) => OfxStatus::OK,
         Ok((s, node, Err(e))) => {
             if !effect.is_null() {
                 s.report_error(effect, &format!("{}: {}", node.label, e.message));
@@ -194,7 +195,7 @@ fn main_entry(
 /// The OFX status of a failed action: out of memory is the one failure
 /// OpenFX names, and hosts may free their caches and render again on it.
 fn failure_status(e: &FfiError) -> OfxStatus {
-    if e.status == equifx_status::EQUIFX_STATUS_OUT_OF_MEMORY {
+    if e.code == Some(ErrorCode::OutOfMemory) {
         OfxStatus::ERR_MEMORY
     } else {
         OfxStatus::FAILED

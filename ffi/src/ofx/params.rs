@@ -24,10 +24,10 @@ use equifx::params::{ParamKind, ParamValue};
 use equifx::Instance;
 
 use super::abi::*;
-use super::describe::cstring;
 use super::menus;
 use super::suites::{Props, Suites};
 use crate::guard::FfiError;
+use crate::text::cstring;
 
 fn clamp_int(v: i64) -> c_int {
     v.clamp(i64::from(c_int::MIN), i64::from(c_int::MAX)) as c_int

@@ -18,22 +18,22 @@
 //! as scene-linear (hosts' usual conventions); alpha follows each image's
 //! `OfxImageEffectPropPreMultiplication`.
 
-use std::borrow::Cow;
 use std::ffi::{c_void, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use equifx::frame::{
     AlphaMode, Channels, ColourSpace, FrameLayout, FrameMut, FrameRef, PixelFormat, SampleType,
 };
-use equifx::memory::{try_copy, try_vec};
+use equifx::memory::try_vec;
 use equifx::node::RenderContext;
 
 use super::abi::*;
-use super::describe::{cstring, input_clip_name};
+use super::describe::input_clip_name;
 use super::instance::data;
 use super::suites::{Props, Suites};
-use crate::capi::status::equifx_status;
 use crate::guard::FfiError;
+use crate::host_bytes::{input_views, HostBytes};
+use crate::text::cstring;
 
 /// A fetched image; released when dropped, on every path (ofxImageEffect.h clipReleaseImage).
 struct HostImage<'s> {
@@ -58,10 +58,7 @@ struct ImageMemory {
 }
 
 fn aborted_error() -> FfiError {
-    FfiError::new(
-        equifx_status::EQUIFX_STATUS_ABORTED,
-        "render aborted by the host",
-    )
+    equifx::Error::Aborted.into()
 }
 
 fn fetch<'s>(
@@ -174,9 +171,11 @@ impl HostImage<'_> {
 }
 
 impl ImageMemory {
-    fn span(&self) -> (usize, usize) {
-        let a = self.base as usize;
-        (a, a.saturating_add(self.len))
+    fn bytes(&self) -> HostBytes {
+        HostBytes {
+            base: self.base as *const u8,
+            len: self.len,
+        }
     }
 }
 
@@ -357,26 +356,11 @@ pub(super) fn render(
         (in_mems, out_mem, device_out, staged)
     };
 
-    // Inputs that overlap the output memory are copied first: a shared and a
-    // mutable view of the same bytes must never coexist.
-    let (o_start, o_end) = out_mem.span();
-    let in_bytes = in_mems
-        .iter()
-        .map(|m| {
-            // SAFETY: the host guarantees the image memory (len bytes from the lowest
-            // address, derived from bounds and rowBytes) is readable until released,
-            // and `inputs` keeps every image fetched for this whole function.
-            let bytes = unsafe { std::slice::from_raw_parts(m.base as *const u8, m.len) };
-            let (a, b) = m.span();
-            Ok(if a < o_end && o_start < b {
-                Cow::Owned(try_copy(bytes, &|| {
-                    "a copy of an input that shares the output memory".into()
-                })?)
-            } else {
-                Cow::Borrowed(bytes)
-            })
-        })
-        .collect::<Result<Vec<Cow<'_, [u8]>>, FfiError>>()?;
+    let in_memory = in_mems.iter().map(ImageMemory::bytes).collect::<Vec<_>>();
+    // SAFETY: the host guarantees the image memory (len bytes from the lowest
+    // address, derived from bounds and rowBytes) is readable until released,
+    // and `inputs` keeps every image fetched for this whole function.
+    let in_bytes = unsafe { input_views(&in_memory, out_mem.bytes()) }?;
     let frames = in_bytes
         .iter()
         .zip(&in_mems)

@@ -3,7 +3,7 @@
 //! `Load` again for every frame without `Unload`), and thin safe wrappers for
 //! the property, message and progress calls every other file uses.
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 
@@ -244,7 +244,7 @@ impl Suites {
     /// Shows an error to the artist: a persistent message on the effect when
     /// the host has message suite v2, a plain message otherwise.
     pub fn report_error(&self, effect: OfxImageEffectHandle, message: &str) {
-        let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+        let text = crate::text::cstring(message);
         let id = c"org.equifx.error";
         if let Some(m) = self.message_v2 {
             // SAFETY: variadic call with format "%s" and exactly one C string argument.
