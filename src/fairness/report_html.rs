@@ -31,9 +31,10 @@ const PLOT_TOP: f64 = 36.0;
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:980px;padding:0 1em;color:#1f2328;line-height:1.45}\
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}\
 dl.run{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:.5em 0 1em}dl.run dt{font-weight:600}dl.run dd{margin:0}\
-table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:right;vertical-align:top}\
+table{border-collapse:collapse;margin:.8em 0;font-size:.92em}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:right;vertical-align:top}\
 th{background:#f6f8fa}td:first-child,th:first-child{text-align:left}thead{display:table-header-group}\
-.badge{display:inline-block;min-width:6.5em;text-align:center;border-radius:1em;padding:0 .6em;font-weight:600;font-size:.9em}\
+td.verdict{text-align:left;white-space:nowrap}th.verdict{text-align:left}.metrics td:last-child,.metrics th:last-child{text-align:left}\
+.badge{display:inline-block;min-width:5.5em;text-align:center;border-radius:1em;padding:0 .6em;font-weight:600;font-size:.9em}\
 .pass{background:#dafbe1;color:#116329}.inconclusive{background:#fff8c5;color:#7d4e00}.fail{background:#ffebe9;color:#a40e26}\
 .lede{font-size:1.1em}.note{color:#57606a;font-size:.9em}code{font-size:.85em;word-break:break-all}\
 svg{display:block;max-width:760px;height:auto}details{margin:.8em 0}summary{cursor:pointer;font-weight:600}\
@@ -51,6 +52,8 @@ enum Unit {
     Fixed(usize),
     /// A whole number.
     Count,
+    /// A number as Rust writes it (shortest round-trip form): 0.001 → "0.001".
+    Plain,
     /// A p-value: "3.95e-14", or the bound "< 1e-300" below [`P_FLOOR`].
     P,
 }
@@ -62,6 +65,7 @@ fn num(path: &str, x: f64, unit: Unit) -> String {
         Unit::Points { signed } => (points(x, signed), "points"),
         Unit::Fixed(d) => (format!("{x:.d$}"), "fixed"),
         Unit::Count => (format!("{x:.0}"), "count"),
+        Unit::Plain => (format!("{x}"), "fixed"),
         Unit::P if x < P_FLOOR => ("&lt; 1e-300".into(), "p"),
         Unit::P => (format!("{x:.2e}"), "p"),
     };
@@ -153,13 +157,13 @@ fn header(h: &mut String, report: &AuditReport) {
     if !r.date.is_empty() {
         let _ = write!(h, "<dt>Date</dt><dd>{}</dd>", esc(&r.date));
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<dt>equifx</dt><dd>{}</dd><dt>Settings</dt><dd>{} simultaneous intervals; imbalance test at α = {}; \
-balanced means every class within ±{} points of its target</dd></dl>\n",
+balanced means every class within ±{} points of its target</dd></dl>",
         esc(&r.equifx_version),
         num("config.level", report.config.level, LEVEL),
-        num("config.alpha", report.config.alpha, Unit::Fixed(4)),
+        num("config.alpha", report.config.alpha, Unit::Plain),
         num(
             "config.delta",
             report.config.delta,
@@ -168,8 +172,15 @@ balanced means every class within ±{} points of its target</dd></dl>\n",
     );
 }
 
+/// The coloured status, followed by the verdict's name where that says more
+/// ("fail imbalanced", but just "inconclusive").
 fn badge(v: &Verdict) -> String {
-    format!("<span class=\"badge {0}\">{0}</span>", v.status())
+    let name = if v.name() == v.status() {
+        String::new()
+    } else {
+        format!(" {}", v.name())
+    };
+    format!("<span class=\"badge {0}\">{0}</span>{name}", v.status())
 }
 
 /// The class the attribute's sentence is about: the one furthest from its
@@ -199,29 +210,24 @@ fn summary(h: &mut String, report: &AuditReport) {
         .iter()
         .any(|a| a.corrected_verdict.is_some());
     h.push_str(
-        "<section class=\"summary\"><h2>Summary</h2>\n<table><thead><tr><th>attribute</th><th>verdict</th>",
+        "<section class=\"summary\"><h2>Summary</h2>\n<table><thead><tr><th>attribute</th><th class=\"verdict\">verdict</th>",
     );
     if corrected {
-        h.push_str("<th>corrected for classifier error</th>");
+        h.push_str("<th class=\"verdict\">corrected for classifier error</th>");
     }
     h.push_str("<th>largest deviation from target</th><th>parity ratio</th><th>amplification</th><th>frames</th></tr></thead><tbody>\n");
     for (i, a) in report.attributes.iter().enumerate() {
         let _ = write!(
             h,
-            "<tr><td><a href=\"#attribute-{i}\">{}</a></td><td>{} {}</td>",
+            "<tr><td><a href=\"#attribute-{i}\">{}</a></td><td class=\"verdict\">{}</td>",
             esc(&a.name),
-            badge(&a.verdict),
-            a.verdict.name()
+            badge(&a.verdict)
         );
         if corrected {
             let _ = write!(
                 h,
-                "<td>{}</td>",
-                a.corrected_verdict.as_ref().map_or("–".into(), |v| format!(
-                    "{} {}",
-                    badge(v),
-                    v.name()
-                ))
+                "<td class=\"verdict\">{}</td>",
+                a.corrected_verdict.as_ref().map_or("–".into(), badge)
             );
         }
         let k = focus(a);
@@ -330,7 +336,7 @@ fn verdict_text(path: &str, v: &Verdict, effective: bool) -> String {
             )
         ),
     };
-    format!("{} {}: {detail}", badge(v), v.name())
+    format!("{}: {detail}", badge(v))
 }
 
 fn attribute(h: &mut String, report: &AuditReport, i: usize, a: &AttributeAudit) {
@@ -485,9 +491,9 @@ fn metrics(h: &mut String, i: usize, a: &AttributeAudit) {
         }
         let _ = writeln!(h, "<td>{meaning}</td></tr>");
     };
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<details><summary>Metrics</summary><table class=\"metrics\"><thead><tr><th>metric</th><th>observed</th>{}<th>meaning</th></tr></thead><tbody>\n",
+        "<details><summary>Metrics</summary><table class=\"metrics\"><thead><tr><th>metric</th><th>observed</th>{}<th>meaning</th></tr></thead><tbody>",
         if cd.is_some() { "<th>corrected</th>" } else { "" }
     );
     let pts = Unit::Points { signed: false };
@@ -556,9 +562,9 @@ fn metrics(h: &mut String, i: usize, a: &AttributeAudit) {
         "smallest class share over largest; one when all classes are equally common",
     );
     if let Some(z) = &a.amplification {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>amplification (points)</td><td>{} ({} to {})</td>{}<td>Zhao et al.: how far the classes the training data favoured moved beyond their training share; positive amplifies the training bias</td></tr>\n",
+            "<tr><td>amplification (points)</td><td>{} ({} to {})</td>{}<td>Zhao et al.: how far the classes the training data favoured moved beyond their training share; positive amplifies the training bias</td></tr>",
             num(&format!("{base}.amplification.value"), z.value, Unit::Points { signed: true }),
             num(&format!("{base}.amplification.interval.lo"), z.interval.lo, Unit::Points { signed: true }),
             num(&format!("{base}.amplification.interval.hi"), z.interval.hi, Unit::Points { signed: true }),
@@ -566,10 +572,10 @@ fn metrics(h: &mut String, i: usize, a: &AttributeAudit) {
         );
     }
     let t = &a.null_thresholds;
-    let _ = write!(
+    let _ = writeln!(
         h,
         "</tbody></table><p class=\"note\">A batch of this size with exactly equal shares stays, at α, below FD {}, KL {} nats, \
-and within {} points of equal shares in every class.</p></details>\n",
+and within {} points of equal shares in every class.</p></details>",
         num(&format!("{base}.null_thresholds.fd_max"), t.fd_max, Unit::Fixed(4)),
         num(&format!("{base}.null_thresholds.kl_max"), t.kl_max, Unit::Fixed(4)),
         num(&format!("{base}.null_thresholds.max_dev"), t.max_dev, pts)
@@ -718,7 +724,7 @@ positive amplifies them).</p>\n<table><thead><tr><th>domain</th><th>class</th><t
 }
 
 fn glossary(h: &mut String, report: &AuditReport) {
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<section class=\"glossary\"><h2>Glossary</h2><dl>\
 <dt>observed share and interval</dt><dd>The share of frames the attribute heads put in a class, with a simultaneous \
@@ -735,7 +741,7 @@ heads never trained on: a head that calls some cool pictures warm inflates the w
 that. Its interval also carries the uncertainty of those error rates, so it is wider. It is drawn only where it differs \
 from the observed share.</dd>\
 <dt>effective frames</dt><dd>For a sequence, the number of independent pictures the frames are worth.</dd>\
-</dl></section>\n",
+</dl></section>",
         num("config.level", report.config.level, LEVEL),
         num(
             "config.delta",
