@@ -33,7 +33,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px soli
 dl.run{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:.5em 0 1em}dl.run dt{font-weight:600}dl.run dd{margin:0}\
 table{border-collapse:collapse;margin:.8em 0;font-size:.92em}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:right;vertical-align:top}\
 th{background:#f6f8fa}td:first-child,th:first-child{text-align:left}thead{display:table-header-group}\
-td.verdict{text-align:left;white-space:nowrap}th.verdict{text-align:left}.metrics td:last-child,.metrics th:last-child{text-align:left}\
+td.verdict,th.verdict{text-align:left}.metrics td:last-child,.metrics th:last-child{text-align:left}\
 .badge{display:inline-block;min-width:5.5em;text-align:center;border-radius:1em;padding:0 .6em;font-weight:600;font-size:.9em}\
 .pass{background:#dafbe1;color:#116329}.inconclusive{background:#fff8c5;color:#7d4e00}.fail{background:#ffebe9;color:#a40e26}\
 .lede{font-size:1.1em}.note{color:#57606a;font-size:.9em}code{font-size:.85em;word-break:break-all}\
@@ -215,7 +215,7 @@ fn summary(h: &mut String, report: &AuditReport) {
     if corrected {
         h.push_str("<th class=\"verdict\">corrected for classifier error</th>");
     }
-    h.push_str("<th>largest deviation from target</th><th>parity ratio</th><th>amplification</th><th>frames</th></tr></thead><tbody>\n");
+    h.push_str("<th>largest deviation from target (points)</th><th>parity ratio</th><th>amplification (points)</th><th>frames</th></tr></thead><tbody>\n");
     for (i, a) in report.attributes.iter().enumerate() {
         let _ = write!(
             h,
@@ -233,7 +233,7 @@ fn summary(h: &mut String, report: &AuditReport) {
         let k = focus(a);
         let _ = writeln!(
             h,
-            "<td>{} points ({})</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             deviation(i, a, k),
             esc(&a.classes[k].name),
             num(
@@ -241,13 +241,10 @@ fn summary(h: &mut String, report: &AuditReport) {
                 a.distance.parity_ratio,
                 Unit::Fixed(3)
             ),
-            a.amplification.as_ref().map_or("–".into(), |z| format!(
-                "{} points",
-                num(
-                    &format!("attributes.{i}.amplification.value"),
-                    z.value,
-                    Unit::Points { signed: true }
-                )
+            a.amplification.as_ref().map_or("–".into(), |z| num(
+                &format!("attributes.{i}.amplification.value"),
+                z.value,
+                Unit::Points { signed: true }
             )),
             num(&format!("attributes.{i}.n"), a.n as f64, Unit::Count)
         );
@@ -336,7 +333,7 @@ fn verdict_text(path: &str, v: &Verdict, effective: bool) -> String {
             )
         ),
     };
-    format!("{}: {detail}", badge(v))
+    format!("{} — {detail}", badge(v))
 }
 
 fn attribute(h: &mut String, report: &AuditReport, i: usize, a: &AttributeAudit) {
@@ -586,7 +583,7 @@ fn transfer(h: &mut String, report: &AuditReport) {
     if report.paired.is_empty() {
         return;
     }
-    h.push_str("<section class=\"transfer\"><h2>Transfer: inputs against outputs</h2>\n<p>Each output frame is compared with its own input: a flip is a frame whose attribute changed in the transfer.</p>\n");
+    h.push_str("<section class=\"transfer\" id=\"transfer\"><h2>Transfer: inputs against outputs</h2>\n<p>Each output frame is compared with its own input: a flip is a frame whose attribute changed in the transfer.</p>\n");
     for (j, (name, m)) in report.paired.iter().enumerate() {
         let base = format!("paired.{j}.1");
         let _ = write!(h, "<h3>{}</h3><p>", esc(name));
@@ -630,12 +627,17 @@ fn transfer(h: &mut String, report: &AuditReport) {
                 format!("{c} lost it"),
             ),
         };
-        let lost = if m.c == 0 {
-            "none went the other way".to_string()
+        if m.b == 0 && m.c == 0 {
+            let _ = write!(
+                h,
+                "None of the {} frames gained or lost {n}.",
+                num(&format!("{base}.n"), m.n as f64, Unit::Count)
+            );
+        } else if m.c == 0 {
+            let _ = write!(h, "{gained}; none went the other way.");
         } else {
-            lost
-        };
-        let _ = write!(h, "{gained}; {lost}.");
+            let _ = write!(h, "{gained}; {lost}.");
+        }
         let changed = m.p_value < report.config.alpha;
         let _ = writeln!(
             h,
