@@ -118,9 +118,7 @@ impl Verdict {
             ),
         }
     }
-}
 
-impl Verdict {
     /// The verdict's tag as in the JSON: `imbalanced`, `balanced` or `inconclusive`.
     pub fn name(&self) -> &'static str {
         match self {
