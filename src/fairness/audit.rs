@@ -709,3 +709,27 @@ fn csv_field(s: &str) -> String {
         s.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates_match_the_calendar() {
+        assert_eq!(utc_date(0), "1970-01-01T00:00:00Z");
+        // A leap day, the end of a century and an ordinary afternoon.
+        assert_eq!(utc_date(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_date(4_102_444_799), "2099-12-31T23:59:59Z");
+        assert_eq!(utc_date(1_796_560_932), "2026-12-06T12:42:12Z");
+    }
+
+    #[test]
+    fn rounding_keeps_ten_significant_digits() {
+        assert_eq!(round_sig(0.49999999999999994), 0.5);
+        assert_eq!(round_sig(3.133788024664163e-14), 3.133788025e-14);
+        assert_eq!(round_sig(0.0), 0.0);
+        assert!(round_sig(f64::INFINITY).is_infinite());
+        // Ten digits survive: the shown figures never need more.
+        assert_eq!(round_sig(0.123_456_789_1), 0.123_456_789_1);
+    }
+}

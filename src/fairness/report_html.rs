@@ -39,7 +39,7 @@ td.verdict,th.verdict{text-align:left}.metrics td:last-child,.metrics th:last-ch
 .lede{font-size:1.1em}.note{color:#57606a;font-size:.9em}code{font-size:.85em;word-break:break-all}\
 svg{display:block;max-width:760px;height:auto}details{margin:.8em 0}summary{cursor:pointer;font-weight:600}\
 section{break-inside:avoid}figure{margin:.5em 0;break-inside:avoid}\
-@media print{body{margin:0;max-width:none}details>*{display:block}a{color:inherit;text-decoration:none}}";
+@media print{body{margin:0;max-width:none}a{color:inherit;text-decoration:none}}";
 
 /// How a JSON value is shown on the page.
 #[derive(Clone, Copy)]
@@ -998,4 +998,34 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_have_a_handful_of_gridlines_covering_the_data() {
+        for top in [0.003, 0.04, 0.12, 0.37, 0.5, 0.62, 0.97, 1.0] {
+            let (step, end) = axis(top);
+            let lines = (end / step).round() as usize + 1;
+            assert!((2..=6).contains(&lines), "top {top}: {lines} gridlines");
+            assert!(
+                end >= top.min(1.0) && end <= 1.0,
+                "top {top}: axis ends at {end}"
+            );
+        }
+    }
+
+    #[test]
+    fn points_are_signed_and_never_negative_zero() {
+        assert_eq!(points(0.12, true), "+12.0");
+        assert_eq!(points(-0.0004, true), "0.0");
+        assert_eq!(points(-0.046, true), "-4.6");
+        assert_eq!(points(0.05, false), "5.0");
+        assert_eq!(
+            num("a", 0.0, Unit::P),
+            "<span data-json=\"a\" data-unit=\"p\">&lt; 1e-300</span>"
+        );
+    }
 }
