@@ -178,10 +178,12 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         ..AuditConfig::default()
     };
     let mut report = audit(&inputs, &config)?;
+    // Empty, as a farm template passes it, is the shipped bundle too.
     let model_dir = args
         .model
         .model
         .clone()
+        .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(equifx::model::bundle::default_bundle_dir);
     report.run = RunInfo {
         inputs: args.sources(),
