@@ -4,10 +4,9 @@
 //! reference with a Newcombe interval, the block bootstrap for frame sequences,
 //! and a verdict that never calls a small batch fair: it is "imbalanced" (G-test
 //! at α), "balanced within ±δ" (every simultaneous CI inside π ± δ, docs/fairness.md §7), or
-//! "inconclusive — need N ≥ …". Reports serialise to JSON and CSV; the HTML
-//! page is in [`super::report_html`].
+//! "inconclusive — need N ≥ …". Reports serialise to JSON and CSV (fields and
+//! units in docs/audit-report.md); the HTML page is in [`super::report_html`].
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -19,8 +18,35 @@ use super::metrics::{self, DirectionalBa, Distance, NullThresholds, ZhaoBa};
 use super::normal;
 use crate::error::{Error, Result};
 
-/// Version of the report format.
-pub const REPORT_VERSION: u32 = 1;
+/// Version of the JSON and CSV layout (docs/audit-report.md).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Below this a chi-square tail is printed as a bound: the statistic is so far
+/// out that `f64` keeps no relative accuracy (or underflows to 0).
+pub const P_FLOOR: f64 = 1e-300;
+
+/// Significant digits kept in the JSON and CSV: enough for every figure the
+/// reports show, few enough that `0.49999999999999994` reads `0.5`.
+const SIGNIFICANT_DIGITS: usize = 10;
+
+/// "p = 3.95e-14", or the bound "p < 1e-300" when the tail underflowed.
+pub fn format_p(p: f64) -> String {
+    if p < P_FLOOR {
+        "p < 1e-300".into()
+    } else {
+        format!("p = {p:.2e}")
+    }
+}
+
+/// `x` rounded to [`SIGNIFICANT_DIGITS`] significant digits.
+pub fn round_sig(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.*e}", SIGNIFICANT_DIGITS - 1)
+        .parse()
+        .unwrap_or(x)
+}
 
 /// Statistical settings of an audit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,11 +111,29 @@ impl Verdict {
     /// A one-line human-readable statement.
     pub fn message(&self) -> String {
         match self {
-            Verdict::Imbalanced { p_value } => format!("imbalanced (G-test p = {p_value:.2e})"),
+            Verdict::Imbalanced { p_value } => format!("imbalanced (G-test {})", format_p(*p_value)),
             Verdict::Balanced { delta } => format!("balanced within ±{delta}"),
             Verdict::Inconclusive { need_n, min_detectable } => format!(
                 "inconclusive — need N ≥ {need_n} (this batch detects only imbalances ≥ {min_detectable:.3})"
             ),
+        }
+    }
+
+    /// The verdict's tag as in the JSON: `imbalanced`, `balanced` or `inconclusive`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Imbalanced { .. } => "imbalanced",
+            Verdict::Balanced { .. } => "balanced",
+            Verdict::Inconclusive { .. } => "inconclusive",
+        }
+    }
+
+    /// The traffic-light reading of the verdict: `fail`, `pass` or `inconclusive`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Verdict::Imbalanced { .. } => "fail",
+            Verdict::Balanced { .. } => "pass",
+            Verdict::Inconclusive { .. } => "inconclusive",
         }
     }
 }
@@ -128,14 +172,73 @@ pub struct AttributeAudit {
     pub correction_note: Option<String>,
 }
 
+/// Where an audit came from: the report's header, so a page found in a
+/// ticket months later still says what was measured with what.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Name of the run (`equifx audit --name`).
+    pub name: String,
+    /// The audited images, sidecar or records folder, as given.
+    pub inputs: Vec<String>,
+    /// The model bundle that classified the frames.
+    pub model: Option<String>,
+    /// SHA-256 of the bundle's weights, hex.
+    pub weights_sha256: Option<String>,
+    /// The domain whose heads classified the frames.
+    pub domain: Option<String>,
+    /// When the audit ran, UTC, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub date: String,
+    pub equifx_version: String,
+}
+
+impl RunInfo {
+    /// A run named `name`, dated now, with this build's version.
+    pub fn now(name: &str) -> Self {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        RunInfo {
+            name: name.to_string(),
+            date: utc_date(secs),
+            equifx_version: env!("CARGO_PKG_VERSION").to_string(),
+            ..RunInfo::default()
+        }
+    }
+}
+
+/// Seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian calendar,
+/// Hinnant's days-to-civil).
+fn utc_date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// The whole audit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditReport {
-    pub version: u32,
+    pub schema_version: u32,
+    pub run: RunInfo,
     pub config: AuditConfig,
     pub attributes: Vec<AttributeAudit>,
-    /// Paired input → output drift per attribute (transfer audits).
+    /// Paired input → output drift per attribute (transfer audits): the
+    /// attribute's name and McNemar's flip table and test.
     pub paired: Vec<(String, McNemar)>,
+    /// Directional amplification over several domains (`None` for a single-domain audit).
     pub directional: Option<DirectionalBa>,
 }
 
@@ -209,31 +312,6 @@ pub fn audit_attribute(input: &AttributeInput, config: &AuditConfig) -> Result<A
         .as_ref()
         .map(|r| metrics::zhao_ba(&counts, r, intervals::z_simultaneous(config.level, 1)))
         .transpose()?;
-    // G-test at the effective size: G scales with N.
-    let g_eff = distance.g * n_eff / nf;
-    let p_eff = if g_eff.is_finite() {
-        normal::chi2_sf(g_eff, (k - 1) as f64)
-    } else {
-        0.0
-    };
-    let verdict = decide(p_eff, &ci, &target, n_eff, nf, config);
-    let corrected_verdict = corrected.as_ref().map(|c| {
-        let z_test = intervals::z_simultaneous(1.0 - config.alpha, k);
-        // Widen the corrected level-intervals to the test level (same centre).
-        let rejects = c
-            .proportions
-            .iter()
-            .zip(&c.intervals)
-            .zip(&target)
-            .any(|((p, iv), t)| {
-                let scale = z_test / z_sim;
-                let lo = p - (p - iv.lo) * scale;
-                let hi = p + (iv.hi - p) * scale;
-                *t < lo || *t > hi
-            });
-        let p = if rejects { 0.0 } else { 1.0 };
-        decide(p, &c.intervals, &target, n_eff, nf, config)
-    });
     let corrected_distance = corrected
         .as_ref()
         .map(|c| {
@@ -245,6 +323,36 @@ pub fn audit_attribute(input: &AttributeInput, config: &AuditConfig) -> Result<A
             metrics::distance(&pseudo, &target)
         })
         .transpose()?;
+    let verdict = decide(
+        Some(g_test_at(&distance, n_eff, nf, k)),
+        &ci,
+        &target,
+        n_eff,
+        nf,
+        config,
+    );
+    let corrected_verdict = corrected
+        .as_ref()
+        .zip(corrected_distance.as_ref())
+        .map(|(c, d)| {
+            // The G-test on corrected shares ignores that the classifier's error
+            // rates are estimates: it only counts when the corrected intervals,
+            // widened to the test level (same centre), also exclude the target.
+            let z_test = intervals::z_simultaneous(1.0 - config.alpha, k);
+            let scale = z_test / z_sim;
+            let rejects =
+                c.proportions
+                    .iter()
+                    .zip(&c.intervals)
+                    .zip(&target)
+                    .any(|((p, iv), t)| {
+                        let lo = p - (p - iv.lo) * scale;
+                        let hi = p + (iv.hi - p) * scale;
+                        *t < lo || *t > hi
+                    });
+            let p = rejects.then(|| g_test_at(d, n_eff, nf, k));
+            decide(p, &c.intervals, &target, n_eff, nf, config)
+        });
     let classes = (0..k)
         .map(|c| ClassRow {
             name: input.classes[c].clone(),
@@ -273,18 +381,33 @@ pub fn audit_attribute(input: &AttributeInput, config: &AuditConfig) -> Result<A
     })
 }
 
-/// Imbalanced if the test rejects; balanced if every interval fits in π ± δ;
-/// otherwise inconclusive with the N that makes the half-width ≤ δ/2 (docs/fairness.md §7:
-/// "about 4×" the N at which the interval just fits), scaled to frames.
+/// The G-test's p-value at the effective size (G scales with N): for i.i.d.
+/// frames exactly `distance.g_p_value`.
+fn g_test_at(distance: &Distance, n_eff: f64, n: f64, k: usize) -> f64 {
+    if n_eff >= n {
+        return distance.g_p_value;
+    }
+    let g = distance.g * n_eff / n;
+    if g.is_finite() {
+        normal::chi2_sf(g, (k - 1) as f64)
+    } else {
+        0.0
+    }
+}
+
+/// Imbalanced if the test's p-value (`None`: no test applies) is below α;
+/// balanced if every interval fits in π ± δ; otherwise inconclusive with the N
+/// that makes the half-width ≤ δ/2 (docs/fairness.md §7: "about 4×" the N at
+/// which the interval just fits), scaled to frames.
 fn decide(
-    p_value: f64,
+    p_value: Option<f64>,
     ci: &[Interval],
     target: &[f64],
     n_eff: f64,
     n: f64,
     config: &AuditConfig,
 ) -> Verdict {
-    if p_value < config.alpha {
+    if let Some(p_value) = p_value.filter(|p| *p < config.alpha) {
         return Verdict::Imbalanced { p_value };
     }
     let d = config.delta;
@@ -361,7 +484,8 @@ pub fn inputs_from_frames(
 /// Audits several attributes into one report.
 pub fn audit(inputs: &[AttributeInput], config: &AuditConfig) -> Result<AuditReport> {
     Ok(AuditReport {
-        version: REPORT_VERSION,
+        schema_version: SCHEMA_VERSION,
+        run: RunInfo::now("audit"),
         config: config.clone(),
         attributes: inputs
             .iter()
@@ -373,40 +497,28 @@ pub fn audit(inputs: &[AttributeInput], config: &AuditConfig) -> Result<AuditRep
 }
 
 impl AuditReport {
+    /// Pretty JSON with every float rounded to [`SIGNIFICANT_DIGITS`].
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self)
-            .map_err(|e| Error::Internal(format!("serialising audit: {e}")))
+        let err = |e: serde_json::Error| Error::Internal(format!("serialising audit: {e}"));
+        let mut value = serde_json::to_value(self).map_err(err)?;
+        round_floats(&mut value);
+        serde_json::to_string_pretty(&value).map_err(err)
     }
 
-    /// One row per (attribute, class), with the attribute's summary repeated.
+    /// One row per (attribute, class) with the attribute's figures repeated,
+    /// columns [`CSV_COLUMNS`]; shares are fractions, as in the JSON.
     pub fn to_csv(&self) -> String {
-        let mut s = String::from(
-            "attribute,class,count,share,ci_lo,ci_hi,target,reference,corrected,corrected_lo,corrected_hi,fd,kl,tv,max_dev,g_p_value,verdict\n",
-        );
-        let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
+        let mut s = CSV_COLUMNS.join(",");
+        s.push('\n');
         for a in &self.attributes {
-            for c in &a.classes {
-                let _ = writeln!(
-                    s,
-                    "{},{},{},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.3e},\"{}\"",
-                    csv_field(&a.name),
-                    csv_field(&c.name),
-                    c.count,
-                    c.share,
-                    c.interval.lo,
-                    c.interval.hi,
-                    c.target,
-                    opt(c.reference),
-                    opt(c.corrected),
-                    opt(c.corrected_interval.map(|i| i.lo)),
-                    opt(c.corrected_interval.map(|i| i.hi)),
-                    a.distance.fd,
-                    a.distance.kl,
-                    a.distance.tv,
-                    a.distance.max_dev,
-                    a.distance.g_p_value,
-                    a.verdict.message().replace('"', "'")
-                );
+            let paired = self
+                .paired
+                .iter()
+                .find(|(name, _)| *name == a.name)
+                .map(|(_, m)| m);
+            for (k, c) in a.classes.iter().enumerate() {
+                s.push_str(&csv_row(a, k, c, paired).join(","));
+                s.push('\n');
             }
         }
         s
@@ -418,9 +530,176 @@ impl AuditReport {
         crate::io::write_bytes_atomic(&stem.with_extension("csv"), self.to_csv().as_bytes())?;
         crate::io::write_bytes_atomic(
             &stem.with_extension("html"),
-            super::report_html::render(self)?.as_bytes(),
+            super::report_html::render(self).as_bytes(),
         )
     }
+}
+
+fn round_floats(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(r) = n
+                .as_f64()
+                .map(round_sig)
+                .and_then(serde_json::Number::from_f64)
+            {
+                *n = r;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(round_floats),
+        serde_json::Value::Object(map) => map.values_mut().for_each(round_floats),
+        _ => {}
+    }
+}
+
+/// The CSV header; docs/audit-report.md gives each column's meaning and unit.
+pub const CSV_COLUMNS: [&str; 52] = [
+    "attribute",
+    "class",
+    "n",
+    "n_effective",
+    "count",
+    "share",
+    "ci_lo",
+    "ci_hi",
+    "target",
+    "deviation",
+    "reference",
+    "corrected",
+    "corrected_lo",
+    "corrected_hi",
+    "bootstrap_lo",
+    "bootstrap_hi",
+    "bootstrap_n_eff",
+    "fd",
+    "l1_uniform",
+    "kl",
+    "tv",
+    "max_dev",
+    "pearson",
+    "g",
+    "g_p_value",
+    "parity_ratio",
+    "fd_null_max",
+    "kl_null_max",
+    "max_dev_null",
+    "amplification",
+    "amplification_lo",
+    "amplification_hi",
+    "verdict",
+    "status",
+    "verdict_p_value",
+    "need_n",
+    "min_detectable",
+    "corrected_verdict",
+    "corrected_status",
+    "corrected_verdict_p_value",
+    "corrected_fd",
+    "corrected_kl",
+    "corrected_tv",
+    "corrected_max_dev",
+    "corrected_g",
+    "corrected_p_value",
+    "paired_b",
+    "paired_c",
+    "drift",
+    "drift_lo",
+    "drift_hi",
+    "mcnemar_p_value",
+];
+
+/// A number as written to the CSV: rounded like the JSON, exponent when tiny.
+fn csv_num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:?}", round_sig(x))
+    } else {
+        String::new()
+    }
+}
+
+fn csv_opt(x: Option<f64>) -> String {
+    x.map_or(String::new(), csv_num)
+}
+
+fn csv_row(
+    a: &AttributeAudit,
+    k: usize,
+    c: &ClassRow,
+    paired: Option<&McNemar>,
+) -> [String; CSV_COLUMNS.len()] {
+    let boot = a.bootstrap.as_ref();
+    let d = &a.distance;
+    let cd = a.corrected_distance.as_ref();
+    let amp = a.amplification.as_ref();
+    let (need_n, min_detectable) = match a.verdict {
+        Verdict::Inconclusive {
+            need_n,
+            min_detectable,
+        } => (need_n.to_string(), csv_num(min_detectable)),
+        _ => (String::new(), String::new()),
+    };
+    let verdict_p = |v: Option<&Verdict>| match v {
+        Some(Verdict::Imbalanced { p_value }) => csv_num(*p_value),
+        _ => String::new(),
+    };
+    [
+        csv_field(&a.name),
+        csv_field(&c.name),
+        a.n.to_string(),
+        csv_num(a.n_effective),
+        c.count.to_string(),
+        csv_num(c.share),
+        csv_num(c.interval.lo),
+        csv_num(c.interval.hi),
+        csv_num(c.target),
+        csv_num(c.share - c.target),
+        csv_opt(c.reference),
+        csv_opt(c.corrected),
+        csv_opt(c.corrected_interval.map(|i| i.lo)),
+        csv_opt(c.corrected_interval.map(|i| i.hi)),
+        csv_opt(boot.map(|b| b.intervals[k].lo)),
+        csv_opt(boot.map(|b| b.intervals[k].hi)),
+        csv_opt(boot.map(|b| b.n_eff[k])),
+        csv_num(d.fd),
+        csv_num(d.l1_uniform),
+        csv_num(d.kl),
+        csv_num(d.tv),
+        csv_num(d.max_dev),
+        csv_num(d.pearson),
+        csv_num(d.g),
+        csv_num(d.g_p_value),
+        csv_num(d.parity_ratio),
+        csv_num(a.null_thresholds.fd_max),
+        csv_num(a.null_thresholds.kl_max),
+        csv_num(a.null_thresholds.max_dev),
+        csv_opt(amp.map(|z| z.value)),
+        csv_opt(amp.map(|z| z.interval.lo)),
+        csv_opt(amp.map(|z| z.interval.hi)),
+        a.verdict.name().to_string(),
+        a.verdict.status().to_string(),
+        verdict_p(Some(&a.verdict)),
+        need_n,
+        min_detectable,
+        a.corrected_verdict
+            .as_ref()
+            .map_or(String::new(), |v| v.name().to_string()),
+        a.corrected_verdict
+            .as_ref()
+            .map_or(String::new(), |v| v.status().to_string()),
+        verdict_p(a.corrected_verdict.as_ref()),
+        csv_opt(cd.map(|x| x.fd)),
+        csv_opt(cd.map(|x| x.kl)),
+        csv_opt(cd.map(|x| x.tv)),
+        csv_opt(cd.map(|x| x.max_dev)),
+        csv_opt(cd.map(|x| x.g)),
+        csv_opt(cd.map(|x| x.g_p_value)),
+        paired.map_or(String::new(), |m| m.b.to_string()),
+        paired.map_or(String::new(), |m| m.c.to_string()),
+        csv_opt(paired.map(|m| m.drift)),
+        csv_opt(paired.map(|m| m.interval.lo)),
+        csv_opt(paired.map(|m| m.interval.hi)),
+        csv_opt(paired.map(|m| m.p_value)),
+    ]
 }
 
 fn csv_field(s: &str) -> String {
@@ -428,5 +707,29 @@ fn csv_field(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates_match_the_calendar() {
+        assert_eq!(utc_date(0), "1970-01-01T00:00:00Z");
+        // A leap day, the end of a century and an ordinary afternoon.
+        assert_eq!(utc_date(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_date(4_102_444_799), "2099-12-31T23:59:59Z");
+        assert_eq!(utc_date(1_796_560_932), "2026-12-06T12:42:12Z");
+    }
+
+    #[test]
+    fn rounding_keeps_ten_significant_digits() {
+        assert_eq!(round_sig(0.49999999999999994), 0.5);
+        assert_eq!(round_sig(3.133788024664163e-14), 3.133788025e-14);
+        assert_eq!(round_sig(0.0), 0.0);
+        assert!(round_sig(f64::INFINITY).is_infinite());
+        // Ten digits survive: the shown figures never need more.
+        assert_eq!(round_sig(0.123_456_789_1), 0.123_456_789_1);
     }
 }

@@ -2,9 +2,9 @@
 //! training data and a target, with intervals, distances, amplification and
 //! a verdict; reports as JSON, CSV and a self-contained HTML page.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use equifx::fairness::audit::{inputs_from_frames, BootstrapConfig};
+use equifx::fairness::audit::{inputs_from_frames, BootstrapConfig, RunInfo};
 use equifx::fairness::intervals::{self, Blocks, ConfusionCounts};
 use equifx::fairness::metadata::FrameRecord;
 use equifx::fairness::{audit, ipf, AuditConfig, FrameMeta, HeadSet, Sidecar};
@@ -47,6 +47,56 @@ pub struct AuditArgs {
     /// Report path without extension: writes STEM.json, STEM.csv and STEM.html.
     #[arg(long)]
     report: PathBuf,
+    /// Name of the run in the report's header. Default: the sidecar's or the
+    /// records folder's name, or the folder of the first image.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+impl AuditArgs {
+    /// What was audited, as given on the command line.
+    fn sources(&self) -> Vec<String> {
+        let mut out: Vec<String> = if let Some(s) = &self.sidecar {
+            vec![s.display().to_string()]
+        } else if let Some(r) = &self.records {
+            vec![r.display().to_string()]
+        } else {
+            self.inputs.clone()
+        };
+        out.extend(self.outputs.iter().map(|o| format!("outputs: {o}")));
+        out
+    }
+
+    fn run_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        let from_path = |p: &Path| {
+            p.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let name = if let Some(s) = &self.sidecar {
+            from_path(s)
+        } else if let Some(r) = &self.records {
+            from_path(r)
+        } else {
+            self.inputs.first().map_or(String::new(), |i| {
+                let p = Path::new(i);
+                match p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    Some(dir) => from_path(dir),
+                    None => from_path(p)
+                        .trim_end_matches(['#', '%', '_', '-', '.'])
+                        .to_string(),
+                }
+            })
+        };
+        if name.is_empty() {
+            from_path(&self.report)
+        } else {
+            name
+        }
+    }
 }
 
 /// Head cells and scores of images under `domain`.
@@ -128,6 +178,20 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         ..AuditConfig::default()
     };
     let mut report = audit(&inputs, &config)?;
+    // Empty, as a farm template passes it, is the shipped bundle too.
+    let model_dir = args
+        .model
+        .model
+        .clone()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(equifx::model::bundle::default_bundle_dir);
+    report.run = RunInfo {
+        inputs: args.sources(),
+        model: Some(model_dir.display().to_string()),
+        weights_sha256: Some(m.weights_sha256.clone()),
+        domain: Some(args.model.domain.clone()),
+        ..RunInfo::now(&args.run_name())
+    };
     if !args.outputs.is_empty() {
         let out_domain_name = args.output_domain.as_deref().unwrap_or_default();
         let out_domain = m.domain_index(out_domain_name)?;
