@@ -8,7 +8,8 @@
 //!    persistent ONNX Runtime child (benches/onnx/ort_server.py; its start-up
 //!    and session creation are not timed), then the same split per network;
 //! 2. the whole process on 1920×1080 and 3840×2160 frames: `equifx transfer`
-//!    at the frame's full resolution with the node's default tiling against
+//!    at the frame's full resolution with the node's default tiling (and
+//!    with 2048-px tiles) against
 //!    benches/onnx/run_ort_transfer.py (PNG decode, the exported graph
 //!    untiled, PNG encode), wall time, CPU time and peak RSS from
 //!    `/usr/bin/time`.
@@ -551,7 +552,7 @@ fn main() {
     let script = root().join("benches/onnx/run_ort_transfer.py");
     println!(
         "\n2. Whole process: `equifx transfer FRAME.png --from photo --to anime -p resolution=<frame height>` \
-         (the node's default tiling, and with `-p tile_size=4096`: one tile) vs `python run_ort_transfer.py` (untiled)"
+         (the node's default tiling, and with `-p tile_size=2048`) vs `python run_ort_transfer.py` (untiled)"
     );
     println!(
         "\n| frame | equifx wall s | ORT wall s | equifx/ORT wall | equifx CPU s | ORT CPU s | equifx/ORT CPU | equifx peak RSS MB | ORT peak RSS MB |"
@@ -582,9 +583,9 @@ fn main() {
             c.extend(["-o".into(), out_eq.clone().into()]);
             c
         };
-        // The node's default tiling (512-px tiles, 32 overlap, 160 halo),
-        // then the whole frame as one tile, which is what ORT runs.
-        let eq_cmds = [equifx_cmd(&[]), equifx_cmd(&["-p", "tile_size=4096"])];
+        // The node's default tiling (frames up to 4K in one tile, as ORT
+        // runs them), then 2048-px tiles, which bound memory more tightly.
+        let eq_cmds = [equifx_cmd(&[]), equifx_cmd(&["-p", "tile_size=2048"])];
         let ort_cmd: Vec<std::ffi::OsString> = vec![
             python.clone().into(),
             script.clone().into(),
@@ -616,7 +617,7 @@ fn main() {
             col(&or, |r| r.cpu),
             col(&or, |r| r.rss_mb),
         );
-        for (label, runs) in ["default tiles", "one tile"].iter().zip(&eq) {
+        for (label, runs) in ["default tiling", "Tile Size 2048"].iter().zip(&eq) {
             let (ew, ec, er) = (
                 col(runs, |r| r.wall),
                 col(runs, |r| r.cpu),

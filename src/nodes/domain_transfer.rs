@@ -33,8 +33,10 @@ pub struct DomainTransfer;
 
 /// Memory the network takes per pixel it runs on, per channel of the
 /// autoencoder's first stage: the shipped model (16 channels) peaks at about
-/// 390 bytes per pixel on the CPU (measured on 832² and 1344² windows), 24 a
-/// channel; 32 leaves room.
+/// 260 bytes per pixel on the CPU, frames included (a whole `equifx
+/// transfer` of 1080p and 4K frames in one window: 650 MB for 2.5 MP,
+/// 2.2 GB for 9.1 MP), 16 a channel; 32 leaves room for wider models whose
+/// layers hold more channels per pixel.
 const NETWORK_BYTES_PER_PIXEL_AND_CHANNEL: u64 = 32;
 
 fn to_model_tensor(img: &Image, bundle: &Bundle, srgb: bool) -> Result<Tensor> {

@@ -10,6 +10,7 @@ pub struct Permutation {
     forward: Tensor,
     inverse: Tensor,
     order: Vec<usize>,
+    inverse_order: Vec<usize>,
 }
 
 impl Permutation {
@@ -41,11 +42,16 @@ impl Permutation {
             forward: as_tensor(&order)?,
             inverse: as_tensor(&inverse)?,
             order,
+            inverse_order: inverse,
         })
     }
 
     pub fn order(&self) -> &[usize] {
         &self.order
+    }
+
+    pub fn inverse_order(&self) -> &[usize] {
+        &self.inverse_order
     }
 
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {

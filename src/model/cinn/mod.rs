@@ -6,6 +6,7 @@
 
 mod actnorm;
 mod coupling;
+mod fused;
 mod mixing;
 
 pub use actnorm::ActNorm;
@@ -147,9 +148,17 @@ impl Cinn {
         let cond = self.condition(domains, h, w)?;
         let mut logdet = Tensor::zeros(b, zs.dtype(), zs.device())?;
         for blk in &self.blocks {
-            let (y, ld) = blk.actnorm.forward(&x)?;
-            logdet = (logdet + ld)?;
-            let y = blk.permutation.forward(&y)?;
+            let y = match blk.actnorm.forward_gathered(&x, blk.permutation.order())? {
+                Some(y) => {
+                    logdet = (logdet + blk.actnorm.logdet(&x)?)?;
+                    y
+                }
+                None => {
+                    let (y, ld) = blk.actnorm.forward(&x)?;
+                    logdet = (logdet + ld)?;
+                    blk.permutation.forward(&y)?
+                }
+            };
             let (y, ld) = blk.coupling.forward(&y, &cond)?;
             logdet = (logdet + ld)?;
             x = y;
@@ -171,8 +180,13 @@ impl Cinn {
         let cond = self.condition(domains, h, w)?;
         for blk in self.blocks.iter().rev() {
             y = blk.coupling.inverse(&y, &cond)?;
-            y = blk.permutation.inverse(&y)?;
-            y = blk.actnorm.inverse(&y)?;
+            y = match blk
+                .actnorm
+                .inverse_gathered(&y, blk.permutation.inverse_order())?
+            {
+                Some(x) => x,
+                None => blk.actnorm.inverse(&blk.permutation.inverse(&y)?)?,
+            };
         }
         if self.squeeze {
             y = unsqueeze(&y)?;
