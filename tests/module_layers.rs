@@ -125,3 +125,47 @@ fn top_level_modules_have_no_import_cycle() {
         .collect();
     assert!(cycles.is_empty(), "import cycles: {cycles:#?}");
 }
+
+/// What hosts load (the equifx-ffi library) does not pull in the CLI's
+/// dependencies: they sit behind the core crate's `cli` feature.
+#[test]
+fn the_shared_library_builds_without_the_cli_dependencies() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "tree",
+            "-p",
+            "equifx-ffi",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .args(["--locked", "--offline", "--format", "{p}"])
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let crates: BTreeSet<&str> = tree.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(
+        crates.contains("equifx") && crates.contains("candle-core"),
+        "{tree}"
+    );
+    for cli_only in [
+        "clap",
+        "indicatif",
+        "ctrlc",
+        "tracing-subscriber",
+        "plotters",
+    ] {
+        assert!(
+            !crates.contains(cli_only),
+            "{cli_only} reaches the shared library"
+        );
+    }
+}
