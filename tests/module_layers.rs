@@ -142,7 +142,7 @@ fn the_shared_library_builds_without_the_cli_dependencies() {
             "--prefix",
             "none",
         ])
-        .args(["--locked", "--offline", "--format", "{p}"])
+        .args(["--locked", "--format", "{p}"])
         .output()
         .expect("cargo tree runs");
     assert!(
