@@ -38,7 +38,7 @@ fn compile(compiler: &str, extra: &[&str]) -> Option<PathBuf> {
             Some(exe)
         }
         Err(_) => {
-            eprintln!("{compiler} not found; skipping");
+            common::skip_unless_ci(&format!("{compiler} not found"));
             None
         }
     }

@@ -16,7 +16,7 @@ fn python_ctypes_host_renders_and_reports_errors() {
     {
         Ok(o) => o,
         Err(_) => {
-            eprintln!("python3 not found; skipping");
+            common::skip_unless_ci("python3 not found");
             return;
         }
     };
