@@ -311,7 +311,7 @@ impl Conv2dOp {
 }
 
 /// The contiguous f32 data a layout describes.
-fn f32_data<'a>((s, l): (&'a CpuStorage, &Layout), what: &str) -> Result<&'a [f32]> {
+pub(crate) fn f32_data<'a>((s, l): (&'a CpuStorage, &Layout), what: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = s else {
         bail!("equifx conv2d: the {what} is not f32")
     };

@@ -14,21 +14,13 @@
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::kernels::conv::f32_data;
+
 /// Whether the fused ops can take these tensors.
 pub fn applies(ts: &[&Tensor]) -> bool {
     ts.iter().all(|t| {
         t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() && !t.track_op()
     })
-}
-
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        bail!("equifx cINN op: not f32")
-    };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        bail!("equifx cINN op: not contiguous")
-    };
-    Ok(&v[a..b])
 }
 
 /// Channel k of the output is channel `src[k]` of the input, through a
@@ -53,7 +45,7 @@ impl CustomOp1 for GatherAffine {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = l.shape().dims4()?;
-        let x = f32s(s, l)?;
+        let x = f32_data((s, l), "cINN input")?;
         if self.src.len() != c || self.src.iter().any(|&i| i >= c) {
             bail!("equifx cINN op: channel map does not fit {c} channels")
         }
@@ -98,7 +90,7 @@ impl CustomOp1 for SoftClamp {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c2, h, w) = l.shape().dims4()?;
-        let st = f32s(s, l)?;
+        let st = f32_data((s, l), "subnet output")?;
         if self.n > c2 {
             bail!("equifx cINN op: {} log-scales of {c2} channels", self.n)
         }
@@ -143,7 +135,9 @@ impl CustomOp3 for AffineCoupling {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = l1.shape().dims4()?;
-        let (x, s, st) = (f32s(s1, l1)?, f32s(s2, l2)?, f32s(s3, l3)?);
+        let x = f32_data((s1, l1), "coupling input")?;
+        let s = f32_data((s2, l2), "log-scale")?;
+        let st = f32_data((s3, l3), "subnet output")?;
         let n = c.saturating_sub(self.half);
         if l2.shape().dims4()? != (b, n, h, w) || l3.shape().dims4()? != (b, 2 * n, h, w) {
             bail!("equifx cINN op: coupling shapes disagree")
