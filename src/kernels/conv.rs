@@ -74,8 +74,8 @@ pub fn conv2d(
 
 /// [`conv2d`] followed by `act`. When no input needs gradients (inference),
 /// the kernel applies the activation to each band while it is still in
-/// cache, instead of a separate pass over the whole output; training keeps
-/// candle's activation ops, which have a backward.
+/// cache, instead of a separate pass over the whole output; in training it
+/// runs as its own op with a backward pass after the convolution.
 pub fn conv2d_act(
     x: &Tensor,
     w: &Tensor,
@@ -102,7 +102,7 @@ pub fn conv2d_act(
         Some(b) => x.apply_op3(w, b, op)?,
         None => x.apply_op2(w, op)?,
     };
-    after.on_tensor(y)
+    after.on_tracked(y)
 }
 
 /// What `candle_nn::Conv2d::forward` computes, for everything the kernel
@@ -143,7 +143,8 @@ fn runs_on_kernel(
             && b.is_contiguous()
             && b.dims1().is_ok_and(|n| n == geometry.c_out)
     });
-    x.device().is_cpu()
+    super::enabled()
+        && x.device().is_cpu()
         && w.device().is_cpu()
         && x.dtype() == DType::F32
         && w.dtype() == DType::F32

@@ -25,3 +25,30 @@ pub mod upsample_conv;
 pub use activation::Activation;
 pub use conv::{conv2d, conv2d_act, Conv2d};
 pub use upsample_conv::upsample2x_conv3x3;
+
+use std::cell::Cell;
+
+thread_local! {
+    static CANDLE_OPS_ONLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every operation of this module (and the cINN's fused
+/// steps) computed by candle's own ops on this thread: the reference the
+/// kernels are measured and tested against. The choice is made on the
+/// calling thread when an op is built, so it covers the forward and
+/// backward passes `f` runs; other threads are unaffected.
+pub fn with_candle_ops<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CANDLE_OPS_ONLY.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CANDLE_OPS_ONLY.with(|c| c.replace(true)));
+    f()
+}
+
+/// Whether this thread may use the hand-written kernels (see [`with_candle_ops`]).
+pub(crate) fn enabled() -> bool {
+    !CANDLE_OPS_ONLY.with(Cell::get)
+}

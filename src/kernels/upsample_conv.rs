@@ -22,11 +22,11 @@ use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Ten
 use rayon::prelude::*;
 
 use super::activation::Activation;
-use super::conv::conv2d_act;
+use super::conv::{conv2d_act, f32_data};
 
 /// `x.upsample_nearest2d(2h, 2w)` convolved with the 3 × 3 kernel `w`
-/// (padding 1, stride 1) plus the bias `b`, then `act`. Other kernel sizes
-/// take the plain path.
+/// (padding 1, stride 1) plus the bias `b`, then `act`. Other kernel sizes,
+/// and [`super::with_candle_ops`], take the plain path.
 pub fn upsample2x_conv3x3(
     x: &Tensor,
     w: &Tensor,
@@ -35,7 +35,7 @@ pub fn upsample2x_conv3x3(
 ) -> Result<Tensor> {
     let (_, _, h, wd) = x.dims4()?;
     let (c_out, _, k_h, k_w) = w.dims4()?;
-    if (k_h, k_w) != (3, 3) {
+    if (k_h, k_w) != (3, 3) || !super::enabled() {
         return conv2d_act(&x.upsample_nearest2d(2 * h, 2 * wd)?, w, b, 1, 1, act);
     }
     let phases = phase_weights(w)?;
@@ -71,8 +71,8 @@ fn phase_weights(w: &Tensor) -> Result<Tensor> {
 /// (2i + py, 2j + px) of channel c is plane (2·py + px)·C + c at
 /// (i + py, j + px).
 fn interleave(y: &Tensor, c: usize, h: usize, w: usize) -> Result<Tensor> {
-    if y.device().is_cpu() && y.dtype() == DType::F32 && y.is_contiguous() && !y.track_op() {
-        return y.apply_op1_no_bwd(&Interleave { c, h, w });
+    if super::enabled() && y.device().is_cpu() && y.dtype() == DType::F32 && y.is_contiguous() {
+        return y.apply_op1(Interleave { c, h, w });
     }
     let phase = |py: usize, px: usize| -> Result<Tensor> {
         y.narrow(1, (2 * py + px) * c, c)?
@@ -86,7 +86,9 @@ fn interleave(y: &Tensor, c: usize, h: usize, w: usize) -> Result<Tensor> {
     Tensor::stack(&[row(0)?, row(1)?], 3)?.reshape((b, c, 2 * h, 2 * w))
 }
 
-/// [`interleave`] as one pass over the output, for inference on the CPU.
+/// [`interleave`] as one pass over the output on the CPU; its backward is
+/// the inverse gather ([`Deinterleave`]).
+#[derive(Clone, Copy)]
 struct Interleave {
     c: usize,
     h: usize,
@@ -131,6 +133,51 @@ impl CustomOp1 for Interleave {
                 }
             });
         Ok((CpuStorage::F32(out), Shape::from((b, c, 2 * h, 2 * w))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(
+            grad.contiguous()?.apply_op1_no_bwd(&Deinterleave(*self))?,
+        ))
+    }
+}
+
+/// The gradient of [`Interleave`]: (B, C, 2H, 2W) → (B, 4·C, H + 1, W + 1),
+/// each output value back to the one phase-plane value it came from; the
+/// row and column of each plane no output reads get zero.
+struct Deinterleave(Interleave);
+
+impl CustomOp1 for Deinterleave {
+    fn name(&self) -> &'static str {
+        "equifx-deinterleave-phases"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let Interleave { c, h, w } = self.0;
+        let (b, gc, gh, gw) = l.shape().dims4()?;
+        if gc != c || gh != 2 * h || gw != 2 * w {
+            bail!("equifx deinterleave: shapes disagree")
+        }
+        let g = f32_data((s, l), "deinterleave")?;
+        let (yh, yw) = (h + 1, w + 1);
+        let (plane_in, plane_out) = (4 * h * w, yh * yw);
+        let mut out = vec![0f32; b * 4 * c * plane_out];
+        out.par_chunks_mut(plane_out)
+            .enumerate()
+            .for_each(|(plane, dst)| {
+                let (img, rest) = (plane / (4 * c), plane % (4 * c));
+                let (phase, ch) = (rest / c, rest % c);
+                let (py, px) = (phase / 2, phase % 2);
+                let src = &g[(img * c + ch) * plane_in..][..plane_in];
+                for i in 0..h {
+                    let row = &src[(2 * i + py) * 2 * w..][..2 * w];
+                    let dst_row = &mut dst[(i + py) * yw + px..][..w];
+                    for (d, pair) in dst_row.iter_mut().zip(row.chunks_exact(2)) {
+                        *d = pair[px];
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), Shape::from((b, 4 * c, yh, yw))))
     }
 }
 
@@ -249,13 +296,26 @@ mod tests {
     }
 
     #[test]
-    fn both_interleaves_agree() {
+    fn the_interleave_op_and_its_gradient_match_candles_ops() {
         let mut rng = StreamRng::new(30, b"upconv-test", 0);
-        let y = randn(&mut rng, &[2, 12, 6, 8]);
-        let plain = values(&interleave(&y, 3, 5, 7).unwrap());
-        let tracked = Var::from_tensor(&y).unwrap();
-        assert!(tracked.as_tensor().track_op());
-        assert_eq!(plain, values(&interleave(&tracked, 3, 5, 7).unwrap()));
+        for (n, c, h, w) in [(2, 3, 5, 7), (1, 1, 1, 1), (3, 2, 1, 4)] {
+            let y = Var::from_tensor(&randn(&mut rng, &[n, 4 * c, h + 1, w + 1])).unwrap();
+            let proj = randn(&mut rng, &[n, c, 2 * h, 2 * w]);
+            let run = || {
+                let out = interleave(&y, c, h, w).unwrap();
+                let g = (&out * &proj)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                (values(&out), values(g.get(&y).unwrap()))
+            };
+            let ours = run();
+            let theirs = crate::kernels::with_candle_ops(run);
+            // Both only move values: equal to the bit.
+            assert_eq!(ours, theirs, "{n}×{c}×{h}×{w}");
+        }
     }
 
     #[test]

@@ -16,9 +16,11 @@ mod heads;
 mod init;
 mod losses;
 mod stages;
+mod step;
 mod trainer;
 
 pub use config::{Stage, TrainConfig};
 pub use data::{draw_batch, Batch, CropDraw, DomainData, Picture, Placement, Sampling};
 pub use heads::fit_heads;
+pub use step::Stepper;
 pub use trainer::train;

@@ -68,28 +68,7 @@ pub(super) fn autoencoder(run: &Run, checkpoint: Option<&Checkpoint>, start: usi
             step,
             cfg.batch,
         )?;
-        let z = ae.encoder.forward(&x)?;
-        // No gradient through an encoder that is not trained.
-        let z = if cfg.freeze_encoder { z.detach() } else { z };
-        let z = add_latent_noise(
-            &z,
-            &channel_std(&z)?,
-            cfg.latent_noise,
-            cfg.seed,
-            b"ae-noise",
-            step,
-        )?;
-        let xh = ae.decoder.forward(&z)?;
-        let mut r = StreamRng::new(cfg.seed, b"texture-phase", step as u64);
-        let cell = TEXTURE_CELL as u64;
-        let phase = (
-            (r.next_u64() % cell) as usize,
-            (r.next_u64() % cell) as usize,
-        );
-        let loss = ae_loss(&xh, &x, cfg.texture_weight, cfg.outline_weight, phase)?;
-        let grads = loss.backward()?;
-        adam.step(&grads, cosine_lr(cfg.ae_lr, step, cfg.ae_steps))?;
-        last = f64::from(loss.to_scalar::<f32>()?);
+        last = autoencoder_step(cfg, ae, &mut adam, &x, step)?;
         if !last.is_finite() {
             return Err(Error::Model(format!(
                 "autoencoder loss became {last} at step {step}: lower --ae-lr"
@@ -123,7 +102,6 @@ pub(super) fn cinn(
         None if cfg.init_cinn.is_none() => init_actnorm(run.varmap, &latents, &cfg.arch)?,
         None => {}
     }
-    let dim = cfg.latent_dim() as f64;
     let latent_std = channel_std(&Tensor::cat(&latents, 0)?)?;
     let (mut nll_final, mut attribute_final) = (f64::NAN, f64::NAN);
     for step in start..cfg.cinn_steps {
@@ -131,28 +109,23 @@ pub(super) fn cinn(
             Sampling::Resize => draw_latents(&latents, cfg.seed, step, cfg.batch)?,
             Sampling::Crop { .. } => encode_fresh_crops(run.ae, run.data, cfg, step)?,
         };
-        let z = add_latent_noise(
-            &z,
-            &latent_std,
-            cfg.latent_noise,
-            cfg.seed,
-            b"cinn-noise",
+        let losses = cinn_step(
+            cfg,
+            cinn,
+            alignment,
+            &mut adam,
+            CinnBatch {
+                z: &z,
+                domains: &doms,
+                images: &images,
+                latent_std: &latent_std,
+            },
             step,
         )?;
-        let d = Tensor::from_vec(doms.clone(), cfg.batch, &Device::Cpu)?;
-        let (v, logdet) = cinn.forward(&z, &d)?;
-        let nll_per_dim = (flow_nll(&v, &logdet)? / dim)?;
-        let loss = match alignment {
-            Some(a) => {
-                let term = a.loss(&v, &doms, &images)?;
-                attribute_final = f64::from(term.to_scalar::<f32>()?);
-                (&nll_per_dim + (term * cfg.attribute_weight)?)?
-            }
-            None => nll_per_dim.clone(),
-        };
-        let grads = loss.backward()?;
-        adam.step(&grads, cosine_lr(cfg.cinn_lr, step, cfg.cinn_steps))?;
-        nll_final = f64::from(nll_per_dim.to_scalar::<f32>()?);
+        nll_final = losses.nll_per_dim;
+        if let Some(term) = losses.attribute {
+            attribute_final = term;
+        }
         if !nll_final.is_finite() {
             return Err(Error::Model(format!(
                 "cINN loss became {nll_final} at step {step}: lower --cinn-lr"
@@ -167,6 +140,98 @@ pub(super) fn cinn(
         latent_std,
         nll_per_dim: nll_final,
         attribute: attribute_final,
+    })
+}
+
+/// One autoencoder step on the pictures `x` (B, 3, S, S): latent noise,
+/// reconstruction loss, backward pass and Adam update. Returns the loss.
+pub(super) fn autoencoder_step(
+    cfg: &TrainConfig,
+    ae: &Autoencoder,
+    adam: &mut Adam,
+    x: &Tensor,
+    step: usize,
+) -> Result<f64> {
+    let z = ae.encoder.forward(x)?;
+    // No gradient through an encoder that is not trained.
+    let z = if cfg.freeze_encoder { z.detach() } else { z };
+    let z = add_latent_noise(
+        &z,
+        &channel_std(&z)?,
+        cfg.latent_noise,
+        cfg.seed,
+        b"ae-noise",
+        step,
+    )?;
+    let xh = ae.decoder.forward(&z)?;
+    let mut r = StreamRng::new(cfg.seed, b"texture-phase", step as u64);
+    let cell = TEXTURE_CELL as u64;
+    let phase = (
+        (r.next_u64() % cell) as usize,
+        (r.next_u64() % cell) as usize,
+    );
+    let loss = ae_loss(&xh, x, cfg.texture_weight, cfg.outline_weight, phase)?;
+    let grads = loss.backward()?;
+    adam.step(&grads, cosine_lr(cfg.ae_lr, step, cfg.ae_steps))?;
+    Ok(f64::from(loss.to_scalar::<f32>()?))
+}
+
+/// What one cINN step trains on.
+pub(super) struct CinnBatch<'a> {
+    /// Latents (B, C, h, w), without gradients.
+    pub(super) z: &'a Tensor,
+    /// Each latent's domain index.
+    pub(super) domains: &'a [u32],
+    /// Each latent's image index in its domain (for the attribute term).
+    pub(super) images: &'a [usize],
+    /// Per-channel spread of the training latents, (1, C, 1, 1), scaling the noise.
+    pub(super) latent_std: &'a Tensor,
+}
+
+/// The losses of one cINN step.
+pub(super) struct CinnLosses {
+    pub(super) nll_per_dim: f64,
+    /// The attribute term, when the run trains one.
+    pub(super) attribute: Option<f64>,
+}
+
+/// One cINN step: latent noise, negative log-likelihood per dimension (plus
+/// the attribute term), backward pass and Adam update.
+pub(super) fn cinn_step(
+    cfg: &TrainConfig,
+    cinn: &Cinn,
+    alignment: Option<&Alignment>,
+    adam: &mut Adam,
+    batch: CinnBatch,
+    step: usize,
+) -> Result<CinnLosses> {
+    let z = add_latent_noise(
+        batch.z,
+        batch.latent_std,
+        cfg.latent_noise,
+        cfg.seed,
+        b"cinn-noise",
+        step,
+    )?;
+    let d = Tensor::from_vec(batch.domains.to_vec(), batch.domains.len(), &Device::Cpu)?;
+    let (v, logdet) = cinn.forward(&z, &d)?;
+    let nll_per_dim = (flow_nll(&v, &logdet)? / cfg.latent_dim() as f64)?;
+    let (loss, attribute) = match alignment {
+        Some(a) => {
+            let term = a.loss(&v, batch.domains, batch.images)?;
+            let value = f64::from(term.to_scalar::<f32>()?);
+            (
+                (&nll_per_dim + (term * cfg.attribute_weight)?)?,
+                Some(value),
+            )
+        }
+        None => (nll_per_dim.clone(), None),
+    };
+    let grads = loss.backward()?;
+    adam.step(&grads, cosine_lr(cfg.cinn_lr, step, cfg.cinn_steps))?;
+    Ok(CinnLosses {
+        nll_per_dim: f64::from(nll_per_dim.to_scalar::<f32>()?),
+        attribute,
     })
 }
 
@@ -262,7 +327,7 @@ fn draw_latents(
 }
 
 /// Standard deviation of each latent channel over a batch, shaped (1, C, 1, 1), detached.
-fn channel_std(z: &Tensor) -> Result<Tensor> {
+pub(super) fn channel_std(z: &Tensor) -> Result<Tensor> {
     let c = z.dim(1)?;
     let per_channel = z.detach().transpose(0, 1)?.flatten_from(1)?;
     let mean = per_channel.mean_keepdim(D::Minus1)?;

@@ -1,8 +1,8 @@
 //! A whole training run: data, networks and their starting points, the two
 //! stages, the bundle, then the prior and heads fitted on it.
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::Device;
+use candle_nn::VarMap;
 
 use super::alignment::Alignment;
 use super::checkpoint::{read_checkpoint, CHECKPOINT_DIR};
@@ -11,10 +11,9 @@ use super::data::DomainData;
 use super::export::{export, FinalLosses};
 use super::init::{check_permutations, load_weights};
 use super::stages::{self, Run};
+use super::step::build_networks;
 use crate::error::Result;
 use crate::model::bundle::Manifest;
-use crate::model::cinn::{Cinn, Permutations};
-use crate::model::Autoencoder;
 
 /// Trains and writes the bundle. `progress(stage, step, total, loss)` is
 /// called after every step.
@@ -32,17 +31,8 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
         "training data listed"
     );
 
-    let dev = Device::Cpu;
     let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
-    let ae = Autoencoder::new(&cfg.arch, vb.pp("ae"))?;
-    let cinn = Cinn::new(
-        &cfg.arch,
-        vb.pp("cinn"),
-        Permutations::Seeded(cfg.seed),
-        &dev,
-    )?;
-    crate::model::init::reseed(&varmap, cfg.seed)?;
+    let (ae, cinn) = build_networks(cfg, &varmap)?;
     let alignment = if cfg.attribute_weight > 0.0 && cfg.cinn_steps > 0 {
         Alignment::new(&varmap, &data, cfg.latent_dim(), cfg.seed)?
     } else {

@@ -18,9 +18,10 @@ use crate::kernels::conv::f32_data;
 
 /// Whether the fused ops can take these tensors.
 pub fn applies(ts: &[&Tensor]) -> bool {
-    ts.iter().all(|t| {
-        t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() && !t.track_op()
-    })
+    crate::kernels::enabled()
+        && ts.iter().all(|t| {
+            t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() && !t.track_op()
+        })
 }
 
 /// Channel k of the output is channel `src[k]` of the input, through a
