@@ -24,8 +24,8 @@ pub struct EvalArgs {
     /// Frame height (default: the width).
     #[arg(long)]
     height: Option<usize>,
-    /// Number format of the network: f32 or f16 (to measure what half precision changes).
-    #[arg(long, default_value = "f32")]
+    /// Number format of the network (f16: to measure what half precision changes).
+    #[arg(long)]
     precision: String,
     /// Print JSON instead of a Markdown table.
     #[arg(long)]

@@ -18,13 +18,13 @@ pub struct ModelArgs {
     #[arg(long, value_parser = OsStringValueParser::new().map(PathBuf::from))]
     pub model: Option<PathBuf>,
     /// The domain the images are (or are generated) in: a domain of the model.
-    #[arg(long, default_value = "photo")]
+    #[arg(long)]
     pub domain: String,
     /// Where the network runs: auto, cpu, cuda[:N].
-    #[arg(long, default_value = "auto")]
+    #[arg(long)]
     pub device: String,
     /// Number format of the network: f32, f16 (GPU memory; slower on the CPU) or bf16 (CUDA only).
-    #[arg(long, default_value = "f32")]
+    #[arg(long)]
     pub precision: String,
 }
 
