@@ -25,6 +25,7 @@ pub struct EvalArgs {
     #[arg(long)]
     height: Option<usize>,
     /// Number format of the network (f16: to measure what half precision changes).
+    // Default and options: Domain Transfer's `precision` (`manifest_args`).
     #[arg(long)]
     precision: String,
     /// Print JSON instead of a Markdown table.

@@ -22,6 +22,7 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 100)]
     count: u64,
     /// Same seed, same images, on any machine.
+    // Default and range: the Fair Sampler's `seed` (`manifest_args`).
     #[arg(long)]
     seed: u64,
     /// Output pattern with `#` (or `%04d`) for the item index.

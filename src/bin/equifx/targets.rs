@@ -11,6 +11,8 @@ use equifx::Error;
 
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
+    // Defaults (and the precision options) come from the manifest, per
+    // subcommand node (`manifest_args`).
     /// Model bundle (with attribute heads). Default (or empty, as in the nodes'
     /// `model` parameter): the shipped bundle.
     // Read as an OsString: clap's PathBuf parser refuses the empty value a

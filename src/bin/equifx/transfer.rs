@@ -13,6 +13,8 @@ use equifx::Instance;
     equifx transfer plate.png --to anime -o plate_anime.png\n  \
     equifx transfer plate.png --project -o plate_all_domains.png")]
 pub struct TransferArgs {
+    // Flags that set Domain Transfer parameters get their defaults, ranges and
+    // options from the manifest (`manifest_args`).
     /// Input image (.png, .tif, .exr, .jpg, .webp).
     input: PathBuf,
     /// Output image; its extension picks the format.
