@@ -24,8 +24,9 @@ pub struct EvalArgs {
     /// Frame height (default: the width).
     #[arg(long)]
     height: Option<usize>,
-    /// Number format of the network: f32 or f16 (to measure what half precision changes).
-    #[arg(long, default_value = "f32")]
+    /// Number format of the network (f16: to measure what half precision changes).
+    // Default and options: Domain Transfer's `precision` (`manifest_args`).
+    #[arg(long)]
     precision: String,
     /// Print JSON instead of a Markdown table.
     #[arg(long)]

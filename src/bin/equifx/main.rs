@@ -5,6 +5,7 @@ mod audit;
 mod bundle;
 mod eval;
 mod farm;
+mod manifest_args;
 mod model;
 mod nodes;
 mod rebalance;
@@ -17,7 +18,7 @@ mod transfer;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use equifx::ErrorCode;
 
 #[derive(Parser)]
@@ -71,6 +72,11 @@ enum Command {
     Bundle(bundle::BundleArgs),
 }
 
+/// The command line, with the flags that mirror node parameters set up from the manifest.
+fn command() -> clap::Command {
+    manifest_args::apply(Cli::command())
+}
+
 /// Documented exit codes, stable for pipelines and farm managers.
 pub fn exit_code(code: ErrorCode) -> u8 {
     match code {
@@ -96,7 +102,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Nodes(a) => nodes::run(a),
         Command::Render(a) => render::run(*a),

@@ -21,7 +21,9 @@ pub struct SampleArgs {
     /// Number of images; the target mix is met exactly over them.
     #[arg(long, default_value_t = 100)]
     count: u64,
-    #[arg(long, default_value_t = 0)]
+    /// Same seed, same images, on any machine.
+    // Default and range: the Fair Sampler's `seed` (`manifest_args`).
+    #[arg(long)]
     seed: u64,
     /// Output pattern with `#` (or `%04d`) for the item index.
     #[arg(long)]

@@ -11,6 +11,8 @@ use equifx::Error;
 
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
+    // Defaults (and the precision options) come from the manifest, per
+    // subcommand node (`manifest_args`).
     /// Model bundle (with attribute heads). Default (or empty, as in the nodes'
     /// `model` parameter): the shipped bundle.
     // Read as an OsString: clap's PathBuf parser refuses the empty value a
@@ -18,13 +20,13 @@ pub struct ModelArgs {
     #[arg(long, value_parser = OsStringValueParser::new().map(PathBuf::from))]
     pub model: Option<PathBuf>,
     /// The domain the images are (or are generated) in: a domain of the model.
-    #[arg(long, default_value = "photo")]
+    #[arg(long)]
     pub domain: String,
     /// Where the network runs: auto, cpu, cuda[:N].
-    #[arg(long, default_value = "auto")]
+    #[arg(long)]
     pub device: String,
     /// Number format of the network: f32, f16 (GPU memory; slower on the CPU) or bf16 (CUDA only).
-    #[arg(long, default_value = "f32")]
+    #[arg(long)]
     pub precision: String,
 }
 

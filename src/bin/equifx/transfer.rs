@@ -13,6 +13,8 @@ use equifx::Instance;
     equifx transfer plate.png --to anime -o plate_anime.png\n  \
     equifx transfer plate.png --project -o plate_all_domains.png")]
 pub struct TransferArgs {
+    // Flags that set Domain Transfer parameters get their defaults, ranges and
+    // options from the manifest (`manifest_args`).
     /// Input image (.png, .tif, .exr, .jpg, .webp).
     input: PathBuf,
     /// Output image; its extension picks the format.
@@ -20,13 +22,13 @@ pub struct TransferArgs {
     output: PathBuf,
     /// Target domain: a domain of the model (`equifx model info` lists them;
     /// the shipped model has photo, oil and anime).
-    #[arg(long, default_value = "anime")]
+    #[arg(long)]
     to: String,
     /// Source domain (a domain of the model), or `auto` to detect it.
-    #[arg(long, default_value = "auto")]
+    #[arg(long)]
     from: String,
     /// 0 = untouched … 1 = full translation.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long)]
     strength: f64,
     /// Model bundle folder (default: the shipped bundle).
     #[arg(long)]
@@ -34,11 +36,11 @@ pub struct TransferArgs {
     /// Render the input into every domain, side by side (input first).
     #[arg(long)]
     project: bool,
-    /// auto, cpu or cuda.
-    #[arg(long, default_value = "auto")]
+    /// Where the network runs.
+    #[arg(long)]
     device: String,
     /// Number format of the network: f32, f16 (GPU memory; slower on the CPU) or bf16 (CUDA only).
-    #[arg(long, default_value = "f32")]
+    #[arg(long)]
     precision: String,
     /// Further node parameters, `name=value` (e.g. resolution=128, tile_size=256).
     #[arg(short, long = "param", value_name = "NAME=VALUE")]
