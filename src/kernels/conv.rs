@@ -411,9 +411,18 @@ fn backward(
         .contiguous()?
         .flip(&[2, 3])?
         .contiguous()?;
-    let full = conv2d(&dilated, &flipped, None, k_h - 1, 1)?;
-    let gx = crop_or_zero_pad(&full, 2, padding, h)?;
-    let gx = crop_or_zero_pad(&gx, 3, padding, wd)?;
+    // The full correlation's first `padding` rows and columns are cut off
+    // again. Padding k − 1 − padding never computes them, where that still
+    // reaches the input's last row and column.
+    let (_, _, dh, dw) = dilated.dims4()?;
+    let reaches = |pad: usize, dim: usize, len: usize| dim + 2 * pad + 1 >= len + k_h;
+    let (pad, cut) = match (k_h - 1).checked_sub(padding) {
+        Some(pad) if reaches(pad, dh, h) && reaches(pad, dw, wd) => (pad, 0),
+        _ => (k_h - 1, padding),
+    };
+    let full = conv2d(&dilated, &flipped, None, pad, 1)?;
+    let gx = crop_or_zero_pad(&full, 2, cut, h)?;
+    let gx = crop_or_zero_pad(&gx, 3, cut, wd)?;
     let op = WeightGradOp {
         kernel: (k_h, k_w),
         padding,
@@ -808,6 +817,9 @@ fn with_col(len: usize, f: impl FnOnce(&mut [f32])) {
 /// of the row from one phase. Each input row is split into its s phases
 /// once, and every tap then copies a contiguous run of one phase.
 fn im2col(g: &Geometry, x_img: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
+    if g.stride == 1 && g.out_w == g.w && g.w > g.padding {
+        return im2col_same(g, x_img, r0, r1, col);
+    }
     let n = (r1 - r0) * g.out_w;
     let (s, p, ow) = (g.stride, g.padding, g.out_w);
     let phase_len = g.w.div_ceil(s);
@@ -838,6 +850,58 @@ fn im2col(g: &Geometry, x_img: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
                     orow[tap.hi..].fill(0.0);
                     orow[tap.lo..tap.hi]
                         .copy_from_slice(&phased[tap.start..tap.start + (tap.hi - tap.lo)]);
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col`] of a stride-1 convolution whose output rows are as wide as
+/// its input rows (a "same" convolution: 2·padding = k_w − 1), and wider
+/// than the padding. Then every
+/// tap's values for a run of output rows are one contiguous run of input
+/// values, shifted by the tap's column offset: one copy per tap, plus a zero
+/// at each row end the shift carried across. Row-by-row copies of a few
+/// values each made im2col a quarter of a cINN training step, whose latents
+/// are 8 values wide.
+fn im2col_same(g: &Geometry, x_img: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
+    let (w, p) = (g.w, g.padding);
+    let n = (r1 - r0) * w;
+    for c in 0..g.c_in {
+        let chan = &x_img[c * g.h * w..(c + 1) * g.h * w];
+        for ky in 0..g.k_h {
+            // Output rows ra..rb read input rows ra + ky − p … inside the image.
+            let ra = (p.saturating_sub(ky)).clamp(r0, r1);
+            let rb = (g.h + p).saturating_sub(ky).clamp(ra, r1);
+            for kx in 0..g.k_w {
+                let krow = &mut col[((c * g.k_h + ky) * g.k_w + kx) * n..][..n];
+                let (above, rest) = krow.split_at_mut((ra - r0) * w);
+                let (inside, below) = rest.split_at_mut((rb - ra) * w);
+                above.fill(0.0);
+                below.fill(0.0);
+                if inside.is_empty() {
+                    continue;
+                }
+                // Output column ox reads input column ox + kx − p.
+                let src0 = (ra + ky - p) * w;
+                let len = inside.len();
+                // Stores, not `fill`: a memset call per row cost more than the copy.
+                if kx >= p {
+                    let dx = kx - p;
+                    inside[..len - dx].copy_from_slice(&chan[src0 + dx..src0 + len]);
+                    for row in inside.chunks_exact_mut(w) {
+                        for v in row.iter_mut().skip(w - dx) {
+                            *v = 0.0;
+                        }
+                    }
+                } else {
+                    let dx = p - kx;
+                    inside[dx..].copy_from_slice(&chan[src0..src0 + len - dx]);
+                    for row in inside.chunks_exact_mut(w) {
+                        for v in row.iter_mut().take(dx) {
+                            *v = 0.0;
+                        }
+                    }
                 }
             }
         }
