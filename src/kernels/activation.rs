@@ -204,6 +204,36 @@ pub fn exp(x: f32) -> f32 {
     p * f32::from_bits(((n + 127) as u32) << 23)
 }
 
+/// `t + c` for inference: one parallel pass on this crate's threads where
+/// candle's op would take its element-wise pool, whose lock host threads
+/// rendering different frames would queue on. The same f32 sums as candle's.
+pub fn add_scalar(t: &Tensor, c: f32) -> Result<Tensor> {
+    if !super::enabled()
+        || t.track_op()
+        || !t.device().is_cpu()
+        || t.dtype() != DType::F32
+        || !t.is_contiguous()
+    {
+        return t + f64::from(c);
+    }
+    t.apply_op1_no_bwd(&AddScalar(c))
+}
+
+struct AddScalar(f32);
+
+impl CustomOp1 for AddScalar {
+    fn name(&self) -> &'static str {
+        "equifx-add-scalar"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let mut out = f32_data((s, l), "add_scalar")?.to_vec();
+        out.par_chunks_mut(CHUNK)
+            .for_each(|c| c.iter_mut().for_each(|v| *v += self.0));
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use candle_core::Device;
@@ -258,6 +288,17 @@ mod tests {
             act.gradient_portable(&xs, &g, &mut portable);
             assert_eq!(bits(&dispatched), bits(&portable), "{act:?}'");
         }
+    }
+
+    #[test]
+    fn add_scalar_matches_candles_sum_to_the_bit() {
+        let xs = samples();
+        let t = Tensor::from_vec(xs.clone(), xs.len(), &Device::Cpu).unwrap();
+        let ours = add_scalar(&t, -0.5).unwrap().to_vec1::<f32>().unwrap();
+        let theirs = (&t - 0.5).unwrap().to_vec1::<f32>().unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&ours), bits(&theirs));
+        assert!(xs.iter().zip(&ours).any(|(x, o)| x != o));
     }
 
     #[test]

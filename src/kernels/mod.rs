@@ -22,7 +22,7 @@ pub mod activation;
 pub mod conv;
 pub mod upsample_conv;
 
-pub use activation::Activation;
+pub use activation::{add_scalar, Activation};
 pub use conv::{conv2d, conv2d_act, Conv2d};
 pub use upsample_conv::upsample2x_conv3x3;
 

@@ -5,7 +5,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::{conv2d, Conv2dConfig, VarBuilder};
 
 use super::config::ModelConfig;
-use crate::kernels::{upsample2x_conv3x3, Activation, Conv2d};
+use crate::kernels::{add_scalar, upsample2x_conv3x3, Activation, Conv2d};
 
 fn same(k: usize) -> Conv2dConfig {
     Conv2dConfig {
@@ -42,7 +42,9 @@ impl Encoder {
 
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         // Centre the input so the first layer sees zero-mean values.
-        let mut h = self.stem.forward_act(&(xs - 0.5)?, Activation::Silu)?;
+        let mut h = self
+            .stem
+            .forward_act(&add_scalar(xs, -0.5)?, Activation::Silu)?;
         for s in &self.stages {
             h = s.forward_act(&h, Activation::Silu)?;
         }

@@ -50,12 +50,15 @@ fn to_model_tensor(img: &Image, bundle: &Bundle, srgb: bool) -> Result<Tensor> {
     Ok(Tensor::from_vec(rgb, (1, 3, h, w), &bundle.device)?)
 }
 
+/// The network's output, clamped to 0 … 1, as an image with `alpha`.
 fn from_model_tensor(t: &Tensor, alpha: &[f32], srgb: bool) -> Result<Image> {
     let (_, _, h, w) = t.dims4()?;
     let mut data: Vec<f32> = t.flatten_all()?.to_vec1::<f32>()?;
-    if srgb {
-        data.par_iter_mut().for_each(|v| *v = srgb_to_linear(*v));
-    }
+    data.par_iter_mut().for_each(|v| {
+        // max/min, not clamp: a NaN from the network becomes 0, not NaN.
+        let c = v.max(0.0).min(1.0);
+        *v = if srgb { srgb_to_linear(c) } else { c };
+    });
     data.try_reserve_exact(alpha.len())
         .map_err(|_| out_of_memory(image_bytes(w, h), &|| format!("the {w}×{h} network output")))?;
     data.extend_from_slice(alpha);
@@ -96,8 +99,7 @@ fn translate_tile(
         // Keep what the autoencoder misses in proportion to 1 − strength.
         (out, Some(recon)) => (out + ((x - recon)? * (1.0 - strength))?)?,
         (out, None) => out,
-    }
-    .clamp(0.0, 1.0)?;
+    };
     from_model_tensor(&blended, tile.plane(3), srgb)
 }
 
