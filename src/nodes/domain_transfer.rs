@@ -56,6 +56,7 @@ fn from_model_tensor(t: &Tensor, alpha: &[f32], srgb: bool) -> Result<Image> {
     let mut data: Vec<f32> = t.flatten_all()?.to_vec1::<f32>()?;
     data.par_iter_mut().for_each(|v| {
         // max/min, not clamp: a NaN from the network becomes 0, not NaN.
+        #[allow(clippy::manual_clamp)]
         let c = v.max(0.0).min(1.0);
         *v = if srgb { srgb_to_linear(c) } else { c };
     });
