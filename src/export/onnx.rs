@@ -19,6 +19,10 @@
 //!
 //! Every spatial size is a symbolic dimension; only the channel counts are
 //! fixed.
+//!
+//! Long because it writes every layer of both networks node by node, in the
+//! order the candle models run them; splitting it would separate each layer
+//! from the one it must match.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -34,6 +34,10 @@
 //!
 //! Stride-2 input gradients spend three quarters of their products on the
 //! inserted zeros; splitting them by output phase would avoid that.
+//!
+//! One file, about half of it tests: the forward and backward passes share
+//! the geometry, im2col and the matrix product, and the tests check them
+//! through private helpers against candle and a naive convolution.
 
 use std::cell::RefCell;
 

@@ -19,6 +19,9 @@
 //! affine, so ε is still exactly Gaussian under the fitted model, heads stay
 //! linear and the sampler's conditional sampling stays exact — it is one more
 //! invertible, domain-conditioned layer on top of the flow.
+//!
+//! One file because fitting, sampling, serialising and checking a hostile
+//! prior all work on the same private layout; a quarter of it is tests.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -16,6 +16,10 @@
 //! scale ([`Sampling::Crop`], the default: studio folders hold 2–4 MP pictures
 //! of any aspect ratio) or the whole file resized to `size × size`
 //! ([`Sampling::Resize`], how the synthetic datasets were first used).
+//!
+//! One file because listing, label matching, header checks and lazy decoding
+//! share the per-file bookkeeping of [`DomainData`]; a third of it is tests
+//! on hostile folders and files.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Seek};
