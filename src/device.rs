@@ -64,7 +64,7 @@ impl Precision {
     /// The tensor type for `device`, or why this device cannot run it.
     ///
     /// candle's CPU backend has no bf16 convolution, and its f16 kernels are
-    /// slower than f32 there (spec/candle.md §1–2): f16 on the CPU is allowed so
+    /// slower than f32 there (docs/cuda.md): f16 on the CPU is allowed so
     /// a result can be checked before a GPU run, and says so once in the log.
     pub fn dtype_on(self, device: &candle_core::Device) -> Result<candle_core::DType> {
         use candle_core::DType;

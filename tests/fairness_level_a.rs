@@ -124,7 +124,7 @@ fn delta_sys(w: &World, heads: &HeadSet, vs: &[Vec<f32>]) -> f64 {
     intervals::wilson(bad as f64, vs.len() as f64, 3.29).hi
 }
 
-/// Spec §5 A2(b): |p̂_g − π_g| ≤ z·√(π_g(1 − π_g)/N) + δ_sys for every cell, by the oracle.
+/// docs/fairness.md §7, A2(b): |p̂_g − π_g| ≤ z·√(π_g(1 − π_g)/N) + δ_sys for every cell, by the oracle.
 fn oracle_shares_ok(
     w: &World,
     vs: &[Vec<f32>],

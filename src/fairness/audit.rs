@@ -1,5 +1,5 @@
 //! The Bias Audit report: per attribute (or joint cell set), counts with
-//! simultaneous Wilson intervals, the §3.1 distances with the G-test, raw and
+//! simultaneous Wilson intervals, the distances of docs/fairness.md §6 with the G-test, raw and
 //! confusion-corrected shares, Zhao amplification against the training
 //! reference with a Newcombe interval, the block bootstrap for frame sequences,
 //! and a verdict that never calls a small batch fair: it is "imbalanced" (G-test

@@ -1,5 +1,5 @@
-//! Distribution-to-target and amplification metrics of the Bias Audit (spec
-//! fairness §3.1, §3.2). Counts are always taken over **all** K classes (the
+//! Distribution-to-target and amplification metrics of the Bias Audit
+//! (docs/fairness.md §6). Counts are always taken over **all** K classes (the
 //! reference implementation's `np.unique` drops empty classes, which turns an
 //! all-one-class batch's FD of 0.707 into 0.5).
 
@@ -22,7 +22,7 @@ pub fn counts(labels: &[usize], k: usize) -> Result<Vec<u64>> {
     Ok(c)
 }
 
-/// The §3.1 metrics of observed shares p̂ against a target π.
+/// The distances (docs/fairness.md §6) of observed shares p̂ against a target π.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Distance {
     /// Fairness discrepancy ‖p̂ − U‖₂ (always against uniform, as C20 defines it).
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn planted_80_20_values_and_empty_classes() {
-        // Spec §3.1: 80/20 → FD 0.4243, TV 0.30, KL 0.1927 nats.
+        // Worked by hand: 80/20 → FD 0.4243, TV 0.30, KL 0.1927 nats.
         let d = distance(&[800, 200], &[0.5, 0.5]).expect("valid");
         assert!((d.fd - 0.3 * 2f64.sqrt()).abs() < 1e-12);
         assert!((d.tv - 0.3).abs() < 1e-12);
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn null_thresholds_reproduce_the_spec_table() {
-        // Spec §5 A5(iii): (K, N) → FD_max, KL_max, max-dev.
+        // The largest values for K cells of N (docs/fairness.md §7): (K, N) → FD_max, KL_max, max-dev.
         for (k, n, fd, kl, md) in [
             (2, 500, 0.104, 0.0108, 0.078),
             (2, 2000, 0.052, 0.0027, 0.039),

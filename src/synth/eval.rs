@@ -33,8 +33,8 @@ pub struct PairReport {
     /// Cool inputs read as warm after translation, and warm read as cool (drift counts).
     pub cool_to_warm: usize,
     pub warm_to_cool: usize,
-    /// Paired McNemar drift of the warm share from input to output (spec
-    /// fairness §3.3), over the scenes whose palette the oracle reads on both
+    /// Paired McNemar drift of the warm share from input to output
+    /// (docs/fairness.md §6), over the scenes whose palette the oracle reads on both
     /// sides; 95 % interval.
     pub warm_drift: Option<crate::fairness::intervals::McNemar>,
     /// Mean PSNR (dB) against the true render in the target style.

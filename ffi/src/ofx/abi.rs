@@ -1,11 +1,11 @@
-//! The OpenFX 1.5 ABI, declared by hand from the facts in
-//! `shared/spec/openfx-abi.md` (no header was copied). Citations name lines
-//! of the official headers as the spec quotes them (`ofxCore.h:42`).
+//! The OpenFX 1.5 ABI, declared by hand from the published OpenFX
+//! specification (no header was copied). Citations name lines of the
+//! official headers (`ofxCore.h:42`).
 //!
 //! Only what equifx uses is declared. Struct field order is the ABI: never
 //! reorder. The test at the bottom checks every string constant against the
-//! "value = macro name without its leading k" rule and the spec's list of
-//! irregular names (§1.9).
+//! "value = macro name without its leading k" rule and the list of names
+//! that break it.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 
@@ -223,7 +223,7 @@ pub struct OfxProgressSuiteV1 {
     pub progress_end: unsafe extern "C" fn(*mut c_void) -> OfxStatus,
 }
 
-/// Suite names and versions (§1.4).
+/// Suite names and versions.
 pub const PROPERTY_SUITE: &CStr = c"OfxPropertySuite";
 pub const IMAGE_EFFECT_SUITE: &CStr = c"OfxImageEffectSuite";
 pub const PARAMETER_SUITE: &CStr = c"OfxParameterSuite";
@@ -235,7 +235,7 @@ pub const IMAGE_EFFECT_PLUGIN_API: &CStr = c"OfxImageEffectPluginAPI";
 pub const IMAGE_EFFECT_PLUGIN_API_VERSION: c_int = 1;
 
 /// Declares `&CStr` constants named after their OFX macro (minus `k`); the
-/// value is the macro name without `k` unless given explicitly (§1.9).
+/// value is the macro name without `k` unless given explicitly.
 macro_rules! ofx_strings {
     ($($name:ident $(= $value:literal)?;)*) => {
         $(
@@ -282,7 +282,7 @@ ofx_strings! {
     OfxPropType;
     OfxTypeParameter;
 
-    // Effect descriptor (§1.6).
+    // Effect descriptor.
     OfxImageEffectPluginPropGrouping;
     OfxImageEffectPropSupportedContexts;
     OfxImageEffectPropSupportedPixelDepths;
@@ -301,7 +301,7 @@ ofx_strings! {
     OfxImageEffectContextGenerator;
     OfxImageEffectFrameVarying;
 
-    // Clips and images (§1.6, §1.7).
+    // Clips and images.
     OfxImageEffectOutputClipName = c"Output";
     OfxImageEffectSimpleSourceClipName = c"Source";
     OfxImageEffectPropSupportedComponents;
@@ -323,13 +323,13 @@ ofx_strings! {
     OfxBitDepthFloat;
     OfxImageEffectPropRenderWindow;
 
-    // CUDA render (OpenFX 1.5, ofxGPURender.h; §4).
+    // CUDA render (OpenFX 1.5, ofxGPURender.h).
     OfxImageEffectPropCudaRenderSupported;
     OfxImageEffectPropCudaStreamSupported;
     OfxImageEffectPropCudaEnabled;
     OfxImageEffectPropRegionOfInterest;
 
-    // Parameters (§1.8).
+    // Parameters.
     OfxParamTypeDouble;
     OfxParamTypeInteger;
     OfxParamTypeBoolean;
@@ -363,14 +363,14 @@ ofx_strings! {
 }
 
 /// Prefix of the per-clip RoI outArgs of GetRegionsOfInterest; HostSupport
-/// and the header prose use this spelling, not the YAML comment's (§1.5).
+/// and the header prose use this spelling, not the YAML comment's.
 pub const ROI_PREFIX: &str = "OfxImageClipPropRoI_";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The spec's list of macros whose value is *not* their name without `k` (§1.9).
+    /// The macros whose value is *not* their name without `k`.
     const IRREGULAR: &[(&str, &str)] = &[
         (
             "OfxImageEffectPropSupportsMultipleClipDepths",

@@ -1,4 +1,4 @@
-//! A test OpenFX host, written from the spec (`shared/spec/openfx-abi.md`):
+//! A test OpenFX host, written from the OpenFX specification:
 //! it assembles the real bundle with `equifx::ofx_bundle`, dlopens
 //! `equifx.ofx.bundle/Contents/<arch>/equifx.ofx` and drives it through the
 //! property, image effect, parameter, message, progress, multithread and
