@@ -7,6 +7,8 @@
 //! The one exception to "safe" is [`kernels`], which alone may use `unsafe`.
 #![deny(unsafe_code)]
 
+/// Batch rendering of image sequences: the command line's job, not a host's.
+#[cfg(feature = "cli")]
 pub mod batch;
 pub mod device;
 pub mod error;
@@ -28,6 +30,8 @@ pub mod nodes;
 pub mod ofx_bundle;
 pub mod params;
 pub mod rng;
+/// Frame patterns and frame lists of the command line.
+#[cfg(feature = "cli")]
 pub mod sequence;
 pub mod synth;
 pub mod tiling;
