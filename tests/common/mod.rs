@@ -2,5 +2,6 @@
 //! `mod common;`. Each part stands alone, so a bench or an example that
 //! shares one includes that file by itself with `#[path]`.
 
+pub mod level_a;
 pub mod tensor;
 pub mod venv;
