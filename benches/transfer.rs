@@ -12,6 +12,10 @@ use equifx::node::RenderContext;
 use equifx::synth::{render_image, Bias, Scene, Style};
 use equifx::Instance;
 
+#[path = "../tests/common/tensor.rs"]
+mod tensor;
+use tensor::max_abs;
+
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -103,14 +107,7 @@ fn main() {
             .reshape((1, o, h, w))
             .unwrap()
     };
-    let diff = (im2col(&x, &k) - x.conv2d(&k, 1, 1, 1, 1).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs(&(im2col(&x, &k) - x.conv2d(&k, 1, 1, 1, 1).unwrap()).unwrap());
     let unfolded = gflops(2.0 * 512.0 * 512.0 * 16.0 * 32.0 * 9.0, || {
         im2col(&x, &k);
     });

@@ -19,7 +19,7 @@
 //! `EQUIFX_BENCH_PAIRS` the 5 counted pairs (after one warm-up each) and
 //! `EQUIFX_BENCH_SIZES=1920x1080` the whole-process frames. ONNX Runtime
 //! comes from the venv `tests/onnx_export.rs` uses (created the same way, by
-//! the same code: tests/onnx/venv.rs), plus pillow for the PNG codec;
+//! the same code: tests/common/venv.rs), plus pillow for the PNG codec;
 //! without python or onnxruntime the bench says so and stops.
 //!
 //! `cargo bench --bench vs_onnxruntime`
@@ -32,9 +32,11 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use equifx::model::{Bundle, ModelConfig};
 
-#[path = "../tests/onnx/venv.rs"]
+#[path = "../tests/common/tensor.rs"]
+mod tensor;
+#[path = "../tests/common/venv.rs"]
 mod venv;
-use venv::{read_f32, write_f32};
+use tensor::{read_f32, write_f32};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -364,7 +366,7 @@ fn main() {
     );
     println!("load average at start: {}", load_average());
 
-    let python = match venv::ort_python() {
+    let python = match venv::ORT.python() {
         Ok(p) => p,
         Err(e) => {
             println!("vs_onnxruntime: SKIPPED, ONNX Runtime is not available: {e}");

@@ -12,14 +12,17 @@ fn equifx() -> Command {
     Command::new(env!("CARGO_BIN_EXE_equifx"))
 }
 
-/// A plate sequence whose frames all differ.
+/// A plate sequence whose frames all differ, in `dir/src/`; returns its
+/// `plate.%04d.<ext>` pattern.
 fn make_sequence(
     dir: &Path,
     ext: &str,
     depth: Depth,
     frames: std::ops::RangeInclusive<i64>,
     size: usize,
-) {
+) -> String {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
     for f in frames {
         let n = size * size;
         let data = (0..4 * n)
@@ -32,8 +35,9 @@ fn make_sequence(
             })
             .collect();
         let img = Image::from_planes(size, size, data).unwrap();
-        write_image(&dir.join(format!("plate.{f:04}.{ext}")), &img, depth).unwrap();
+        write_image(&src.join(format!("plate.{f:04}.{ext}")), &img, depth).unwrap();
     }
+    format!("{}/plate.%04d.{ext}", src.display())
 }
 
 fn read_all(dir: &Path, pattern_ext: &str, frames: std::ops::RangeInclusive<i64>) -> Vec<Vec<u8>> {
@@ -56,14 +60,8 @@ fn render(args: &[&str]) -> std::process::Output {
 fn chunks_in_separate_processes_and_threads_match_one_serial_run() {
     for (ext, depth) in [("exr", Depth::F32), ("png", Depth::U16)] {
         let dir = tempfile::tempdir().unwrap();
-        let (src, serial, chunked) = (
-            dir.path().join("src"),
-            dir.path().join("serial"),
-            dir.path().join("chunked"),
-        );
-        std::fs::create_dir_all(&src).unwrap();
-        make_sequence(&src, ext, depth, 1001..=1012, 24);
-        let input = format!("{}/plate.%04d.{ext}", src.display());
+        let input = make_sequence(dir.path(), ext, depth, 1001..=1012, 24);
+        let (serial, chunked) = (dir.path().join("serial"), dir.path().join("chunked"));
         let out_serial = format!("{}/out.####.{ext}", serial.display());
         let out_chunked = format!("{}/out.%04d.{ext}", chunked.display());
         let common = ["--param", "exposure=0.5", "--progress", "none"];
@@ -108,45 +106,29 @@ fn chunks_in_separate_processes_and_threads_match_one_serial_run() {
     }
 }
 
+/// `equifx render Exposure <input> -o <output> --param gain=1.5`, then `more`.
+#[cfg(unix)]
+fn gain_args<'a>(input: &'a str, output: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "render", "Exposure", input, "-o", output, "--param", "gain=1.5",
+    ];
+    args.extend(more);
+    args
+}
+
 #[cfg(unix)]
 #[test]
 fn a_killed_task_resumes_with_skip_existing_and_matches_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    let (src, whole, resumed) = (
-        dir.path().join("src"),
-        dir.path().join("whole"),
-        dir.path().join("resumed"),
-    );
-    std::fs::create_dir_all(&src).unwrap();
     let frames = 1..=40;
-    make_sequence(&src, "exr", Depth::F32, frames.clone(), 384);
-    let input = format!("{}/plate.%04d.exr", src.display());
+    let input = make_sequence(dir.path(), "exr", Depth::F32, frames.clone(), 384);
+    let (whole, resumed) = (dir.path().join("whole"), dir.path().join("resumed"));
     let out_whole = format!("{}/out.%04d.exr", whole.display());
     let out_resumed = format!("{}/out.%04d.exr", resumed.display());
-    render(&[
-        "render",
-        "Exposure",
-        &input,
-        "-o",
-        &out_whole,
-        "--param",
-        "gain=1.5",
-        "--progress",
-        "none",
-    ]);
+    render(&gain_args(&input, &out_whole, &["--progress", "none"]));
 
     let mut child = equifx()
-        .args([
-            "render",
-            "Exposure",
-            &input,
-            "-o",
-            &out_resumed,
-            "--param",
-            "gain=1.5",
-            "--progress",
-            "json",
-        ])
+        .args(gain_args(&input, &out_resumed, &["--progress", "json"]))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -172,18 +154,11 @@ fn a_killed_task_resumes_with_skip_existing_and_matches_an_uninterrupted_run() {
         "the kill must land mid-run ({present} frames present)"
     );
 
-    let out = render(&[
-        "render",
-        "Exposure",
+    let out = render(&gain_args(
         &input,
-        "-o",
         &out_resumed,
-        "--param",
-        "gain=1.5",
-        "--skip-existing",
-        "--progress",
-        "json",
-    ]);
+        &["--skip-existing", "--progress", "json"],
+    ));
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -209,25 +184,27 @@ fn a_killed_task_resumes_with_skip_existing_and_matches_an_uninterrupted_run() {
     );
 }
 
+/// Writes `toml` to the job file `job` and runs `equifx render --job` on it.
+fn render_job(job: &Path, toml: &str, args: &[&str]) -> std::process::Output {
+    std::fs::write(job, toml).unwrap();
+    equifx()
+        .args(["render", "--job"])
+        .arg(job)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn job_files_run_and_failures_give_exit_code_4() {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    make_sequence(&src, "png", Depth::U8, 1..=5, 8);
-    std::fs::remove_file(src.join("plate.0003.png")).unwrap();
-    let job = dir.path().join("shot.toml");
-    std::fs::write(
-        &job,
+    make_sequence(dir.path(), "png", Depth::U8, 1..=5, 8);
+    std::fs::remove_file(dir.path().join("src/plate.0003.png")).unwrap();
+    let out = render_job(
+        &dir.path().join("shot.toml"),
         "node = \"Exposure\"\ninput = \"src/plate.%04d.png\"\noutput = \"out/out.%04d.png\"\nframes = \"1-5\"\nthreads = 2\n\n[params]\nexposure = -1\n",
-    )
-    .unwrap();
-    let out = equifx()
-        .args(["render", "--job"])
-        .arg(&job)
-        .args(["--progress", "json"])
-        .output()
-        .unwrap();
+        &["--progress", "json"],
+    );
     assert_eq!(
         out.status.code(),
         Some(4),
@@ -244,17 +221,11 @@ fn job_files_run_and_failures_give_exit_code_4() {
     }
     assert!(!dir.path().join("out/out.0003.png").exists());
 
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
+    let out = render_job(
+        &dir.path().join("bad.toml"),
         "node = \"Exposure\"\noutput = \"x.png\"\ncolour = 3\n",
-    )
-    .unwrap();
-    let out = equifx()
-        .args(["render", "--job"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
 }

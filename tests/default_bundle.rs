@@ -5,25 +5,31 @@ use candle_core::{Device, Tensor};
 use equifx::model::bundle::default_bundle_dir;
 use equifx::model::Bundle;
 use equifx::synth::eval::{evaluate_transfer, EvalOptions};
-use equifx::synth::{render_srgb8, Bias, Scene, Style};
+use equifx::synth::{Bias, Scene, Style};
+
+mod common;
+use common::tensor::{assert_round_trip, domain_ids, scene_batch};
 
 fn bundle() -> Bundle {
     Bundle::load(&default_bundle_dir(), &Device::Cpu).expect("models/default must load")
 }
 
-fn batch(style: Style, seed: u64, n: u64, size: usize) -> Tensor {
+/// `n` scenes of `style` at 64² (the training size), neutral bias, from `seed`.
+fn batch(style: Style, seed: u64, n: u64) -> Tensor {
     let bias = Bias {
         warm: 0.5,
         round: 0.5,
     };
-    let mut data = Vec::with_capacity(n as usize * 3 * size * size);
-    for i in 0..n {
-        let rgb = render_srgb8(&Scene::sample(seed, i, bias), style, size, size);
-        for c in 0..3 {
-            data.extend((0..size * size).map(|p| f32::from(rgb[p * 3 + c]) / 255.0));
-        }
-    }
-    Tensor::from_vec(data, (n as usize, 3, size, size), &Device::Cpu).unwrap()
+    let scenes: Vec<Scene> = (0..n).map(|i| Scene::sample(seed, i, bias)).collect();
+    scene_batch(style, &scenes, 64)
+}
+
+/// The encoder's latents of `n` fresh scenes (seed 9001) of `style`.
+fn latents(b: &Bundle, style: Style, n: u64) -> Tensor {
+    b.autoencoder
+        .encoder
+        .forward(&batch(style, 9001, n))
+        .unwrap()
 }
 
 /// `count` scenes per pair at the training size, where this bundle runs.
@@ -42,33 +48,8 @@ fn default_bundle_loads_and_its_cinn_inverts_real_latents() {
     let b = bundle();
     assert_eq!(b.manifest.domains, ["photo", "oil", "anime"]);
     for (d, style) in Style::ALL.into_iter().enumerate() {
-        let z = b
-            .autoencoder
-            .encoder
-            .forward(&batch(style, 9001, 16, 64))
-            .unwrap();
-        let dom = Tensor::from_vec(vec![d as u32; 16], 16, &Device::Cpu).unwrap();
-        let (v, _) = b.cinn.forward(&z, &dom).unwrap();
-        let back = b.cinn.inverse(&v, &dom).unwrap();
-        let err = (&back - &z)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let scale = z
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(
-            err <= 1e-4 * scale,
-            "{style:?}: |F⁻¹(F(z)) − z| = {err}, scale {scale}"
-        );
+        let z = latents(&b, style, 16);
+        assert_round_trip(&b.cinn, &z, &domain_ids(d, 16), &format!("{style:?}"));
     }
 }
 
@@ -85,19 +66,14 @@ fn default_bundle_noisy_latents_map_to_a_standard_normal() {
         "the default bundle records its latent noise"
     );
     for (d, style) in Style::ALL.into_iter().enumerate() {
-        let z = b
-            .autoencoder
-            .encoder
-            .forward(&batch(style, 9001, 32, 64))
-            .unwrap();
+        let z = latents(&b, style, 32);
         let (n, c, h, w) = z.dims4().unwrap();
         let mut r = equifx::rng::StreamRng::new(5, b"test-noise", d as u64);
         let eps: Vec<f32> = (0..n * c * h * w)
             .map(|i| (r.normal() * noise[(i / (h * w)) % c]) as f32)
             .collect();
         let z = (z + Tensor::from_vec(eps, (n, c, h, w), &Device::Cpu).unwrap()).unwrap();
-        let dom = Tensor::from_vec(vec![d as u32; 32], 32, &Device::Cpu).unwrap();
-        let (v, _) = b.cinn.forward(&z, &dom).unwrap();
+        let (v, _) = b.cinn.forward(&z, &domain_ids(d, 32)).unwrap();
         let vals: Vec<f32> = v.flatten_all().unwrap().to_vec1().unwrap();
         let mean = vals.iter().sum::<f32>() / vals.len() as f32;
         let var = vals.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / vals.len() as f32;
@@ -117,7 +93,7 @@ fn default_bundle_detects_the_source_domain() {
     let n = 30;
     for (d, style) in Style::ALL.into_iter().enumerate() {
         for i in 0..n {
-            let x = batch(style, 9100 + i, 1, 64);
+            let x = batch(style, 9100 + i, 1);
             correct += usize::from(b.detect_domain(&x).unwrap() == d);
         }
     }

@@ -11,6 +11,9 @@ use equifx::model::cinn::{Cinn, Permutations};
 use equifx::model::{Autoencoder, Bundle, ModelConfig};
 use equifx::synth::{write_dataset, Bias, DatasetSpec, Style};
 
+mod common;
+use common::tensor::assert_round_trip;
+
 fn tiny(domains: usize) -> ModelConfig {
     ModelConfig {
         latent_channels: 4,
@@ -83,27 +86,7 @@ fn cinn_inverse_recovers_the_input_with(cfg: ModelConfig) {
     let (_, cinn) = random_cinn(&cfg, DType::F32, 0.1);
     let z = randn((4, 8, 6, 10), DType::F32, 1);
     let d = Tensor::from_vec(vec![0u32, 1, 2, 1], 4, &Device::Cpu).unwrap();
-    let (v, _) = cinn.forward(&z, &d).unwrap();
-    let back = cinn.inverse(&v, &d).unwrap();
-    let err = (&back - &z)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let scale = z
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    assert!(
-        err <= 1e-4 * scale,
-        "max |F⁻¹(F(z)) − z| = {err} (scale {scale})"
-    );
+    let v = assert_round_trip(&cinn, &z, &d, "random cINN");
     // And v really changed: the test is not passing on an identity map.
     let moved = (&v - &z)
         .unwrap()
@@ -506,9 +489,27 @@ fn broken_bundles_give_clear_errors_and_never_panic() {
     std::fs::remove_file(d.join("manifest.toml")).unwrap();
     assert!(load_err(&d).contains("model bundle folder"));
 
-    let d = case("no-weights");
-    std::fs::remove_file(d.join("weights.safetensors")).unwrap();
-    assert!(load_err(&d).contains("cannot read the weights"));
+    // The weights and the prior: missing, changed, truncated (with a matching
+    // hash, so only the file's own reader can notice).
+    for (file, key, what) in [
+        ("weights.safetensors", "weights_sha256", "weights"),
+        ("prior.safetensors", "prior_sha256", "prior"),
+    ] {
+        let d = case(&format!("no-{what}"));
+        std::fs::remove_file(d.join(file)).unwrap();
+        assert!(load_err(&d).contains(&format!("cannot read the {what}")));
+
+        let d = case(&format!("{what}-hash"));
+        flip_last_byte(&d.join(file));
+        assert!(load_err(&d).contains("does not match the hash"), "{what}");
+
+        let d = case(&format!("{what}-truncated"));
+        truncate_with_matching_hash(&d, file, key);
+        assert!(
+            load_err(&d).contains("not a readable safetensors"),
+            "{what}"
+        );
+    }
 
     let d = case("version");
     let m = std::fs::read_to_string(d.join("manifest.toml"))
@@ -516,14 +517,6 @@ fn broken_bundles_give_clear_errors_and_never_panic() {
         .replace("format_version = 1", "format_version = 7");
     std::fs::write(d.join("manifest.toml"), m).unwrap();
     assert!(load_err(&d).contains("format 7"));
-
-    let d = case("hash");
-    flip_last_byte(&d.join("weights.safetensors"));
-    assert!(load_err(&d).contains("does not match the hash"));
-
-    let d = case("truncated");
-    truncate_with_matching_hash(&d, "weights.safetensors", "weights_sha256");
-    assert!(load_err(&d).contains("not a readable safetensors"));
 
     let d = case("missing-tensor");
     rewrite_weights(&d, |t| {
@@ -569,19 +562,6 @@ fn broken_bundles_give_clear_errors_and_never_panic() {
         );
     });
     assert!(load_err(&d).contains("not a permutation"));
-
-    // The prior: missing, changed, truncated (with a matching hash).
-    let d = case("no-prior");
-    std::fs::remove_file(d.join("prior.safetensors")).unwrap();
-    assert!(load_err(&d).contains("cannot read the prior"));
-
-    let d = case("prior-hash");
-    flip_last_byte(&d.join("prior.safetensors"));
-    assert!(load_err(&d).contains("does not match the hash"));
-
-    let d = case("prior-truncated");
-    truncate_with_matching_hash(&d, "prior.safetensors", "prior_sha256");
-    assert!(load_err(&d).contains("not a readable safetensors"));
 
     let d = case("garbage-manifest");
     std::fs::write(d.join("manifest.toml"), "this is = not [ a manifest").unwrap();

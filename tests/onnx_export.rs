@@ -7,7 +7,8 @@
 //! `python3 -m venv` and `pip install onnxruntime==1.* numpy` (and `onnx`, for
 //! the structural check, when it installs). Without python3, pip or the
 //! network the comparison is skipped with a message, except under `CI=true`,
-//! where that is a failure. tests/onnx/run_ort.py runs the graphs.
+//! where that is a failure (tests/common/venv.rs). tests/onnx/run_ort.py runs
+//! the graphs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,10 @@ use candle_core::{DType, Device, Tensor};
 use equifx::model::bundle::{expected_tensors, sha256_hex, Manifest, WEIGHTS_FILE};
 use equifx::model::{Bundle, ModelConfig};
 use serde_json::Value;
+
+mod common;
+use common::tensor::{domain_ids, read_f32, write_f32};
+use common::venv::{self, run, ORT};
 
 /// Largest accepted |ONNX Runtime − equifx| over every element.
 const TOLERANCE: f32 = 1e-4;
@@ -89,7 +94,6 @@ fn cases(bundle: &Bundle, out: &Path, sizes: &[[usize; 4]], seed: u64) -> Vec<Ca
     let stems = equifx::export::domain_stems(&m.domains);
     let mut rng = Rng::new(seed);
     let mut cases = Vec::new();
-    let domains = |d: usize, b: usize| Tensor::from_vec(vec![d as u32; b], b, &Device::Cpu);
     let case = |file: String, input, output, x: &Tensor, reference: Tensor| Case {
         graph: out.join(file),
         input,
@@ -105,7 +109,7 @@ fn cases(bundle: &Bundle, out: &Path, sizes: &[[usize; 4]], seed: u64) -> Vec<Ca
         let d = bundle.autoencoder.decoder.forward(&z).unwrap();
         cases.push(case("decoder.onnx".into(), "z", "x", &z, d));
         for (di, stem) in stems.iter().enumerate() {
-            let dom = domains(di, b).unwrap();
+            let dom = domain_ids(di, b);
             let (v, _) = bundle.cinn.forward(&z, &dom).unwrap();
             cases.push(case(format!("cinn_forward_{stem}.onnx"), "z", "v", &z, v));
             let v = rng.tensor(z.dims(), Rng::normal);
@@ -134,19 +138,6 @@ fn cases(bundle: &Bundle, out: &Path, sizes: &[[usize; 4]], seed: u64) -> Vec<Ca
         }
     }
     cases
-}
-
-// ONNX Runtime from PyPI, in a cached virtualenv: shared with the bench.
-#[path = "onnx/venv.rs"]
-mod venv;
-use venv::{ort_python, read_f32, run, write_f32};
-
-/// Skipped with a message, or failed under `CI=true`.
-fn skip(reason: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("ONNX Runtime is needed under CI=true: {reason}");
-    }
-    eprintln!("onnx_export: SKIPPED the ONNX Runtime comparison: {reason}");
 }
 
 // ---------------------------------------------------------------------------
@@ -269,9 +260,12 @@ fn exported_graphs_match_equifx_in_onnx_runtime() {
     assert_eq!(desc_flat["graphs"].as_array().unwrap().len(), 2 + 4 + 2);
 
     let setup = Instant::now();
-    let python = match ort_python() {
-        Ok(p) => p,
-        Err(e) => return skip(&e),
+    let Some(python) = venv::or_skip(
+        &ORT.python(),
+        "exported_graphs_match_equifx_in_onnx_runtime",
+        "ONNX Runtime",
+    ) else {
+        return;
     };
     let setup = setup.elapsed();
 

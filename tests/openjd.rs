@@ -17,6 +17,9 @@ use std::time::{Duration, SystemTime};
 use equifx::io::{write_image, Depth};
 use equifx::synth::{render_image, Bias, Scene, Style};
 
+mod common;
+use common::venv::{self, Venv};
+
 const FIRST: i64 = 1001;
 const LAST: i64 = 1024;
 const FRAMES: &str = "1001-1024";
@@ -50,100 +53,36 @@ fn ok(cmd: &mut Command) -> String {
     stdout
 }
 
-/// The openjd CLI run by the venv's python: the venv is renamed into place,
-/// which breaks the absolute shebang of its `bin/openjd` script.
+/// How the venv's python runs the openjd CLI: the venv is renamed into
+/// place, which breaks the absolute shebang of its `bin/openjd` script.
+const OPENJD_MAIN: &str = "import sys; from openjd.cli import main; sys.exit(main())";
+
+/// The openjd CLI, cached outside the repository (`$EQUIFX_OPENJD_VENV`, else
+/// `$XDG_CACHE_HOME/equifx-test/openjd-venv`, else
+/// `~/.cache/equifx-test/openjd-venv`), installed on first use.
+const OPENJD: Venv = Venv {
+    name: "openjd-venv",
+    env: "EQUIFX_OPENJD_VENV",
+    packages: &["openjd-cli==0.8.*"],
+    optional: &[],
+    probe: &["-c", OPENJD_MAIN, "--version"],
+};
+
 fn openjd_cmd(python: &Path) -> Command {
     let mut cmd = Command::new(python);
-    cmd.args([
-        "-c",
-        "import sys; from openjd.cli import main; sys.exit(main())",
-    ]);
+    cmd.args(["-c", OPENJD_MAIN]);
     cmd
-}
-
-/// The venv python with the openjd CLI, cached outside the repository
-/// (`$EQUIFX_OPENJD_VENV`, else `$XDG_CACHE_HOME/equifx-test/openjd-venv`,
-/// else `~/.cache/equifx-test/openjd-venv`), installed on first use.
-fn install_openjd() -> Result<PathBuf, String> {
-    let venv = std::env::var_os("EQUIFX_OPENJD_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir)
-                .join("equifx-test/openjd-venv")
-        });
-    let works = |v: &Path| {
-        let python = v.join("bin/python");
-        openjd_cmd(&python)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-            .then_some(python)
-    };
-    if let Some(python) = works(&venv) {
-        return Ok(python);
-    }
-    let run = |cmd: &mut Command| -> Result<(), String> {
-        let o = cmd
-            .output()
-            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-        if o.status.success() {
-            return Ok(());
-        }
-        let err = String::from_utf8_lossy(&o.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(6).collect();
-        Err(format!(
-            "{cmd:?} failed: {}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ))
-    };
-    let parent = venv.parent().ok_or("the venv path has no parent")?;
-    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    // Built beside its place and renamed into it: a killed or concurrent run
-    // never leaves a half-installed venv in use.
-    let partial = parent.join(format!("openjd-venv.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
-    eprintln!(
-        "equifx: creating {} (python3 -m venv, pip install openjd-cli)",
-        venv.display()
-    );
-    let built = run(Command::new("python3").args(["-m", "venv"]).arg(&partial)).and_then(|()| {
-        run(Command::new(partial.join("bin/python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "openjd-cli==0.8.*",
-        ]))
-    });
-    if let Err(e) = built {
-        let _ = std::fs::remove_dir_all(&partial);
-        return Err(e);
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    if std::fs::rename(&partial, &venv).is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    works(&venv).ok_or_else(|| format!("{} has no working openjd", venv.display()))
 }
 
 /// The venv python with openjd, or `None` (after saying SKIPPED) where it
 /// cannot be installed; under `CI=true` that is a failure.
 fn openjd_python(test: &str) -> Option<PathBuf> {
-    static OPENJD: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match OPENJD.get_or_init(install_openjd) {
-        Ok(p) => Some(p.clone()),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: the openjd CLI is required under CI=true: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED {test}: no openjd CLI (needs python3, pip and PyPI): {e}");
-            None
-        }
-    }
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    venv::or_skip(
+        FOUND.get_or_init(|| OPENJD.python()),
+        test,
+        "the openjd CLI",
+    )
 }
 
 /// 24 photo-style 64×64 half-float EXR plates, frames 1001–1024.

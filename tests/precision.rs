@@ -6,19 +6,11 @@
 use candle_core::{DType, Device, Tensor};
 use equifx::model::bundle::{default_bundle_dir, Bundle};
 use equifx::node::RenderContext;
-use equifx::synth::{render_image, render_srgb8, Bias, Scene, Style};
+use equifx::synth::{render_image, Bias, Scene, Style};
 use equifx::{ErrorCode, Instance};
 
-fn batch(style: Style, scenes: &[Scene], size: usize) -> Tensor {
-    let mut flat = Vec::with_capacity(scenes.len() * 3 * size * size);
-    for s in scenes {
-        let rgb = render_srgb8(s, style, size, size);
-        for c in 0..3 {
-            flat.extend((0..size * size).map(|p| f32::from(rgb[p * 3 + c]) / 255.0));
-        }
-    }
-    Tensor::from_vec(flat, (scenes.len(), 3, size, size), &Device::Cpu).unwrap()
-}
+mod common;
+use common::tensor::{max_abs, scene_batch};
 
 /// 8-bit PSNR between two image batches with values in [0, 1].
 fn psnr_8bit(a: &Tensor, b: &Tensor) -> f64 {
@@ -55,7 +47,7 @@ fn f16_translation_stays_close_to_f32() {
     let styles = [Style::Photo, Style::Oil, Style::Anime];
     let mut worst = f64::INFINITY;
     for (from, fs) in styles.iter().enumerate() {
-        let x = batch(*fs, &scenes, size);
+        let x = scene_batch(*fs, &scenes, size);
         for (to, ts) in styles.iter().enumerate() {
             if to == from {
                 continue;
@@ -64,14 +56,7 @@ fn f16_translation_stays_close_to_f32() {
             let (b, _) = f16b.translate(&x, from, to, 1.0).unwrap();
             assert_eq!(b.dtype(), DType::F32, "outputs come back as f32");
             let p = psnr_8bit(&a, &b);
-            let max = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let max = max_abs(&(a - b).unwrap());
             println!(
                 "f16 vs f32, {} → {}: PSNR {p:.1} dB, max |Δ| {max:.4}",
                 fs.name(),

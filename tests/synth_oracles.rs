@@ -1,7 +1,8 @@
 //! The oracles must read attributes and style from pixels alone, accurately,
-//! on renders never used to tune them (tuning used seeds 1000…1299; these
-//! tests use seeds 1 and 2), at 64×64 and at 512×512, and must refuse to
-//! answer where the pixels carry no answer (negative controls).
+//! on renders never used to tune them (tuning used seeds 1000…1299, whose
+//! style features `cargo run --example style_features` prints; these tests
+//! use seeds 1 and 2), at 64×64 and at 512×512, and must refuse to answer
+//! where the pixels carry no answer (negative controls).
 
 use equifx::synth::{
     object_geometry, palette_oracle, render_srgb8, shape_oracle, style_oracle, Bias, Scene, Style,
@@ -194,47 +195,4 @@ fn oracles_refuse_frames_that_carry_no_answer() {
         flipped as f64 >= 0.97 * n as f64,
         "only {flipped}/{n} hue-rotated objects changed palette"
     );
-}
-
-/// How the style thresholds were set: feature quantiles per style on the
-/// tuning seeds (1000…1299). Run with `--ignored --nocapture` after changing
-/// a style.
-#[test]
-#[ignore]
-fn print_style_feature_distributions_on_tuning_seeds() {
-    let bias = Bias {
-        warm: 0.5,
-        round: 0.5,
-    };
-    for size in [64, 512] {
-        for style in Style::ALL {
-            let mut f: Vec<_> = (1000..1300)
-                .into_par_iter()
-                .filter_map(|i| {
-                    let rgb = render_srgb8(&Scene::sample(i, 0, bias), style, size, size);
-                    equifx::synth::style_features(&rgb, size, size)
-                })
-                .collect();
-            let q = |v: &mut Vec<f64>| {
-                v.sort_by(f64::total_cmp);
-                [
-                    v[0],
-                    v[v.len() / 100],
-                    v[v.len() / 2],
-                    v[v.len() * 99 / 100],
-                    v[v.len() - 1],
-                ]
-            };
-            let mut o: Vec<f64> = f.iter().map(|x| x.outline).collect();
-            let mut t: Vec<f64> = f.iter().map(|x| x.texture).collect();
-            let mut s: Vec<f64> = f.iter_mut().map(|x| x.bg_spread).collect();
-            eprintln!(
-                "{size} {:?}: outline {:.3?} texture {:.4?} spread {:.4?}",
-                style,
-                q(&mut o),
-                q(&mut t),
-                q(&mut s)
-            );
-        }
-    }
 }

@@ -615,6 +615,26 @@ fn measure_receptive_field_of_the_default_network() {
     }
 }
 
+/// `img` through `node_like_tile` in tiles of `tile` px overlapping by 32 and
+/// aligned to 16 (the shipped bundle's alignment), as `render_node` has the
+/// node cut them.
+fn tiled_like_the_node(
+    bundle: &Bundle,
+    img: &Image,
+    tile: usize,
+    halo: usize,
+    border: usize,
+) -> Image {
+    let t = Tiling {
+        tile,
+        overlap: 32,
+        align: 16,
+        halo,
+        border,
+    };
+    process_tiled(img, t, |x| node_like_tile(bundle, x), |_, _| Ok(())).unwrap()
+}
+
 /// Tiled against untiled through the network for several halos, at the
 /// smallest tile size (every pixel within 32 px of a tile edge) and the
 /// default one, on frames where neighbouring tiles overlap by exactly 32 px:
@@ -626,16 +646,7 @@ fn measure_seams_against_the_halo() {
     let bundle = default_bundle();
     for (w, h, tile) in [(256usize, 160usize, 64usize), (992, 512, 512)] {
         let img = linear_image(&pink_srgb(w, h, 5), w, h);
-        let run = |tile: usize, halo: usize| {
-            let t = Tiling {
-                tile,
-                overlap: 32,
-                align: 16,
-                halo,
-                border: Tiling::FULL_BORDER,
-            };
-            process_tiled(&img, t, |x| node_like_tile(&bundle, x), |_, _| Ok(())).unwrap()
-        };
+        let run = |tile, halo| tiled_like_the_node(&bundle, &img, tile, halo, Tiling::FULL_BORDER);
         let old_whole = run(4096, 0);
         let halos: &[usize] = if tile == 64 {
             &[0, 32, 64, 96, 128, 160, 192]
@@ -680,16 +691,8 @@ fn measure_the_node_test_without_and_with_halo() {
         mean(&input)
     );
     for halo in [0, DEFAULT_HALO] {
-        let run = |img: &Image, tile: usize| {
-            let t = Tiling {
-                tile,
-                overlap: 32,
-                align: 16,
-                halo,
-                border: Tiling::FULL_BORDER,
-            };
-            process_tiled(img, t, |x| node_like_tile(&bundle, x), |_, _| Ok(())).unwrap()
-        };
+        let run =
+            |img: &Image, tile| tiled_like_the_node(&bundle, img, tile, halo, Tiling::FULL_BORDER);
         let wholes: Vec<Image> = frames.iter().map(|f| run(f, 512)).collect();
         let tiled = run(&frames[0], 64);
         let ((bm, bx), (im, ix)) = boundary_vs_interior(&tiled, &wholes[0], 64, 32, 16);
@@ -729,16 +732,7 @@ fn measure_border_context() {
     let bundle = default_bundle();
     let (bw, bh, cw, ch, c0) = (512usize, 416usize, 256usize, 160usize, 128usize);
     let big = linear_image(&pink_srgb(bw, bh, 21), bw, bh);
-    let run = |img: &Image, border: usize| {
-        let t = Tiling {
-            tile: 4096,
-            overlap: 32,
-            align: 16,
-            halo: DEFAULT_HALO,
-            border,
-        };
-        process_tiled(img, t, |x| node_like_tile(&bundle, x), |_, _| Ok(())).unwrap()
-    };
+    let run = |img: &Image, border| tiled_like_the_node(&bundle, img, 4096, DEFAULT_HALO, border);
     let truth = crop(&run(&big, Tiling::FULL_BORDER), c0, c0, cw, ch).unwrap();
     let frame = crop(&big, c0, c0, cw, ch).unwrap();
     let frames = node_test_frames();

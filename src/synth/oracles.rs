@@ -384,7 +384,8 @@ pub fn style_oracle(rgb: &[u8], w: usize, h: usize) -> Measured<Style> {
 }
 
 // Thresholds set from feature distributions on tuning seeds (1000…1299),
-// midway between the classes; the accuracy tests use other seeds.
+// midway between the classes (`cargo run --example style_features` prints
+// them); the accuracy tests use other seeds.
 const OUTLINE_MIN: f64 = 0.3;
 const OIL_TEXTURE_MIN: f64 = 0.072;
 const PHOTO_SPREAD_MIN: f64 = 0.01;

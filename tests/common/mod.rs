@@ -1,0 +1,7 @@
+//! Helpers shared by the integration tests: a test file that needs them says
+//! `mod common;`. Each part stands alone, so a bench or an example that
+//! shares one includes that file by itself with `#[path]`.
+
+pub mod level_a;
+pub mod tensor;
+pub mod venv;
