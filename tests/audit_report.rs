@@ -6,7 +6,7 @@ use std::process::Command;
 
 use equifx::fairness::audit::{format_p, round_sig, AuditReport, BootstrapConfig, CSV_COLUMNS};
 use equifx::fairness::intervals::{self, Blocks, ConfusionCounts};
-use equifx::fairness::report_html::{render, text_width, CHAR_EM};
+use equifx::fairness::report::{render, text_width, CHAR_EM};
 use equifx::fairness::{
     audit, audit_attribute, AttributeInput, AuditConfig, FrameMeta, Sidecar, Verdict,
 };
@@ -338,7 +338,12 @@ fn every_figure_in_the_html_equals_the_json() {
         balanced.attributes[0].verdict,
         Verdict::Balanced { .. }
     ));
-    for report in [two_attributes(), sequence_and_transfer_report(), balanced] {
+    for report in [
+        two_attributes(),
+        sequence_and_transfer_report(),
+        balanced,
+        drifting_sequence(),
+    ] {
         let html = render(&report);
         let json: Value = serde_json::from_str(&report.to_json().expect("json")).expect("parse");
         let shown = figures(&html);
@@ -352,6 +357,7 @@ fn every_figure_in_the_html_equals_the_json() {
         let mut prose = blocks(&html, "<table", "</table>");
         prose.extend(blocks(&html, "<p class=\"lede\"", "</p>"));
         prose.extend(blocks(&html, "<p class=\"verdict\"", "</p>"));
+        prose.extend(blocks(&html, "<p class=\"drift\"", "</p>"));
         for block in prose {
             let bare = visible_text(&without_figures(block));
             assert!(
@@ -883,4 +889,344 @@ fn cli_report_header_names_the_run_model_and_version() {
     );
     let html = std::fs::read_to_string(stem.with_extension("html")).expect("html");
     assert!(html.contains("<h1>Bias audit: grade v2</h1>"));
+}
+
+/// `n` frames as a sequence audit with the CLI's block length (∛N frames).
+fn sequence_audit(labels: Vec<usize>) -> AuditReport {
+    let config = AuditConfig {
+        bootstrap: Some(BootstrapConfig {
+            blocks: Blocks::Moving((labels.len() as f64).cbrt().round() as usize),
+            resamples: 400,
+            seed: 3,
+        }),
+        ..AuditConfig::default()
+    };
+    let round = AttributeInput {
+        labels: bernoulli(33, labels.len(), 0.5),
+        reference: None,
+        confusion: None,
+        ..binary("round", 0, 0.5, 0)
+    };
+    let warm = AttributeInput {
+        labels,
+        ..warm(0, 0.5, 0)
+    };
+    audit(&[warm, round], &config).expect("audit")
+}
+
+/// Frames in the first half of [`drifting_sequence`] and the planted shares of warm.
+const HALF: usize = 1200;
+const PLANTED: [f64; 2] = [0.8, 0.2];
+
+/// 2400 frames, warm in 80 % of the first half and 20 % of the second.
+fn drifting_sequence() -> AuditReport {
+    let mut labels = bernoulli(31, HALF, PLANTED[0]);
+    labels.extend(bernoulli(32, HALF, PLANTED[1]));
+    sequence_audit(labels)
+}
+
+/// Every start tag of `svg` with its attributes and the text up to the next tag.
+fn elements(svg: &str) -> Vec<(String, Vec<(String, String)>, String)> {
+    let mut out = Vec::new();
+    let mut rest = svg;
+    while let Some(i) = rest.find('<') {
+        let end = i + rest[i..].find('>').expect("tag end");
+        let tag = &rest[i + 1..end];
+        let name = tag.split_whitespace().next().unwrap_or_default();
+        let after = &rest[end + 1..];
+        let text = &after[..after.find('<').unwrap_or(after.len())];
+        out.push((
+            name.trim_end_matches('/').to_string(),
+            attrs(tag),
+            unescape(text),
+        ));
+        rest = after;
+    }
+    out
+}
+
+type Elements = [(String, Vec<(String, String)>, String)];
+
+fn coord(a: &[(String, String)], name: &str) -> f64 {
+    attr(a, name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .parse()
+        .expect(name)
+}
+
+/// An axis as the reader gets it: the value → coordinate map through the
+/// first and last of the `class` lines and the labels that follow them, read
+/// at attribute `at` (`y1` for gridlines, `x1` for ticks).
+fn axis_of(els: &Elements, class: &str, at: &str) -> impl Fn(f64) -> f64 {
+    let marks: Vec<(f64, f64)> = els
+        .windows(2)
+        .filter(|w| w[0].0 == "line" && attr(&w[0].1, "class") == Some(class))
+        .map(|w| {
+            let label = w[1].2.trim_end_matches(" %");
+            let v: f64 = label.parse().expect("axis label");
+            let v = if w[1].2.ends_with(" %") { v / 100.0 } else { v };
+            (v, coord(&w[0].1, at))
+        })
+        .collect();
+    assert!(marks.len() >= 2, "fewer than two {class} marks");
+    let ((v0, c0), (v1, c1)) = (marks[0], marks[marks.len() - 1]);
+    move |v: f64| c0 + (v - v0) / (v1 - v0) * (c1 - c0)
+}
+
+/// How the drift chart of attribute `i` (class `k`) differs from the JSON:
+/// dots at the blocks' shares, segments over their frames, the band on the
+/// bootstrap interval and the target line, all read through the chart's own axes.
+fn drift_chart_errors(svg: &str, json: &Value, i: usize, k: usize) -> Vec<String> {
+    let els = elements(svg);
+    let y = axis_of(&els, "grid", "y1");
+    let x = axis_of(&els, "tick", "x1");
+    let base = format!("attributes.{i}.bootstrap");
+    let blocks = json_at_array(json, &format!("{base}.block_shares.blocks"));
+    let mut errors = Vec::new();
+    let near = |what: String, shown: f64, want: f64, tol: f64| {
+        ((shown - want).abs() > tol)
+            .then(|| format!("{what}: drawn at {shown}, JSON puts it at {want:.2}"))
+    };
+    let of = |tag: &str, class: &str| -> Vec<&Vec<(String, String)>> {
+        els.iter()
+            .filter(|e| e.0 == tag && attr(&e.1, "class") == Some(class))
+            .map(|e| &e.1)
+            .collect()
+    };
+    let dots = of("circle", "mark block");
+    let segments = of("line", "mark block");
+    if dots.len() != blocks.len() || segments.len() != blocks.len() {
+        return vec![format!(
+            "{} dots and {} segments for {} blocks",
+            dots.len(),
+            segments.len(),
+            blocks.len()
+        )];
+    }
+    // Coordinates are written to 0.1 and the axes read off rounded positions.
+    let tol = 0.11;
+    for (j, (dot, seg)) in dots.iter().zip(&segments).enumerate() {
+        let path = format!("{base}.block_shares.blocks.{j}.shares.{k}");
+        if attr(dot, "data-json") != Some(path.as_str()) {
+            errors.push(format!("dot {j} names {:?}", attr(dot, "data-json")));
+        }
+        let share = json_at(json, &path);
+        errors.extend(near(
+            format!("block {j}'s dot"),
+            coord(dot, "cy"),
+            y(share),
+            tol,
+        ));
+        errors.extend(near(
+            format!("block {j}'s segment"),
+            coord(seg, "y1"),
+            y(share),
+            tol,
+        ));
+        let first = json_at(json, &format!("{base}.block_shares.blocks.{j}.first"));
+        let last = json_at(json, &format!("{base}.block_shares.blocks.{j}.last"));
+        errors.extend(near(
+            format!("block {j}'s start"),
+            coord(seg, "x1"),
+            x(first),
+            tol,
+        ));
+        errors.extend(near(
+            format!("block {j}'s end"),
+            coord(seg, "x2"),
+            x(last + 1.0),
+            tol,
+        ));
+    }
+    let band = of("rect", "mark band");
+    assert_eq!(band.len(), 1, "one band");
+    let (top, height) = (coord(band[0], "y"), coord(band[0], "height"));
+    errors.extend(near(
+        "band top".into(),
+        top,
+        y(json_at(json, &format!("{base}.intervals.{k}.hi"))),
+        tol,
+    ));
+    errors.extend(near(
+        "band bottom".into(),
+        top + height,
+        y(json_at(json, &format!("{base}.intervals.{k}.lo"))),
+        2.0 * tol,
+    ));
+    let target = of("line", "mark target");
+    assert_eq!(target.len(), 1, "one target line");
+    errors.extend(near(
+        "target".into(),
+        coord(target[0], "y1"),
+        y(json_at(json, &format!("attributes.{i}.classes.{k}.target"))),
+        tol,
+    ));
+    errors
+}
+
+fn json_at_array<'a>(json: &'a Value, path: &str) -> &'a Vec<Value> {
+    path.split('.')
+        .fold(json, |v, key| match key.parse::<usize>() {
+            Ok(i) if v.is_array() => &v[i],
+            _ => &v[key],
+        })
+        .as_array()
+        .unwrap_or_else(|| panic!("{path} is not an array"))
+}
+
+/// The drift chart of each attribute, in page order.
+fn drift_charts(html: &str) -> Vec<&str> {
+    svgs(html)
+        .into_iter()
+        .filter(|s| s.contains("mark block"))
+        .collect()
+}
+
+#[test]
+fn a_planted_drift_shows_in_the_block_shares_and_the_chart() {
+    let report = drifting_sequence();
+    let html = render(&report);
+    let json: Value = serde_json::from_str(&report.to_json().expect("json")).expect("parse");
+    let parts = json_at_array(&json, "attributes.0.bootstrap.block_shares.blocks");
+    assert!((4..=12).contains(&parts.len()), "{} blocks", parts.len());
+    let mut next = 0.0;
+    for (j, b) in parts.iter().enumerate() {
+        let (first, last) = (
+            b["first"].as_f64().expect("first"),
+            b["last"].as_f64().expect("last"),
+        );
+        assert_eq!(first, next, "block {j} does not follow on");
+        next = last + 1.0;
+        // The planted share of the block's frames, and 4 binomial standard errors.
+        let size = last - first + 1.0;
+        let early = (HALF as f64 - first).clamp(0.0, size);
+        let p = (early * PLANTED[0] + (size - early) * PLANTED[1]) / size;
+        let tol = 4.0 * (p * (1.0 - p) / size).sqrt();
+        let share = b["shares"][1].as_f64().expect("share");
+        assert!(
+            (share - p).abs() <= tol,
+            "block {j} (frames {first}–{last}): share {share}, planted {p} ± {tol}"
+        );
+    }
+    assert_eq!(next, 2.0 * HALF as f64, "the blocks miss frames");
+    // The chart draws exactly the JSON's blocks, band and target.
+    let charts = drift_charts(&html);
+    assert_eq!(charts.len(), 2, "one drift chart per attribute");
+    for (i, svg) in charts.iter().enumerate() {
+        let errors = drift_chart_errors(svg, &json, i, 1);
+        assert!(errors.is_empty(), "{}", errors.join("\n"));
+        let clashes = collisions(svg);
+        assert!(clashes.is_empty(), "{}", clashes.join("\n"));
+        let grid = svg.matches("class=\"grid\"").count();
+        assert!((3..=7).contains(&grid), "{grid} gridlines");
+        let open = &svg[..svg.find('>').expect("svg tag")];
+        assert!(
+            open.contains("width=\"100%\"") && !open.contains("height="),
+            "{open}"
+        );
+    }
+    // The table's block figures are the JSON's, one row per block.
+    let shown = figures(&html);
+    for j in 0..parts.len() {
+        let path = format!("attributes.0.bootstrap.block_shares.blocks.{j}.shares.1");
+        let rows: Vec<_> = shown.iter().filter(|f| f.0 == path).collect();
+        assert!(!rows.is_empty(), "block {j} is not in the table");
+        for (path, unit, text) in rows {
+            check_figure(&json, path, unit, text).expect("block figure");
+        }
+    }
+    // The sentence reads the drift off the data: the first and last blocks' shares.
+    let sentence = blocks(&html, "<p class=\"drift\"", "</p>")[0];
+    for j in [0, parts.len() - 1] {
+        assert!(
+            sentence.contains(&format!("blocks.{j}.shares.1\"")),
+            "the sentence lacks block {j}: {sentence}"
+        );
+    }
+    let text = visible_text(sentence);
+    assert!(
+        text.contains("The share drifts across the sequence"),
+        "{text}"
+    );
+    // The steady attribute on the same page does not drift.
+    let steady = visible_text(blocks(&html, "<p class=\"drift\"", "</p>")[1]);
+    assert!(steady.contains("No drift"), "{steady}");
+    assert!(
+        html.len() < 100_000,
+        "{} bytes for two attributes",
+        html.len()
+    );
+    // Negative controls: a dot moved by two units, and a legend entry on a dot.
+    let svg = charts[0];
+    let at = svg.find("<circle class=\"mark block\"").expect("dot");
+    let cy = at + svg[at..].find("cy=\"").expect("cy") + 4;
+    let end = cy + svg[cy..].find('"').expect("quote");
+    let y: f64 = svg[cy..end].parse().expect("cy");
+    let moved = format!("{}{:.1}{}", &svg[..cy], y + 2.0, &svg[end..]);
+    assert!(
+        !drift_chart_errors(&moved, &json, 0, 1).is_empty(),
+        "a misplaced dot goes unnoticed"
+    );
+    let planted = format!(
+        "{svg}<g class=\"legend\"><text x=\"{}\" y=\"{}\">share</text></g>",
+        attr(
+            &attrs(&svg[at..at + svg[at..].find('>').expect("end")]),
+            "cx"
+        )
+        .expect("cx"),
+        y
+    );
+    assert!(
+        !collisions(&planted).is_empty(),
+        "the overlap check sees nothing"
+    );
+}
+
+#[test]
+fn a_steady_sequence_reads_no_drift() {
+    // Independent frames at 50 %, and the same with every label held for six
+    // frames: neighbours alike, but no drift.
+    let independent = bernoulli(41, 2400, 0.5);
+    let held: Vec<usize> = bernoulli(42, 400, 0.5)
+        .into_iter()
+        .flat_map(|l| std::iter::repeat_n(l, 6))
+        .collect();
+    for (labels, alike) in [(independent, false), (held, true)] {
+        let report = sequence_audit(labels);
+        let html = render(&report);
+        let a = &report.attributes[0];
+        let s = a
+            .bootstrap
+            .as_ref()
+            .and_then(|b| b.block_shares.as_ref())
+            .expect("block shares");
+        assert!(s.p_value >= report.config.alpha, "p = {}", s.p_value);
+        let text = visible_text(blocks(&html, "<p class=\"drift\"", "</p>")[0]);
+        assert!(text.contains("No drift"), "{text}");
+        assert!(!text.contains("drifts across"), "{text}");
+        // The G-test of the blocks counting every frame as independent: it
+        // calls the held sequence drifting, so the effective size is what keeps it steady.
+        let n = a.n as f64;
+        let g: f64 = s
+            .blocks
+            .iter()
+            .flat_map(|blk| {
+                let size = (blk.last - blk.first + 1) as f64;
+                blk.shares.iter().zip(&a.classes).map(move |(p, c)| {
+                    let x = p * size;
+                    if x > 0.0 {
+                        2.0 * x * (x * n / (size * c.count as f64)).ln()
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .sum();
+        let naive = equifx::fairness::normal::chi2_sf(g, (s.blocks.len() - 1) as f64);
+        assert_eq!(naive < report.config.alpha, alike, "naive p = {naive}");
+    }
+    // Negative control: the planted drift is not read as steady.
+    let html = render(&drifting_sequence());
+    let text = visible_text(blocks(&html, "<p class=\"drift\"", "</p>")[0]);
+    assert!(!text.contains("No drift"), "{text}");
 }

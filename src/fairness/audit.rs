@@ -5,7 +5,7 @@
 //! and a verdict that never calls a small batch fair: it is "imbalanced" (G-test
 //! at α), "balanced within ±δ" (every simultaneous CI inside π ± δ, docs/fairness.md §7), or
 //! "inconclusive — need N ≥ …". Reports serialise to JSON and CSV (fields and
-//! units in docs/audit-report.md); the HTML page is in [`super::report_html`].
+//! units in docs/audit-report.md); the HTML page is in [`super::report`].
 
 use std::path::Path;
 
@@ -530,7 +530,7 @@ impl AuditReport {
         crate::io::write_bytes_atomic(&stem.with_extension("csv"), self.to_csv().as_bytes())?;
         crate::io::write_bytes_atomic(
             &stem.with_extension("html"),
-            super::report_html::render(self).as_bytes(),
+            super::report::render(self).as_bytes(),
         )
     }
 }

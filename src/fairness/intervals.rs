@@ -3,7 +3,8 @@
 //! Newcombe hybrid interval for a difference of independent proportions,
 //! confusion correction (Rogan–Gladen / C⁻¹ with the interval mapped and widened
 //! for the estimated error rates), the paired McNemar drift test, and the
-//! moving-block bootstrap for dependent frame sequences.
+//! moving-block bootstrap for dependent frame sequences with the class shares
+//! of consecutive blocks, which show whether a sequence drifts.
 
 use serde::{Deserialize, Serialize};
 
@@ -293,6 +294,39 @@ pub struct BlockBootstrap {
     pub intervals: Vec<Interval>,
     /// Effective sample size per class, N·Var_iid/Var_block (capped at N).
     pub n_eff: Vec<f64>,
+    /// Class shares in consecutive blocks, to see drift (`None` when the
+    /// sequence holds fewer than two bootstrap blocks).
+    #[serde(default)]
+    pub block_shares: Option<BlockShares>,
+}
+
+/// Most blocks [`BlockShares`] cuts a sequence into: enough points to show a
+/// trend, few enough that every block holds many frames.
+pub const DRIFT_BLOCKS: usize = 12;
+
+/// One run of consecutive frames and its class shares.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SequenceBlock {
+    /// Position of the block's first frame in the sequence, from 0.
+    pub first: u64,
+    /// Position of its last frame (inclusive).
+    pub last: u64,
+    /// Share of each class among the block's frames.
+    pub shares: Vec<f64>,
+}
+
+/// A sequence cut into at most [`DRIFT_BLOCKS`] consecutive blocks, each made
+/// of whole bootstrap blocks (the last also takes the frames left over), so
+/// frames the bootstrap keeps together stay in one block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlockShares {
+    pub blocks: Vec<SequenceBlock>,
+    /// Per class, the number of blocks whose share lies outside the class's
+    /// bootstrap interval.
+    pub outside: Vec<u64>,
+    /// G-test of equal class shares in every block (a K × B table), scaled to
+    /// the effective size as the audit's own G-test is: small when the shares drift.
+    pub p_value: f64,
 }
 
 /// Block bootstrap of class shares of a frame sequence (`labels[i]` < `k`).
@@ -369,11 +403,75 @@ pub fn block_bootstrap(
             hi: q(1.0 - alpha / 2.0),
         });
     }
+    let n_eff_min = n_eff.iter().copied().fold(nf, f64::min).max(1.0);
+    let block_shares = block_shares(&prefix, k, len, &intervals, n_eff_min);
     Ok(BlockBootstrap {
         blocks,
         resamples,
         intervals,
         n_eff,
+        block_shares,
+    })
+}
+
+/// [`BlockShares`] of a sequence from its per-class prefix counts
+/// (`prefix[i * k + c]`: frames of class c before frame i) and bootstrap
+/// blocks of `len` frames.
+fn block_shares(
+    prefix: &[u32],
+    k: usize,
+    len: usize,
+    intervals: &[Interval],
+    n_eff: f64,
+) -> Option<BlockShares> {
+    let n = prefix.len() / k - 1;
+    let whole = n / len;
+    let b = whole.min(DRIFT_BLOCKS);
+    if b < 2 {
+        return None;
+    }
+    let count = |s: usize, e: usize, c: usize| f64::from(prefix[e * k + c] - prefix[s * k + c]);
+    let nf = n as f64;
+    let total: Vec<f64> = (0..k).map(|c| count(0, n, c)).collect();
+    let bounds: Vec<usize> = (0..b).map(|j| len * (j * whole / b)).chain([n]).collect();
+    let mut g = 0.0;
+    let mut blocks = Vec::with_capacity(b);
+    for w in bounds.windows(2) {
+        let (s, e) = (w[0], w[1]);
+        let size = (e - s) as f64;
+        let mut shares = Vec::with_capacity(k);
+        for (c, t) in total.iter().enumerate() {
+            let x = count(s, e, c);
+            if x > 0.0 {
+                g += 2.0 * x * (x * nf / (size * t)).ln();
+            }
+            shares.push(x / size);
+        }
+        blocks.push(SequenceBlock {
+            first: s as u64,
+            last: (e - 1) as u64,
+            shares,
+        });
+    }
+    let present = total.iter().filter(|&&t| t > 0.0).count();
+    let df = (present.saturating_sub(1) * (b - 1)) as f64;
+    let p_value = if df > 0.0 {
+        normal::chi2_sf(g.max(0.0) * n_eff / nf, df)
+    } else {
+        1.0
+    };
+    let outside = (0..k)
+        .map(|c| {
+            blocks
+                .iter()
+                .filter(|blk| !intervals[c].contains(blk.shares[c]))
+                .count() as u64
+        })
+        .collect();
+    Some(BlockShares {
+        blocks,
+        outside,
+        p_value,
     })
 }
 
@@ -435,5 +533,40 @@ mod tests {
         // Two-sided exact p = 2·(½)³ = 0.25.
         assert!((m.p_value - 0.25).abs() < 1e-12);
         assert!((m.drift - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn block_shares_cover_the_sequence_and_see_a_planted_drift() {
+        // 600 frames: a quarter of the first half and three quarters of the second are class 1.
+        let drift: Vec<usize> = (0..600)
+            .map(|i| usize::from(i % 4 < if i < 300 { 1 } else { 3 }))
+            .collect();
+        let steady: Vec<usize> = (0..600).map(|i| usize::from(i % 2 == 0)).collect();
+        let run = |labels: &[usize]| {
+            block_bootstrap(labels, 2, Blocks::Moving(8), 200, 0.95, 1)
+                .expect("bootstrap")
+                .block_shares
+                .expect("enough blocks")
+        };
+        let d = run(&drift);
+        assert_eq!(d.blocks.len(), DRIFT_BLOCKS);
+        assert_eq!(d.blocks[0].first, 0);
+        assert_eq!(d.blocks.last().map(|b| b.last), Some(599));
+        for w in d.blocks.windows(2) {
+            assert_eq!(w[1].first, w[0].last + 1);
+            assert_eq!(w[0].first % 8, 0, "a block splits a bootstrap block");
+        }
+        assert!(
+            (d.blocks[0].shares[1] - 0.25).abs() < 0.02,
+            "{:?}",
+            d.blocks[0]
+        );
+        assert!(d.p_value < 1e-6, "drift missed: p = {}", d.p_value);
+        // Negative control: the same length without drift.
+        let s = run(&steady);
+        assert!(s.p_value > 0.5, "steady sequence drifts: p = {}", s.p_value);
+        // Too short for two bootstrap blocks: no block shares.
+        let short = block_bootstrap(&steady[..10], 2, Blocks::Fixed(8), 100, 0.95, 1);
+        assert!(short.expect("bootstrap").block_shares.is_none());
     }
 }

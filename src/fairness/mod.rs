@@ -7,7 +7,7 @@
 //! - [`heads`]: logistic heads with intercept, confusion, the normalised [`HeadSet`];
 //! - [`ipf`], [`sampler`]: natural joint, IPF targets, exact conditional sampling;
 //! - [`rebalance`], [`assignment`]: fewest-then-smallest edits of a batch;
-//! - [`metrics`], [`intervals`], [`audit`], [`report_html`]: the audit;
+//! - [`metrics`], [`intervals`], [`audit`], [`report`]: the audit and its HTML page;
 //! - [`metadata`]: the per-frame JSON sidecar shared by sampler and audit;
 //! - [`normal`], [`linalg`], [`cells`]: the numeric and indexing groundwork.
 
@@ -22,7 +22,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod normal;
 pub mod rebalance;
-pub mod report_html;
+pub mod report;
 pub mod sampler;
 
 pub use audit::{audit, audit_attribute, AttributeInput, AuditConfig, AuditReport, Verdict};
