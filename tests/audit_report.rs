@@ -4,9 +4,10 @@
 
 use std::process::Command;
 
-use equifx::fairness::audit::{format_p, round_sig, AuditReport, BootstrapConfig, CSV_COLUMNS};
+use equifx::fairness::audit::{format_p, AuditReport, BootstrapConfig};
 use equifx::fairness::intervals::{self, Blocks, ConfusionCounts};
 use equifx::fairness::report::{render, text_width, CHAR_EM};
+use equifx::fairness::report::{round_sig, CSV_COLUMNS};
 use equifx::fairness::{
     audit, audit_attribute, AttributeInput, AuditConfig, FrameMeta, Sidecar, Verdict,
 };
@@ -925,8 +926,11 @@ fn drifting_sequence() -> AuditReport {
     sequence_audit(labels)
 }
 
-/// Every start tag of `svg` with its attributes and the text up to the next tag.
-fn elements(svg: &str) -> Vec<(String, Vec<(String, String)>, String)> {
+/// A start tag: its name, its attributes and the text up to the next tag.
+type Element = (String, Vec<(String, String)>, String);
+
+/// Every start tag of `svg`.
+fn elements(svg: &str) -> Vec<Element> {
     let mut out = Vec::new();
     let mut rest = svg;
     while let Some(i) = rest.find('<') {
@@ -945,7 +949,7 @@ fn elements(svg: &str) -> Vec<(String, Vec<(String, String)>, String)> {
     out
 }
 
-type Elements = [(String, Vec<(String, String)>, String)];
+type Elements = [Element];
 
 fn coord(a: &[(String, String)], name: &str) -> f64 {
     attr(a, name)

@@ -563,6 +563,17 @@ fn broken_bundles_give_clear_errors_and_never_panic() {
     });
     assert!(load_err(&d).contains("not a permutation"));
 
+    let d = case("colour-space");
+    let m = std::fs::read_to_string(d.join("manifest.toml")).unwrap();
+    assert!(m.contains("colour_space = \"srgb\""), "{m}");
+    std::fs::write(
+        d.join("manifest.toml"),
+        m.replace("colour_space = \"srgb\"", "colour_space = \"rec709\""),
+    )
+    .unwrap();
+    let e = load_err(&d);
+    assert!(e.contains("rec709") && e.contains("srgb"), "{e}");
+
     let d = case("garbage-manifest");
     std::fs::write(d.join("manifest.toml"), "this is = not [ a manifest").unwrap();
     assert!(load_err(&d).contains("not a valid manifest"));

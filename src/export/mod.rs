@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use self::onnx::{float_value, Dim, Graph, Weights};
 use crate::error::{Error, Result};
+use crate::frame::ColourSpace;
 use crate::model::bundle::{sha256_hex, WEIGHTS_FILE};
 use crate::model::{Bundle, ModelConfig};
 
@@ -61,7 +62,7 @@ pub struct ExportedBundle {
     pub path: String,
     pub weights_sha256: String,
     pub domains: Vec<String>,
-    pub colour_space: String,
+    pub colour_space: ColourSpace,
     pub image_size: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pixel_scale: Option<f64>,
@@ -150,7 +151,7 @@ fn spec(name: &str, dims: &[Dim], range: &str) -> TensorSpec {
 fn processing(m: &crate::model::Manifest) -> (Vec<String>, Vec<String>) {
     let align = m.architecture.align();
     let mut pre = Vec::new();
-    if m.colour_space == "srgb" {
+    if m.colour_space == ColourSpace::Srgb {
         pre.push(
             "Colour: the networks see sRGB-encoded RGB. Convert scene-linear RGB with the sRGB \
              transfer function (per channel, sign kept: 12.92·v below 0.0031308, else \
@@ -182,7 +183,7 @@ fn processing(m: &crate::model::Manifest) -> (Vec<String>, Vec<String>) {
             m.image_size
         ),
     });
-    let back = if m.colour_space == "srgb" {
+    let back = if m.colour_space == ColourSpace::Srgb {
         "Outputs are in the same encoding as the inputs: convert sRGB back to scene-linear \
          (the inverse of the above) for a linear pipeline, and put alpha back."
     } else {
@@ -259,7 +260,10 @@ pub fn export_onnx(bundle_dir: &Path, out_dir: &Path) -> Result<OnnxExport> {
                 "equifx.weights_sha256".to_string(),
                 m.weights_sha256.clone(),
             ),
-            ("equifx.colour_space".to_string(), m.colour_space.clone()),
+            (
+                "equifx.colour_space".to_string(),
+                m.colour_space.to_string(),
+            ),
             ("equifx.alignment".to_string(), cfg.align().to_string()),
             ("equifx.domains".to_string(), domains_json.clone()),
         ];
@@ -387,7 +391,7 @@ pub fn export_onnx(bundle_dir: &Path, out_dir: &Path) -> Result<OnnxExport> {
             path: bundle_dir.display().to_string(),
             weights_sha256: m.weights_sha256.clone(),
             domains: m.domains.clone(),
-            colour_space: m.colour_space.clone(),
+            colour_space: m.colour_space,
             image_size: m.image_size,
             pixel_scale: m.pixel_scale,
             alignment: cfg.align(),

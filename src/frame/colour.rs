@@ -2,13 +2,47 @@
 //! linear light with straight alpha; these functions move host values there
 //! and back.
 
-/// Transfer function of the values in a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Transfer function of the values in a frame, and of the pictures a model
+/// bundle's networks see (`colour_space = "srgb"` in its manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ColourSpace {
     /// sRGB-encoded values (typical for 8-bit PNG/TIFF and display-referred hosts).
     Srgb,
     /// Scene-linear values (typical for float EXR and compositors' working space).
     Linear,
+}
+
+impl ColourSpace {
+    /// The name manifests and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColourSpace::Srgb => "srgb",
+            ColourSpace::Linear => "linear",
+        }
+    }
+
+    /// A scene-linear value in this encoding.
+    pub fn from_linear(self, v: f32) -> f32 {
+        match self {
+            ColourSpace::Srgb => linear_to_srgb(v),
+            ColourSpace::Linear => v,
+        }
+    }
+
+    /// A value in this encoding back to scene-linear.
+    pub fn to_linear(self, v: f32) -> f32 {
+        match self {
+            ColourSpace::Srgb => srgb_to_linear(v),
+            ColourSpace::Linear => v,
+        }
+    }
+}
+
+impl std::fmt::Display for ColourSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Whether colour channels are multiplied by alpha.

@@ -20,6 +20,7 @@ use super::config::ModelConfig;
 use super::prior::{Prior, PRIOR_FILE};
 use crate::error::{Error, Result};
 use crate::fairness::AttributeHead;
+use crate::frame::ColourSpace;
 
 /// The bundle format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -55,8 +56,8 @@ pub struct Manifest {
     pub format_version: u32,
     /// Domain names, in the order of the cINN's condition index.
     pub domains: Vec<String>,
-    /// Colour encoding the networks see (`srgb`).
-    pub colour_space: String,
+    /// Colour encoding the networks see.
+    pub colour_space: ColourSpace,
     /// Side of the square training images.
     pub image_size: usize,
     /// How training pictures relate to the source files' pixels. Absent: each
@@ -254,12 +255,6 @@ impl Bundle {
             return Err(model_err(
                 &mpath,
                 "the domain list does not match architecture.domains",
-            ));
-        }
-        if m.colour_space != "srgb" && m.colour_space != "linear" {
-            return Err(model_err(
-                &mpath,
-                format!("colour_space '{}' must be srgb or linear", m.colour_space),
             ));
         }
         if m.image_size == 0 || !m.image_size.is_multiple_of(m.architecture.align()) {

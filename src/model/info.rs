@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::bundle::{Bundle, Manifest};
 use super::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::frame::ColourSpace;
 
 /// One attribute of one domain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,7 +37,7 @@ pub struct ModelInfo {
     pub path: String,
     pub format_version: u32,
     pub domains: Vec<DomainInfo>,
-    pub colour_space: String,
+    pub colour_space: ColourSpace,
     /// Side of the square pictures the networks were trained on.
     pub image_size: usize,
     /// Training pixels per source pixel for bundles trained on crops; absent
@@ -93,7 +94,7 @@ impl ModelInfo {
             path: dir.display().to_string(),
             format_version: m.format_version,
             domains,
-            colour_space: m.colour_space.clone(),
+            colour_space: m.colour_space,
             image_size: m.image_size,
             pixel_scale: m.pixel_scale,
             alignment: m.architecture.align(),

@@ -8,7 +8,7 @@ use candle_core::Tensor;
 use super::Bundle;
 use crate::error::{Error, Result};
 use crate::fairness::HeadSet;
-use crate::frame::{linear_to_srgb, resize, srgb_to_linear, Image};
+use crate::frame::{resize, Image};
 
 /// Frames are encoded in batches of this many (bounds memory).
 const BATCH: usize = 64;
@@ -34,10 +34,6 @@ pub fn head_set(bundle: &Bundle, domain: &str) -> Result<HeadSet> {
     }
 }
 
-fn is_srgb(bundle: &Bundle) -> bool {
-    bundle.manifest.colour_space == "srgb"
-}
-
 /// Model-size square tensor (1 × 3 × S × S) of a working-space frame.
 /// Non-finite samples (float plates carry them) are read as black, or white
 /// for +inf, before the frame is scaled down, so one bad sample shifts only
@@ -53,10 +49,10 @@ fn to_model(bundle: &Bundle, img: &Image) -> Vec<f32> {
         }
         resize(&finite, s, s)
     };
-    let srgb = is_srgb(bundle);
+    let space = bundle.manifest.colour_space;
     small.data()[..3 * s * s]
         .iter()
-        .map(|&v| if srgb { linear_to_srgb(v) } else { v }.clamp(0.0, 1.0))
+        .map(|&v| space.from_linear(v).clamp(0.0, 1.0))
         .collect()
 }
 
@@ -64,12 +60,12 @@ fn to_model(bundle: &Bundle, img: &Image) -> Vec<f32> {
 fn from_model(bundle: &Bundle, t: &Tensor) -> Result<Vec<Image>> {
     let (b, _, h, w) = t.dims4()?;
     let all = t.clamp(0.0, 1.0)?.flatten_all()?.to_vec1::<f32>()?;
-    let srgb = is_srgb(bundle);
+    let space = bundle.manifest.colour_space;
     (0..b)
         .map(|i| {
             let mut data: Vec<f32> = all[i * 3 * h * w..(i + 1) * 3 * h * w]
                 .iter()
-                .map(|&v| if srgb { srgb_to_linear(v) } else { v })
+                .map(|&v| space.to_linear(v))
                 .collect();
             data.extend(std::iter::repeat_n(1.0, h * w));
             Image::from_planes(w, h, data)

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::frame::highlights::{restore, split};
-use crate::frame::{linear_to_srgb, srgb_to_linear, try_resize, Image};
+use crate::frame::{try_resize, ColourSpace, Image};
 use crate::memory::{ensure_available, image_bytes, out_of_memory, try_with_capacity};
 use crate::model::Bundle;
 use crate::node::{Node, RenderRequest};
@@ -39,26 +39,27 @@ pub struct DomainTransfer;
 /// layers hold more channels per pixel.
 const NETWORK_BYTES_PER_PIXEL_AND_CHANNEL: u64 = 32;
 
-fn to_model_tensor(img: &Image, bundle: &Bundle, srgb: bool) -> Result<Tensor> {
+fn to_model_tensor(img: &Image, bundle: &Bundle) -> Result<Tensor> {
+    let space = bundle.manifest.colour_space;
     let (w, h) = (img.width(), img.height());
     let mut rgb = try_with_capacity(3 * w * h, &|| format!("the {w}×{h} network input"))?;
     rgb.par_extend(
         img.data()[..3 * w * h]
             .par_iter()
-            .map(|&v| if srgb { linear_to_srgb(v) } else { v }.clamp(0.0, 1.0)),
+            .map(|&v| space.from_linear(v).clamp(0.0, 1.0)),
     );
     Ok(Tensor::from_vec(rgb, (1, 3, h, w), &bundle.device)?)
 }
 
 /// The network's output, clamped to 0 … 1, as an image with `alpha`.
-fn from_model_tensor(t: &Tensor, alpha: &[f32], srgb: bool) -> Result<Image> {
+fn from_model_tensor(t: &Tensor, alpha: &[f32], space: ColourSpace) -> Result<Image> {
     let (_, _, h, w) = t.dims4()?;
     let mut data: Vec<f32> = t.flatten_all()?.to_vec1::<f32>()?;
     data.par_iter_mut().for_each(|v| {
         // max/min, not clamp: a NaN from the network becomes 0, not NaN.
         #[allow(clippy::manual_clamp)]
         let c = v.max(0.0).min(1.0);
-        *v = if srgb { srgb_to_linear(c) } else { c };
+        *v = space.to_linear(c);
     });
     data.try_reserve_exact(alpha.len())
         .map_err(|_| out_of_memory(image_bytes(w, h), &|| format!("the {w}×{h} network output")))?;
@@ -94,14 +95,13 @@ fn translate_tile(
     to: usize,
     strength: f64,
 ) -> Result<Image> {
-    let srgb = bundle.manifest.colour_space == "srgb";
-    let x = to_model_tensor(tile, bundle, srgb)?;
+    let x = to_model_tensor(tile, bundle)?;
     let blended = match bundle.translate(&x, from, to, strength)? {
         // Keep what the autoencoder misses in proportion to 1 − strength.
         (out, Some(recon)) => (out + ((x - recon)? * (1.0 - strength))?)?,
         (out, None) => out,
     };
-    from_model_tensor(&blended, tile.plane(3), srgb)
+    from_model_tensor(&blended, tile.plane(3), bundle.manifest.colour_space)
 }
 
 impl Node for DomainTransfer {
@@ -147,11 +147,7 @@ impl Node for DomainTransfer {
                 let (pw, ph) = (ww.div_ceil(align) * align, wh.div_ceil(align) * align);
                 ensure_network_memory(&bundle, pw * ph, (pw, ph))?;
                 let padded = pad_reflect(&small, pw, ph)?;
-                bundle.detect_domain(&to_model_tensor(
-                    &padded,
-                    &bundle,
-                    m.colour_space == "srgb",
-                )?)?
+                bundle.detect_domain(&to_model_tensor(&padded, &bundle)?)?
             }
             _ => domain(p, "source", &bundle)?,
         };

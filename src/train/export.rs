@@ -11,6 +11,7 @@ use super::checkpoint::named_vars;
 use super::config::TrainConfig;
 use super::data::{DomainData, Sampling};
 use crate::error::{Error, Result};
+use crate::frame::ColourSpace;
 use crate::model::bundle::{
     self, DomainStats, Manifest, FORMAT_VERSION, MANIFEST_FILE, WEIGHTS_FILE,
 };
@@ -112,7 +113,7 @@ pub(super) fn export(
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         domains: cfg.domains.iter().map(|d| d.0.clone()).collect(),
-        colour_space: "srgb".into(),
+        colour_space: ColourSpace::Srgb,
         image_size: cfg.size,
         pixel_scale: cfg.sampling.pixel_scale(),
         architecture: cfg.arch.clone(),

@@ -10,8 +10,10 @@
 //! against the JSON mechanically (tests/audit_report.rs).
 //!
 //! This file assembles the page; [`text`] holds the figures and sentences,
-//! [`svg`] the charts, [`sequence`] and [`transfer`] their sections.
+//! [`svg`] the charts, [`sequence`] and [`transfer`] their sections, and
+//! [`files`] writes the page with the JSON and CSV.
 
+mod files;
 mod sequence;
 mod svg;
 mod text;
@@ -22,6 +24,7 @@ use std::fmt::Write as _;
 use super::audit::{AttributeAudit, AuditReport};
 use text::{badge, deviation, esc, focus, lede, num, verdict_text, Unit, LEVEL, SHARE};
 
+pub use files::{round_sig, CSV_COLUMNS};
 pub use svg::{text_width, CHAR_EM};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:980px;padding:0 1em;color:#1f2328;line-height:1.45}\

@@ -383,9 +383,10 @@ font-family=\"sans-serif\" font-size=\"{FONT}\">\
         let _ = write!(
             s,
             "<line class=\"mark block\" x1=\"{x0:.1}\" y1=\"{by:.1}\" x2=\"{x1:.1}\" y2=\"{by:.1}\" stroke=\"{OBSERVED}\" stroke-width=\"2\"/>\
-<circle class=\"mark block\" data-json=\"{}\" cx=\"{:.1}\" cy=\"{by:.1}\" r=\"4\" fill=\"{OBSERVED}\"/>",
-            format!("{}.blocks.{j}.shares.{}", c.json, c.k),
-            0.5 * (x0 + x1)
+<circle class=\"mark block\" data-json=\"{json}.blocks.{j}.shares.{k}\" cx=\"{:.1}\" cy=\"{by:.1}\" r=\"4\" fill=\"{OBSERVED}\"/>",
+            0.5 * (x0 + x1),
+            json = c.json,
+            k = c.k
         );
     }
     s.push_str(&legend);
