@@ -23,7 +23,7 @@ pub(super) fn sequence(
     let base = format!("attributes.{i}.bootstrap");
     let _ = writeln!(
         h,
-        "<h3>Sequence</h3><p>These frames were audited as a sequence: neighbouring frames look alike, so together they \
+        "<h3 id=\"sequence-{i}\">Sequence</h3><p>These frames were audited as a sequence: neighbouring frames look alike, so together they \
 carry less evidence than as many separate pictures. A block bootstrap ({kind} blocks of {} frames, {} resamples) \
 puts the effective number of frames at {} of {}; the intervals above and the G-test use that number.</p>",
         num(&format!("{base}.blocks.{key}"), len as f64, Unit::Count),
@@ -148,17 +148,18 @@ fn drift(
         "G-test of equal shares in every block at the effective number of frames: {}",
         p_text(&format!("{base}.p_value"), s.p_value)
     );
+    let alpha = num("config.alpha", report.config.alpha, Unit::P);
     let conclusion = if s.p_value < report.config.alpha {
         format!(
             "The share drifts across the sequence: the blocks differ by more than chance ({test})."
         )
     } else if outside > 0 {
         format!(
-            "No drift: a block holds fewer frames than the whole sequence, so its share scatters beyond that band, \
-and these blocks differ no more than chance ({test})."
+            "No drift at the audit's level (α = {alpha}): a block holds fewer frames than the whole sequence, \
+so its share scatters beyond that band, and these blocks differ no more than chance allows at that level ({test})."
         )
     } else {
-        format!("No drift: the blocks differ no more than chance ({test}).")
+        format!("No drift at the audit's level (α = {alpha}): the blocks differ no more than chance ({test}).")
     };
     let _ = writeln!(
         h,

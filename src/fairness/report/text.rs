@@ -115,8 +115,18 @@ pub(super) fn lede(i: usize, a: &AttributeAudit, report: &AuditReport) -> String
             )
         ),
     };
+    let drifts = a
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.block_shares.as_ref())
+        .is_some_and(|s| s.p_value < report.config.alpha);
+    let drift = if drifts {
+        format!(" That is over the whole sequence: the share drifts along it (see <a href=\"#sequence-{i}\">Sequence</a>).")
+    } else {
+        String::new()
+    };
     format!(
-        "<p class=\"lede\">{} of frames {} against a {} target ({} points, {} interval {} to {}); {next}.</p>\n",
+        "<p class=\"lede\">{} of frames {} against a {} target ({} points, {} interval {} to {}); {next}.{drift}</p>\n",
         num(&format!("{base}.share"), c.share, SHARE),
         reads(&a.name, &c.name),
         num(&format!("{base}.target"), c.target, SHARE),
