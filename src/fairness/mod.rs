@@ -14,6 +14,7 @@
 pub mod assignment;
 pub mod audit;
 pub mod cells;
+pub mod groups;
 pub mod heads;
 pub mod intervals;
 pub mod ipf;
