@@ -1157,7 +1157,11 @@ fn a_planted_drift_shows_in_the_block_shares_and_the_chart() {
     assert!(steady.contains("No drift"), "{steady}");
     // The opening sentence of the drifting attribute says the overall share hides a drift.
     let ledes = blocks(&html, "<p class=\"lede\"", "</p>");
-    assert!(visible_text(ledes[0]).contains("drifts along it"), "{}", ledes[0]);
+    assert!(
+        visible_text(ledes[0]).contains("drifts along it"),
+        "{}",
+        ledes[0]
+    );
     assert!(!visible_text(ledes[1]).contains("drifts"), "{}", ledes[1]);
     assert!(
         html.len() < 100_000,

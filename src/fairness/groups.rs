@@ -1,5 +1,5 @@
 //! Label-free groups in the fairness space: a group is a set of the prior's
-//! mixture components (`crate::model::prior`), found by weighted k-means over
+//! mixture components ([`super::mixture`], fitted by `crate::model::prior`), found by weighted k-means over
 //! the component means with the weights π.
 //!
 //! Why sets of components: a group's share is then Σ π_c over its components
@@ -27,11 +27,14 @@
 //!
 //! The largest passing K is the finest real structure: merging well-separated
 //! clusters keeps every group reproducible, splitting one does not.
+//!
+//! The file is long for its tests (the second half): planted clusters, nulls
+//! and elongated blobs are what show a selection rule honest.
 
 use rayon::prelude::*;
 
+use super::mixture::Component;
 use crate::error::{Error, Result};
-use crate::model::prior::Component;
 use crate::rng::StreamRng;
 
 /// k-means++ starts per clustering; the lowest weighted within-group sum of squares wins.

@@ -7,7 +7,8 @@
 //! - [`heads`]: logistic heads with intercept, confusion, the normalised [`HeadSet`];
 //! - [`ipf`], [`sampler`]: natural joint, IPF targets, exact conditional sampling;
 //! - [`rebalance`], [`assignment`]: fewest-then-smallest edits of a batch;
-//! - [`metrics`], [`intervals`], [`audit`], [`report`]: the audit and its HTML page;
+//! - [`metrics`], [`intervals`], [`audit`], [`report`]: the audit and its files (HTML, JSON, CSV);
+//! - [`mixture`], [`groups`]: the prior's Gaussian mixture and its label-free groups;
 //! - [`metadata`]: the per-frame JSON sidecar shared by sampler and audit;
 //! - [`normal`], [`linalg`], [`cells`]: the numeric and indexing groundwork.
 
@@ -21,6 +22,7 @@ pub mod ipf;
 pub mod linalg;
 pub mod metadata;
 pub mod metrics;
+pub mod mixture;
 pub mod normal;
 pub mod rebalance;
 pub mod report;

@@ -44,12 +44,7 @@ const SHRINKAGE: f64 = 0.05;
 /// file may make us allocate; a fit with more is refused before writing).
 pub const MAX_COMPONENTS: usize = 4096;
 
-/// One mixture component in the whitened space: N(mean, I) with weight π.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Component {
-    pub weight: f64,
-    pub mean: Vec<f64>,
-}
+pub use crate::fairness::mixture::Component;
 
 /// Whitening and mixture components of each domain.
 #[derive(Debug, Clone, PartialEq)]
