@@ -3,7 +3,7 @@
 //! confusion-corrected shares, Zhao amplification against the training
 //! reference with a Newcombe interval, the block bootstrap for frame sequences,
 //! and a verdict that never calls a small batch fair: it is "imbalanced" (G-test
-//! at α), "balanced within ±δ" (every simultaneous CI inside π ± δ, docs/fairness.md §7), or
+//! at α), "balanced within ±δ" (every simultaneous CI inside π ± δ, docs/fairness.md §6), or
 //! "inconclusive — need N ≥ …". Reports serialise to JSON and CSV (fields and
 //! units in docs/audit-report.md); the files themselves (JSON, CSV, HTML) are written by [`super::report`].
 
@@ -37,7 +37,7 @@ pub fn format_p(p: f64) -> String {
 pub struct AuditConfig {
     /// Confidence level of the reported (simultaneous) intervals.
     pub level: f64,
-    /// Significance level of the imbalance test (docs/fairness.md §7: 10⁻³).
+    /// Significance level of the imbalance test (docs/fairness.md §6: 10⁻³).
     pub alpha: f64,
     /// Equivalence margin δ of the "balanced" verdict.
     pub delta: f64,
@@ -381,7 +381,7 @@ fn g_test_at(distance: &Distance, n_eff: f64, n: f64, k: usize) -> f64 {
 
 /// Imbalanced if the test's p-value (`None`: no test applies) is below α;
 /// balanced if every interval fits in π ± δ; otherwise inconclusive with the N
-/// that makes the half-width ≤ δ/2 (docs/fairness.md §7: "about 4×" the N at
+/// that makes the half-width ≤ δ/2 (docs/fairness.md §6: "about 4×" the N at
 /// which the interval just fits), scaled to frames.
 fn decide(
     p_value: Option<f64>,

@@ -1,6 +1,6 @@
 //! Label-free groups in the fairness space: a group is a set of the prior's
 //! mixture components ([`super::mixture`], fitted by `crate::model::prior`), found by weighted k-means over
-//! the component means with the weights π.
+//! the component means with the weights π (docs/fairness.md §8).
 //!
 //! Why sets of components: a group's share is then Σ π_c over its components
 //! and a point's group posterior is p(g | ε) ∝ Σ_{c∈g} π_c N(ε; m_c, I), so

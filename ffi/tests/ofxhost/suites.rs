@@ -549,6 +549,8 @@ pub fn shim() -> &'static Shim {
         assert!(st.success(), "compiling {} failed", src.display());
         // SAFETY: our own tiny shared object, no initialisers.
         let lib = unsafe { libloading::Library::new(&so) }.unwrap();
+        // Loaded, the object no longer needs its file: leave nothing in /tmp.
+        let _ = std::fs::remove_dir_all(&dir);
         // SAFETY: each symbol has the signature named (see variadic.c).
         unsafe {
             let install: libloading::Symbol<unsafe extern "C" fn(*const ShimCallbacks)> =

@@ -1,0 +1,91 @@
+//! The synthetic world's renders in the shipped bundle's fairness space with
+//! the labels withheld: the prior is refitted without cells, so its
+//! components split each whole domain, as `equifx train` fits them for data
+//! without `labels.csv` (the networks never see labels). The planted palette
+//! and shape of every render stay known, to judge label-free groups by.
+
+// Test files that share `common` for other parts use none of it.
+#![allow(dead_code)]
+
+use candle_core::Device;
+use equifx::fairness::groups::{posterior, Groups};
+use equifx::fairness::mixture::Component;
+use equifx::model::bundle::default_bundle_dir;
+use equifx::model::latents::encode;
+use equifx::model::{Bundle, Prior, PriorOptions};
+use equifx::synth::{render_image, Bias, Palette, Scene, Shape, Style};
+use rayon::prelude::*;
+
+/// The shipped bundle's prior options (its manifest's provenance).
+pub const SHIPPED_PRIOR: PriorOptions = PriorOptions {
+    cluster_size: 6,
+    spread: 0.6,
+    seed: 0,
+};
+
+pub struct LabelFree {
+    pub prior: Prior,
+    /// Per domain (in `Style::ALL` order, the bundle's domain index), each
+    /// render's whitened coordinates.
+    pub points: Vec<Vec<Vec<f32>>>,
+    /// Per domain, each render's (warm, round) as 0/1.
+    pub truth: Vec<Vec<(usize, usize)>>,
+}
+
+/// `n` renders per domain at the domain's planted shares from `seed`,
+/// encoded by the shipped bundle under a prior fitted without labels.
+pub fn label_free(n: usize, seed: u64) -> LabelFree {
+    let bundle = Bundle::load_without_prior(&default_bundle_dir(), &Device::Cpu).unwrap();
+    let dim = bundle.manifest.latent_dim();
+    let s = bundle.manifest.image_size;
+    let mut vs = Vec::new();
+    let mut truth = Vec::new();
+    for (i, style) in Style::ALL.into_iter().enumerate() {
+        assert_eq!(bundle.manifest.domain_index(style.name()).unwrap(), i);
+        let scenes: Vec<Scene> = (0..n as u64)
+            .map(|k| Scene::sample(seed, k, Bias::default_for(style)))
+            .collect();
+        let frames: Vec<_> = scenes
+            .par_iter()
+            .map(|sc| render_image(sc, style, s, s))
+            .collect();
+        let v = encode(&bundle, &frames, i).unwrap();
+        vs.push(v.into_iter().flatten().collect::<Vec<f32>>());
+        truth.push(
+            scenes
+                .iter()
+                .map(|sc| {
+                    (
+                        usize::from(sc.palette == Palette::Warm),
+                        usize::from(sc.shape == Shape::Round),
+                    )
+                })
+                .collect(),
+        );
+    }
+    let cells = vec![Vec::new(); vs.len()];
+    let prior = Prior::fit_with(&vs, &cells, dim, &SHIPPED_PRIOR).unwrap();
+    let points = vs
+        .iter()
+        .enumerate()
+        .map(|(d, v)| v.chunks_exact(dim).map(|x| prior.whiten(d, x)).collect())
+        .collect();
+    LabelFree {
+        prior,
+        points,
+        truth,
+    }
+}
+
+/// Each point's most probable group.
+pub fn assign(components: &[Component], groups: &Groups, points: &[Vec<f32>]) -> Vec<usize> {
+    points
+        .par_iter()
+        .map(|p| {
+            let post = posterior(components, groups, p);
+            (0..post.len())
+                .max_by(|&a, &b| post[a].total_cmp(&post[b]))
+                .unwrap_or(0)
+        })
+        .collect()
+}
