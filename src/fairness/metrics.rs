@@ -280,8 +280,8 @@ mod tests {
     }
 
     #[test]
-    fn null_thresholds_reproduce_the_spec_table() {
-        // The largest values for K cells of N (docs/fairness.md §6): (K, N) → FD_max, KL_max, max-dev.
+    fn null_thresholds_reproduce_the_hand_computed_table() {
+        // The table of docs/fairness.md §6, computed by hand from χ² and z: (K, N) → FD_max, KL_max, max-dev.
         for (k, n, fd, kl, md) in [
             (2, 500, 0.104, 0.0108, 0.078),
             (2, 2000, 0.052, 0.0027, 0.039),
