@@ -164,3 +164,74 @@ fn latent_noise_must_be_finite_and_one_per_channel() {
         }
     }
 }
+
+/// `equifx model groups` stores each domain's groups in the manifest; they
+/// load with the bundle, and groups that do not partition the prior (edited,
+/// or found for another prior) are refused with the command that fixes them.
+#[test]
+fn label_free_groups_are_stored_loaded_and_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("grouped");
+    copy_default(&dir);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_equifx"))
+        .args(["model", "groups"])
+        .arg(&dir)
+        .args(["--domain", "photo", "--groups", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = Bundle::load(&dir, &Device::Cpu).unwrap();
+    let groups = &bundle.manifest.groups["photo"];
+    assert_eq!(groups.shares.len(), 2);
+    assert_eq!(bundle.manifest.groups.len(), 1, "only the domain asked for");
+    // The shipped prior's components are clusters inside the labelled cells,
+    // and the palette is the strongest structure: two groups are warm and
+    // cool, so the larger one's share is the training data's warm share (the
+    // round share, 80 %, would mean they followed the shape).
+    let warm = bundle.manifest.training[0].attributes["warm"];
+    assert!(
+        (groups.shares[0] - warm).abs() < 0.01,
+        "groups {:?} against a warm share of {warm}",
+        groups.shares
+    );
+
+    let path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut m: toml::Table = toml::from_str(&text).unwrap();
+    let of = m["groups"]["photo"]["of_component"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let edit = |m: &mut toml::Table, of: Vec<toml::Value>| {
+        m["groups"].as_table_mut().unwrap()["photo"]
+            .as_table_mut()
+            .unwrap()
+            .insert("of_component".into(), toml::Value::Array(of));
+        std::fs::write(&path, toml::to_string(m).unwrap()).unwrap();
+    };
+    for (what, broken) in [
+        ("a group out of range", {
+            let mut b = of.clone();
+            b[0] = toml::Value::Integer(5);
+            b
+        }),
+        ("one component too few", of[1..].to_vec()),
+        (
+            "every component in group 0",
+            vec![toml::Value::Integer(0); of.len()],
+        ),
+    ] {
+        edit(&mut m, broken);
+        let err = Bundle::load(&dir, &Device::Cpu).err().unwrap().to_string();
+        assert!(
+            err.contains("do not fit the prior") && err.contains("equifx model groups"),
+            "{what}: {err}"
+        );
+    }
+    std::fs::write(&path, text).unwrap();
+    assert!(Bundle::load(&dir, &Device::Cpu).is_ok());
+}

@@ -32,6 +32,7 @@
 //! and elongated blobs are what show a selection rule honest.
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::mixture::Component;
 use crate::error::{Error, Result};
@@ -72,7 +73,8 @@ pub enum GroupCount {
 }
 
 /// The two tests of one K (module doc).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Evidence {
     pub k: usize,
     /// The lowest over the groups of their mean bootstrap Jaccard index.
@@ -89,8 +91,10 @@ impl Evidence {
     }
 }
 
-/// A partition of a domain's components into groups.
-#[derive(Debug, Clone, PartialEq)]
+/// A partition of a domain's components into groups; a bundle's manifest
+/// stores one per domain (`equifx model groups`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Groups {
     /// The group of each component. Groups are numbered by descending share,
     /// ties by their smallest component index.
@@ -155,6 +159,42 @@ pub fn discover(components: &[Component], count: GroupCount, seed: u64) -> Resul
         shares,
         evidence,
     })
+}
+
+impl Groups {
+    /// Whether these groups partition `components` (as read from a file that
+    /// may be stale or edited): one group per component, every group used,
+    /// and each share the sum of its components' weights.
+    pub fn check(&self, components: &[Component]) -> std::result::Result<(), String> {
+        if self.of_component.len() != components.len() {
+            return Err(format!(
+                "they group {} components, the prior has {}",
+                self.of_component.len(),
+                components.len()
+            ));
+        }
+        let k = self.shares.len();
+        let mut share = vec![0.0f64; k];
+        for (&g, c) in self.of_component.iter().zip(components) {
+            match share.get_mut(g) {
+                Some(s) => *s += c.weight,
+                None => return Err(format!("a component is in group {g}, of only {k}")),
+            }
+        }
+        let total: f64 = share.iter().sum();
+        for (g, (s, stored)) in share.iter().zip(&self.shares).enumerate() {
+            if *s == 0.0 {
+                return Err(format!("group {g} has no component"));
+            }
+            if !((s / total - stored).abs() <= 1e-6) {
+                return Err(format!(
+                    "group {g}'s share is {stored}, its components weigh {}",
+                    s / total
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// p(g | e) for the whitened point `e`: Σ_{c∈g} π_c N(e; m_c, I), normalised,

@@ -19,6 +19,7 @@ use super::cinn::{Cinn, Permutations};
 use super::config::ModelConfig;
 use super::prior::{Prior, PRIOR_FILE};
 use crate::error::{Error, Result};
+use crate::fairness::groups::Groups;
 use crate::fairness::AttributeHead;
 use crate::frame::ColourSpace;
 
@@ -88,6 +89,11 @@ pub struct Manifest {
     /// on the training labels by `equifx train` or `equifx fit-heads`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub heads: BTreeMap<String, Vec<AttributeHead>>,
+    /// Label-free groups of the prior's components per domain
+    /// (docs/fairness.md §8), found by `equifx model groups`. They belong to
+    /// this prior: refitting it drops them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, Groups>,
 }
 
 impl Manifest {
@@ -118,6 +124,7 @@ impl Manifest {
         let bytes = prior.to_bytes()?;
         crate::io::write_bytes_atomic(&dir.join(PRIOR_FILE), &bytes)?;
         self.prior_sha256 = Some(sha256_hex(&bytes));
+        self.groups.clear();
         Ok(())
     }
 
@@ -331,6 +338,7 @@ impl Bundle {
     pub fn load_without_prior(dir: &Path, device: &Device) -> Result<Bundle> {
         let mut manifest = Self::read_manifest(dir)?;
         manifest.prior_sha256 = None;
+        manifest.groups.clear();
         Self::load_manifest_as(dir, manifest, device, DType::F32)
     }
 
@@ -439,6 +447,7 @@ impl Bundle {
                 )?)
             }
         };
+        check_groups(&manifest, prior.as_ref(), dir)?;
         Ok(Bundle {
             path: dir.to_path_buf(),
             prior,
@@ -454,6 +463,31 @@ impl Bundle {
     pub fn load_cached(dir: &Path, device: &Device, dtype: DType) -> Result<Arc<Bundle>> {
         super::cache::load_cached(dir, device, dtype)
     }
+}
+
+/// Refuses groups that do not partition the loaded prior's components: they
+/// were found for another prior, or the manifest was edited.
+fn check_groups(manifest: &Manifest, prior: Option<&Prior>, dir: &Path) -> Result<()> {
+    let mpath = dir.join(MANIFEST_FILE);
+    for (name, groups) in &manifest.groups {
+        let d = manifest.domain_index(name)?;
+        let Some(prior) = prior else {
+            return Err(model_err(
+                &mpath,
+                format!("groups of domain '{name}' without a prior to group"),
+            ));
+        };
+        groups.check(prior.components(d)).map_err(|why| {
+            model_err(
+                &mpath,
+                format!(
+                    "the groups of domain '{name}' do not fit the prior ({why}): find them again \
+                     with `equifx model groups`"
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Where the shipped default bundle is: `$EQUIFX_MODEL`, else `models/default`

@@ -29,6 +29,9 @@ pub struct DomainInfo {
     pub name: String,
     pub training_images: usize,
     pub attributes: Vec<AttributeInfo>,
+    /// Training shares of the label-free groups (`equifx model groups`), if found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_shares: Vec<f64>,
 }
 
 /// Everything `equifx model info` and `equifx_model_info` report.
@@ -78,6 +81,11 @@ impl ModelInfo {
                 }
                 DomainInfo {
                     name: d.clone(),
+                    group_shares: m
+                        .groups
+                        .get(d)
+                        .map(|g| g.shares.clone())
+                        .unwrap_or_default(),
                     training_images: stats.map_or(0, |s| s.images),
                     attributes: names
                         .iter()
@@ -126,6 +134,14 @@ impl ModelInfo {
                     .map_or("unlabelled".to_string(), |s| format!("{:.1} %", 100.0 * s));
                 let head = if a.has_head { "head" } else { "no head" };
                 out += &format!("      {}: {share} of the training data, {head}\n", a.name);
+            }
+            if !d.group_shares.is_empty() {
+                let shares: Vec<String> = d
+                    .group_shares
+                    .iter()
+                    .map(|s| format!("{:.1} %", 100.0 * s))
+                    .collect();
+                out += &format!("      label-free groups: {}\n", shares.join(" / "));
             }
         }
         let a = &self.architecture;

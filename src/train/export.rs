@@ -111,6 +111,7 @@ pub(super) fn export(
         provenance.insert("init_cinn".into(), dir.display().to_string());
     }
     let manifest = Manifest {
+        groups: BTreeMap::new(),
         format_version: FORMAT_VERSION,
         domains: cfg.domains.iter().map(|d| d.0.clone()).collect(),
         colour_space: ColourSpace::Srgb,

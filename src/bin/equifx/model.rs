@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use equifx::model::ModelInfo;
 
 mod export;
+mod groups;
 
 #[derive(clap::Subcommand)]
 pub enum ModelCommand {
@@ -13,6 +14,9 @@ pub enum ModelCommand {
     Info(InfoArgs),
     /// The bundle's networks as ONNX graphs (`model export --onnx [DIR] -o OUT`).
     Export(export::ExportArgs),
+    /// Label-free groups of each domain's training data, stored in the
+    /// bundle (`model groups [DIR] [--domain NAME] [--groups K|auto]`).
+    Groups(groups::GroupsArgs),
 }
 
 #[derive(clap::Args)]
@@ -42,5 +46,6 @@ pub fn run(command: ModelCommand) -> equifx::Result<()> {
             Ok(())
         }
         ModelCommand::Export(args) => export::run(args),
+        ModelCommand::Groups(args) => groups::run(args),
     }
 }
