@@ -186,7 +186,8 @@ impl Groups {
             if *s == 0.0 {
                 return Err(format!("group {g} has no component"));
             }
-            if !((s / total - stored).abs() <= 1e-6) {
+            let off = (s / total - stored).abs();
+            if off.is_nan() || off > 1e-6 {
                 return Err(format!(
                     "group {g}'s share is {stored}, its components weigh {}",
                     s / total
