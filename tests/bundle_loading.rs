@@ -232,6 +232,18 @@ fn label_free_groups_are_stored_loaded_and_checked() {
             "{what}: {err}"
         );
     }
+    let mut m: toml::Table = toml::from_str(&text).unwrap();
+    m["groups"].as_table_mut().unwrap()["photo"]
+        .as_table_mut()
+        .unwrap()
+        .insert(
+            "shares".into(),
+            toml::Value::Array(vec![toml::Value::Float(f64::NAN), toml::Value::Float(0.5)]),
+        );
+    std::fs::write(&path, toml::to_string(&m).unwrap()).unwrap();
+    let err = Bundle::load(&dir, &Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("do not fit the prior"), "a NaN share: {err}");
+
     std::fs::write(&path, text).unwrap();
     assert!(Bundle::load(&dir, &Device::Cpu).is_ok());
 }
