@@ -43,6 +43,10 @@ pub struct Distance {
     pub g_p_value: f64,
     /// min_k p̂_k / max_k p̂_k (demographic-parity style).
     pub parity_ratio: f64,
+    /// Normalised entropy −Σ p̂_k ln p̂_k / ln K: 1 when every class is equally
+    /// common, 0 when one class holds every frame. A balance diagnostic that
+    /// needs no target, as for groups found without labels.
+    pub entropy: f64,
 }
 
 /// Computes [`Distance`] for class counts and a target (normalised shares).
@@ -108,6 +112,13 @@ pub fn distance(counts: &[u64], target: &[f64]) -> Result<Distance> {
             0.0
         },
         parity_ratio: if max > 0.0 { min / max } else { 0.0 },
+        // Σ p̂ ln(1/p̂), term by term non-negative: one class gives 0, not −0.
+        entropy: p
+            .iter()
+            .filter(|a| **a > 0.0)
+            .map(|a| a * (1.0 / a).ln())
+            .sum::<f64>()
+            / (k as f64).ln(),
     })
 }
 
@@ -262,6 +273,20 @@ pub fn directional_ba(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalised_entropy_is_one_for_equal_shares_and_zero_for_one_class() {
+        let e = |counts: &[u64]| {
+            distance(counts, &vec![1.0 / counts.len() as f64; counts.len()])
+                .unwrap()
+                .entropy
+        };
+        assert!((e(&[50, 50]) - 1.0).abs() < 1e-12);
+        assert!((e(&[7, 7, 7, 7]) - 1.0).abs() < 1e-12);
+        assert_eq!(e(&[0, 40, 0]).to_bits(), 0.0f64.to_bits(), "+0, not -0");
+        // 1/4 and 3/4: −(¼ ln ¼ + ¾ ln ¾)/ln 2 = 0.811278…
+        assert!((e(&[25, 75]) - 0.811_278_124_459_132_8).abs() < 1e-12);
+    }
 
     #[test]
     fn planted_80_20_values_and_empty_classes() {

@@ -76,7 +76,7 @@ fn round_floats(v: &mut serde_json::Value) {
 }
 
 /// The CSV header; docs/audit-report.md gives each column's meaning and unit.
-pub const CSV_COLUMNS: [&str; 52] = [
+pub const CSV_COLUMNS: [&str; 53] = [
     "attribute",
     "class",
     "n",
@@ -103,6 +103,7 @@ pub const CSV_COLUMNS: [&str; 52] = [
     "g",
     "g_p_value",
     "parity_ratio",
+    "entropy",
     "fd_null_max",
     "kl_null_max",
     "max_dev_null",
@@ -192,6 +193,7 @@ fn csv_row(
         csv_num(d.g),
         csv_num(d.g_p_value),
         csv_num(d.parity_ratio),
+        csv_num(d.entropy),
         csv_num(a.null_thresholds.fd_max),
         csv_num(a.null_thresholds.kl_max),
         csv_num(a.null_thresholds.max_dev),

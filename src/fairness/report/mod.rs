@@ -351,6 +351,15 @@ fn metrics(h: &mut String, i: usize, a: &AttributeAudit) {
         Unit::Fixed(3),
         "smallest class share over largest; one when all classes are equally common",
     );
+    row(
+        h,
+        "normalised entropy",
+        "entropy",
+        d.entropy,
+        cd.map(|c| c.entropy),
+        Unit::Fixed(3),
+        "how evenly the frames spread over the classes, whatever the target: one when equally common, zero when all are in one class",
+    );
     if let Some(z) = &a.amplification {
         let _ = writeln!(
             h,
