@@ -301,3 +301,94 @@ fn damaged_records_are_a_clear_error() {
         "no report from bad input"
     );
 }
+
+/// A bundle with label-free groups audits images by group too: on fresh
+/// renders at a planted warm share no domain was trained at, the group that
+/// holds the warm pictures reads the renders' true warm share (from the
+/// synthetic world's labels, not from the model) within its interval, and the
+/// groups' training shares are the reference.
+#[test]
+fn audit_by_label_free_groups_reads_the_planted_palette() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    for entry in std::fs::read_dir(equifx::model::bundle::default_bundle_dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), bundle.join(entry.file_name())).unwrap();
+    }
+    run(equifx()
+        .args(["model", "groups"])
+        .arg(&bundle)
+        .args(["--domain", "photo", "--groups", "2"]));
+    let renders = tmp.path().join("renders");
+    run(equifx()
+        .args(["synth", "--domain", "photo", "--count", "300"])
+        .args(["--warm", "0.4", "--round", "0.6", "--seed", "21", "--out"])
+        .arg(&renders));
+    let labels = std::fs::read_to_string(renders.join("labels.csv")).unwrap();
+    let column = labels
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "palette")
+        .unwrap();
+    let rows: Vec<&str> = labels.lines().skip(1).collect();
+    let warm = rows
+        .iter()
+        .filter(|r| r.split(',').nth(column) == Some("warm"))
+        .count() as f64
+        / rows.len() as f64;
+    let report = tmp.path().join("audit");
+    run(equifx()
+        .arg("audit")
+        .arg(renders.join("photo_######.png"))
+        .args(["--domain", "photo", "--model"])
+        .arg(&bundle)
+        .arg("--report")
+        .arg(&report));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.with_extension("json")).unwrap())
+            .unwrap();
+    let groups = json["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "groups")
+        .expect("a groups attribute");
+    let classes = groups["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 2);
+    // Group 0 is the larger in training: the warm one (the bundle's photo
+    // data is 67 % warm).
+    let warm_group = &classes[0];
+    let (lo, hi) = (
+        warm_group["interval"]["lo"].as_f64().unwrap(),
+        warm_group["interval"]["hi"].as_f64().unwrap(),
+    );
+    assert!(
+        lo <= warm && warm <= hi,
+        "the warm group reads {} [{lo}, {hi}], the renders are {warm} warm",
+        warm_group["share"]
+    );
+    let reference = warm_group["reference"].as_f64().unwrap();
+    let trained = json_share(&bundle);
+    assert!(
+        (reference - trained).abs() < 1e-3,
+        "{reference} vs {trained}"
+    );
+    // Normalised entropy, −Σ p ln p / ln 2, of the shares the report shows.
+    let entropy = groups["distance"]["entropy"].as_f64().unwrap();
+    let expected: f64 = classes
+        .iter()
+        .map(|c| c["share"].as_f64().unwrap())
+        .map(|p| -p * p.ln() / 2f64.ln())
+        .sum();
+    assert!((entropy - expected).abs() < 1e-8, "{entropy} vs {expected}");
+}
+
+/// The photo domain's first group's training share, from the manifest.
+fn json_share(bundle: &Path) -> f64 {
+    let m: toml::Table =
+        toml::from_str(&std::fs::read_to_string(bundle.join("manifest.toml")).unwrap()).unwrap();
+    m["groups"]["photo"]["shares"][0].as_float().unwrap()
+}

@@ -198,6 +198,16 @@ impl Groups {
     }
 }
 
+/// The most probable group of the whitened point `e`, or `None` when `e` is
+/// non-finite or wrongly sized.
+pub fn most_probable(components: &[Component], groups: &Groups, e: &[f32]) -> Option<usize> {
+    let post = posterior(components, groups, e);
+    if post.iter().any(|p| !p.is_finite()) {
+        return None;
+    }
+    (0..post.len()).max_by(|&a, &b| post[a].total_cmp(&post[b]).then(b.cmp(&a)))
+}
+
 /// p(g | e) for the whitened point `e`: Σ_{c∈g} π_c N(e; m_c, I), normalised,
 /// in log space so points far from every component keep exact ratios.
 /// `groups` must come from [`discover`] on these components; a non-finite or

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use candle_core::Device;
-use equifx::fairness::groups::{posterior, Groups};
+use equifx::fairness::groups::{most_probable, Groups};
 use equifx::fairness::mixture::Component;
 use equifx::model::bundle::default_bundle_dir;
 use equifx::model::latents::encode;
@@ -81,11 +81,6 @@ pub fn label_free(n: usize, seed: u64) -> LabelFree {
 pub fn assign(components: &[Component], groups: &Groups, points: &[Vec<f32>]) -> Vec<usize> {
     points
         .par_iter()
-        .map(|p| {
-            let post = posterior(components, groups, p);
-            (0..post.len())
-                .max_by(|&a, &b| post[a].total_cmp(&post[b]))
-                .unwrap_or(0)
-        })
+        .map(|p| most_probable(components, groups, p).expect("a finite point"))
         .collect()
 }

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use equifx::fairness::audit::{inputs_from_frames, BootstrapConfig, RunInfo};
+use equifx::fairness::audit::{inputs_from_frames, AttributeInput, BootstrapConfig, RunInfo};
+use equifx::fairness::groups::{most_probable, Groups};
 use equifx::fairness::intervals::{self, Blocks, ConfusionCounts};
 use equifx::fairness::metadata::FrameRecord;
+use equifx::fairness::mixture::Component;
 use equifx::fairness::{audit, ipf, AuditConfig, FrameMeta, HeadSet, Sidecar};
 use equifx::io::read_image;
 use equifx::model::latents::{encode, head_set};
@@ -99,13 +101,16 @@ impl AuditArgs {
     }
 }
 
-/// Head cells and scores of images under `domain`.
+/// Head cells and scores of images under `domain`, and each image's
+/// label-free group when the bundle has groups for the domain (else empty).
 fn classify(
     bundle: &Bundle,
     heads: &HeadSet,
     files: &[PathBuf],
     domain: usize,
-) -> equifx::Result<Vec<FrameMeta>> {
+) -> equifx::Result<(Vec<FrameMeta>, Vec<usize>)> {
+    let groups = domain_groups(bundle, domain);
+    let mut in_group = Vec::new();
     let mut frames = Vec::with_capacity(files.len());
     for (chunk_no, chunk) in files.chunks(64).enumerate() {
         let images = chunk
@@ -113,6 +118,14 @@ fn classify(
             .map(|f| read_image(f).map(|l| l.image))
             .collect::<equifx::Result<Vec<_>>>()?;
         for (i, v) in encode(bundle, &images, domain)?.iter().enumerate() {
+            if let Some((components, g)) = groups {
+                in_group.push(most_probable(components, g, v).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "{}: its latent is not finite, so it falls in no group",
+                        chunk[i].display()
+                    ))
+                })?);
+            }
             frames.push(FrameMeta {
                 item: (chunk_no * 64 + i) as u64,
                 seed: 0,
@@ -121,7 +134,37 @@ fn classify(
             });
         }
     }
-    Ok(frames)
+    Ok((frames, in_group))
+}
+
+/// The prior's components of `domain` and their label-free groups, if the
+/// bundle has both.
+fn domain_groups(bundle: &Bundle, domain: usize) -> Option<(&[Component], &Groups)> {
+    let groups = bundle
+        .manifest
+        .groups
+        .get(&bundle.manifest.domains[domain])?;
+    Some((bundle.prior.as_ref()?.components(domain), groups))
+}
+
+/// The label-free groups as one more attribute: one class per group, a
+/// uniform target, the groups' training shares as the reference.
+fn groups_input(groups: &Groups, in_group: Vec<usize>, training_images: usize) -> AttributeInput {
+    let k = groups.shares.len();
+    AttributeInput {
+        name: "groups".into(),
+        classes: (0..k).map(|g| format!("group {g}")).collect(),
+        labels: in_group,
+        target: vec![1.0 / k as f64; k],
+        reference: (training_images > 0).then(|| {
+            groups
+                .shares
+                .iter()
+                .map(|s| (s * training_images as f64).round() as u64)
+                .collect()
+        }),
+        confusion: None,
+    }
 }
 
 pub fn run(args: AuditArgs) -> equifx::Result<()> {
@@ -133,13 +176,15 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         )));
     }
     let (bundle, domain, heads) = args.model.load()?;
+    let mut in_group = Vec::new();
     let frames: Sidecar = if let Some(s) = &args.sidecar {
         Sidecar::read(s)?
     } else if let Some(dir) = &args.records {
         FrameRecord::read_dir(dir)?
     } else {
         let files = expand_inputs(&args.inputs)?;
-        let metas = classify(&bundle, &heads, &files, domain)?;
+        let metas;
+        (metas, in_group) = classify(&bundle, &heads, &files, domain)?;
         Sidecar::from_frames(heads.names().to_vec(), metas)
     };
     if frames.attributes != heads.names() {
@@ -167,6 +212,21 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         input.confusion = head.confusion.map(|c| ConfusionCounts {
             counts: c.counts.iter().map(|r| r.to_vec()).collect(),
         });
+    }
+    match domain_groups(&bundle, domain) {
+        Some((_, groups)) if groups.shares.len() < 2 => {
+            eprintln!("the domain's label-free groups are one group: nothing to audit by groups")
+        }
+        Some((_, groups)) if !in_group.is_empty() => inputs.push(groups_input(
+            groups,
+            in_group,
+            stats.map_or(0, |s| s.images),
+        )),
+        Some(_) => eprintln!(
+            "the domain has label-free groups, but they are audited from images only, not from \
+             a sidecar or records"
+        ),
+        None => {}
     }
     let n = frames.frames.len();
     let config = AuditConfig {
@@ -197,7 +257,7 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         let out_domain = m.domain_index(out_domain_name)?;
         let out_heads = head_set(&bundle, out_domain_name)?;
         let out_files = expand_inputs(&args.outputs)?;
-        let outs = classify(&bundle, &out_heads, &out_files, out_domain)?;
+        let (outs, _) = classify(&bundle, &out_heads, &out_files, out_domain)?;
         if outs.len() != frames.frames.len() {
             return Err(Error::InvalidArgument(format!(
                 "{} inputs but {} outputs: a paired audit needs one output per input",
