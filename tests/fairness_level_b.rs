@@ -9,13 +9,14 @@ use equifx::fairness::intervals::ConfusionCounts;
 use equifx::fairness::{
     audit_attribute, ipf, normal, AuditConfig, FairSampler, HeadSet, SamplerOptions, Target,
 };
-use equifx::frame::{linear_to_srgb, Image};
+use equifx::frame::Image;
 use equifx::model::bundle::default_bundle_dir;
 use equifx::model::latents::{decode, encode, head_set};
 use equifx::model::Bundle;
-use equifx::synth::{
-    object_geometry, palette_oracle, render_image, shape_oracle, Bias, Palette, Scene, Shape, Style,
-};
+use equifx::synth::{object_geometry, render_image, Bias, Scene, Style};
+mod common;
+
+use common::oracle::{oracle, srgb8};
 use rayon::prelude::*;
 
 const N: usize = 2000;
@@ -27,26 +28,6 @@ fn bundle() -> std::sync::Arc<Bundle> {
         candle_core::DType::F32,
     )
     .expect("default bundle")
-}
-
-fn srgb8(img: &Image) -> Vec<u8> {
-    let n = img.width() * img.height();
-    (0..n)
-        .flat_map(|p| {
-            [0, 1, 2]
-                .map(|c| (linear_to_srgb(img.plane(c)[p]).clamp(0.0, 1.0) * 255.0).round() as u8)
-        })
-        .collect()
-}
-
-/// Pixel-oracle readings (warm?, round?) of a picture; `None` where the oracle cannot tell.
-fn oracle(img: &Image) -> (Option<bool>, Option<bool>) {
-    let rgb = srgb8(img);
-    let (w, h) = (img.width(), img.height());
-    (
-        palette_oracle(&rgb, w, h).value.map(|p| p == Palette::Warm),
-        shape_oracle(&rgb, w, h).value.map(|s| s == Shape::Round),
-    )
 }
 
 fn head_index(heads: &HeadSet, name: &str) -> usize {

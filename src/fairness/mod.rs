@@ -8,13 +8,14 @@
 //! - [`ipf`], [`sampler`]: natural joint, IPF targets, exact conditional sampling;
 //! - [`rebalance`], [`assignment`]: fewest-then-smallest edits of a batch;
 //! - [`metrics`], [`intervals`], [`audit`], [`report`]: the audit and its files (HTML, JSON, CSV);
-//! - [`mixture`], [`groups`]: the prior's Gaussian mixture and its label-free groups;
+//! - [`mixture`], [`groups`], [`group_sampler`]: the prior's Gaussian mixture, its label-free groups, and sampling a mix of them;
 //! - [`metadata`]: the per-frame JSON sidecar shared by sampler and audit;
 //! - [`normal`], [`linalg`], [`cells`]: the numeric and indexing groundwork.
 
 pub mod assignment;
 pub mod audit;
 pub mod cells;
+pub mod group_sampler;
 pub mod groups;
 pub mod heads;
 pub mod intervals;

@@ -327,14 +327,14 @@ impl FairSampler {
 /// A keyed bijection of 0..n with O(1) random access: a 6-round balanced
 /// Feistel network on the next even power of two, with cycle walking.
 #[derive(Clone, Debug)]
-struct Permutation {
+pub(super) struct Permutation {
     n: u64,
     half_bits: u32,
     keys: [u64; 6],
 }
 
 impl Permutation {
-    fn new(n: u64, seed: u64) -> Self {
+    pub(super) fn new(n: u64, seed: u64) -> Self {
         let bits = (64 - n.saturating_sub(1).leading_zeros()).max(2);
         let half_bits = bits.div_ceil(2);
         let mut rng = StreamRng::new(seed, b"fair-sampler-permutation", 0);
@@ -342,7 +342,7 @@ impl Permutation {
         Permutation { n, half_bits, keys }
     }
 
-    fn apply(&self, i: u64) -> u64 {
+    pub(super) fn apply(&self, i: u64) -> u64 {
         let mut x = i;
         loop {
             x = self.round_trip(x);

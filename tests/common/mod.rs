@@ -4,5 +4,6 @@
 
 pub mod label_free;
 pub mod level_a;
+pub mod oracle;
 pub mod tensor;
 pub mod venv;

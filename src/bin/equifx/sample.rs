@@ -2,9 +2,13 @@
 
 use std::path::PathBuf;
 
+use equifx::fairness::group_sampler::GroupSampler;
+use equifx::fairness::{FrameMeta, Sidecar};
 use equifx::io::{write_image, Depth};
 use equifx::model::latents::{decode, fit_to_frame};
+use equifx::model::Bundle;
 use equifx::nodes::fair_sampler::block_sampler;
+use equifx::rng::StreamRng;
 use equifx::sequence::FramePattern;
 use equifx::Error;
 
@@ -34,6 +38,44 @@ pub struct SampleArgs {
     /// Per-image metadata (head cell and scores), JSON; default `sidecar.json` beside the images.
     #[arg(long)]
     sidecar: Option<PathBuf>,
+    /// Balance over the bundle's label-free groups of the domain instead of
+    /// its attributes: `uniform`, or one share per group (`0.5,0.3,0.2`).
+    /// Find the groups first with `equifx model groups`.
+    #[arg(long, value_name = "uniform|S0,S1,…", conflicts_with_all = ["marginals", "joint"])]
+    groups: Option<String>,
+}
+
+/// The group sampler of `domain` for `--groups SPEC`.
+fn group_sampler(
+    bundle: &Bundle,
+    domain: usize,
+    spec: &str,
+    n: u64,
+    seed: u64,
+) -> equifx::Result<GroupSampler> {
+    let name = &bundle.manifest.domains[domain];
+    let (Some(groups), Some(prior)) = (bundle.manifest.groups.get(name), &bundle.prior) else {
+        return Err(Error::InvalidArgument(format!(
+            "--groups: the model has no label-free groups for domain '{name}': find them with \
+             `equifx model groups BUNDLE --domain {name}`"
+        )));
+    };
+    let k = groups.shares.len();
+    let target = if spec.trim().eq_ignore_ascii_case("uniform") {
+        vec![1.0; k]
+    } else {
+        spec.split(',')
+            .map(|x| {
+                x.trim().parse::<f64>().map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "--groups: '{x}' is not a share; give `uniform` or {k} shares"
+                    ))
+                })
+            })
+            .collect::<equifx::Result<_>>()?
+    };
+    let block_seed = StreamRng::new(seed, b"fair-sampler-block", 0).next_u64();
+    GroupSampler::new(prior.components(domain), groups, &target, n, block_seed)
 }
 
 pub fn run(args: SampleArgs) -> equifx::Result<()> {
@@ -49,7 +91,11 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
             args.out
         )));
     }
-    let sampler = block_sampler(heads, &target, args.count, args.seed, 0)?;
+    let groups = match &args.groups {
+        Some(spec) => Some(group_sampler(&bundle, domain, spec, args.count, args.seed)?),
+        None => None,
+    };
+    let sampler = block_sampler(heads.clone(), &target, args.count, args.seed, 0)?;
     let side = args.size.unwrap_or(bundle.manifest.image_size);
     // Within the frame limit, and the memory of scaling a picture to it
     // (which cannot fail softly) there, before the first is drawn.
@@ -60,15 +106,34 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
     let bar = indicatif::ProgressBar::new(args.count);
     let mut frames = Vec::with_capacity(args.count as usize);
     for start in (0..args.count).step_by(64) {
-        let items = sampler.sample_range(start..(start + 64).min(args.count))?;
-        let vs: Vec<Vec<f32>> = items.iter().map(|i| i.v.clone()).collect();
-        for (item, img) in items.into_iter().zip(decode(&bundle, &vs, domain)?) {
-            let path = pattern.path(item.meta.item as i64);
+        let range = start..(start + 64).min(args.count);
+        let (metas, vs): (Vec<FrameMeta>, Vec<Vec<f32>>) = match &groups {
+            Some(g) => g
+                .sample_range(range)?
+                .into_iter()
+                .map(|i| {
+                    let meta = FrameMeta {
+                        item: i.item,
+                        seed: args.seed,
+                        cell: heads.cell(&i.e),
+                        scores: heads.scores(&i.e),
+                    };
+                    (meta, i.e)
+                })
+                .unzip(),
+            None => sampler
+                .sample_range(range)?
+                .into_iter()
+                .map(|i| (i.meta, i.v))
+                .unzip(),
+        };
+        for (meta, img) in metas.into_iter().zip(decode(&bundle, &vs, domain)?) {
+            let path = pattern.path(meta.item as i64);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
             write_image(&path, &fit_to_frame(&img, side, side), Depth::U8)?;
-            frames.push(item.meta);
+            frames.push(meta);
             bar.inc(1);
         }
     }
@@ -79,6 +144,20 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
             .parent()
             .map_or_else(|| PathBuf::from("sidecar.json"), |d| d.join("sidecar.json"))
     });
+    if let Some(g) = &groups {
+        Sidecar::from_frames(heads.names().to_vec(), frames).write(&sidecar_path)?;
+        eprintln!(
+            "wrote {} images; groups got {:?} (target {:?}); metadata in {}",
+            args.count,
+            g.counts(),
+            g.target()
+                .iter()
+                .map(|p| (p * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>(),
+            sidecar_path.display()
+        );
+        return Ok(());
+    }
     let counts = sampler.counts().to_vec();
     sampler.sidecar(frames).write(&sidecar_path)?;
     eprintln!(
