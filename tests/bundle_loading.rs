@@ -246,4 +246,38 @@ fn label_free_groups_are_stored_loaded_and_checked() {
 
     std::fs::write(&path, text).unwrap();
     assert!(Bundle::load(&dir, &Device::Cpu).is_ok());
+
+    // Names: stored one per group, unique, and checked like the rest.
+    let name = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_equifx"))
+            .args(["model", "name-group"])
+            .arg(&dir)
+            .args(["--domain", "photo"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(name(&["1=cool"]).status.success());
+    let groups = &Bundle::load(&dir, &Device::Cpu).unwrap().manifest.groups["photo"];
+    assert_eq!(groups.names, ["", "cool"]);
+    assert_eq!(groups.name(0), "group 0");
+    for bad in [
+        &["0=cool"][..],
+        &["2=x"],
+        &["0=a,b"],
+        &["zero=warm"],
+        &["0"],
+    ] {
+        let out = name(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(!out.stderr.is_empty(), "{bad:?} says why");
+    }
+    let mut m: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["groups"].as_table_mut().unwrap()["photo"]
+        .as_table_mut()
+        .unwrap()
+        .insert("names".into(), toml::Value::Array(vec!["cool".into()]));
+    std::fs::write(&path, toml::to_string(&m).unwrap()).unwrap();
+    let err = Bundle::load(&dir, &Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("1 names for 2 groups"), "{err}");
 }

@@ -313,6 +313,11 @@ fn damaged_records_are_a_clear_error() {
 fn audit_by_label_free_groups_reads_the_planted_palette() {
     let tmp = tempfile::tempdir().unwrap();
     let bundle = grouped_bundle(tmp.path(), &["photo"]);
+    // A person looked at the groups and named them.
+    run(equifx()
+        .args(["model", "name-group"])
+        .arg(&bundle)
+        .args(["--domain", "photo", "0=warm", "1=cool"]));
     let renders = tmp.path().join("renders");
     run(equifx()
         .args(["synth", "--domain", "photo", "--count", "300"])
@@ -354,6 +359,10 @@ fn audit_by_label_free_groups_reads_the_planted_palette() {
     // Group 0 is the larger in training: the warm one (the bundle's photo
     // data is 67 % warm).
     let warm_group = &classes[0];
+    assert_eq!(
+        warm_group["name"], "warm",
+        "the reports use the groups' names"
+    );
     let (lo, hi) = (
         warm_group["interval"]["lo"].as_f64().unwrap(),
         warm_group["interval"]["hi"].as_f64().unwrap(),

@@ -56,9 +56,7 @@ impl GroupSampler {
         })?;
         let k = groups.shares.len();
         let total: f64 = target.iter().sum();
-        if target.len() != k
-            || target.iter().any(|t| !(t.is_finite() && *t >= 0.0))
-            || total <= 0.0
+        if target.len() != k || target.iter().any(|t| !(t.is_finite() && *t >= 0.0)) || total <= 0.0
         {
             return Err(Error::InvalidArgument(format!(
                 "a target of {target:?} for {k} groups: give one non-negative share per group, \

@@ -104,6 +104,10 @@ pub struct Groups {
     /// The tests of every K tried: 2..=max for `Auto`, K itself for
     /// `Fixed(K ≥ 2)` (reported, not enforced).
     pub evidence: Vec<Evidence>,
+    /// A person's name for each group (`equifx model name-group`): empty until
+    /// someone names one, then one per group, "" where unnamed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 /// Groups the components as `count` says; deterministic for a seed, whatever
@@ -158,10 +162,48 @@ pub fn discover(components: &[Component], count: GroupCount, seed: u64) -> Resul
         of_component,
         shares,
         evidence,
+        names: Vec::new(),
     })
 }
 
 impl Groups {
+    /// What reports call group `g`: its name, or "group g".
+    pub fn name(&self, g: usize) -> String {
+        match self.names.get(g).filter(|n| !n.is_empty()) {
+            Some(n) => n.clone(),
+            None => format!("group {g}"),
+        }
+    }
+
+    /// Names group `g` (an empty name unnames it). Names are unique, and
+    /// differ from every other group's "group N" so reports stay unambiguous.
+    pub fn set_name(&mut self, g: usize, name: &str) -> Result<()> {
+        let k = self.shares.len();
+        let name = name.trim();
+        if g >= k {
+            return Err(Error::InvalidArgument(format!(
+                "group {g}: there are only {k} groups (0 to {})",
+                k - 1
+            )));
+        }
+        if name.contains(['\n', '\r', ',', '=']) {
+            return Err(Error::InvalidArgument(format!(
+                "the name '{name}' has a line break, comma or '=': give a plain name"
+            )));
+        }
+        if !name.is_empty() && (0..k).any(|o| o != g && self.name(o).eq_ignore_ascii_case(name)) {
+            return Err(Error::InvalidArgument(format!(
+                "another group is already called '{name}'"
+            )));
+        }
+        self.names.resize(k, String::new());
+        self.names[g] = name.to_string();
+        if self.names.iter().all(String::is_empty) {
+            self.names.clear();
+        }
+        Ok(())
+    }
+
     /// Whether these groups partition `components` (as read from a file that
     /// may be stale or edited): one group per component, every group used,
     /// and each share the sum of its components' weights.
@@ -180,6 +222,9 @@ impl Groups {
                 Some(s) => *s += c.weight,
                 None => return Err(format!("a component is in group {g}, of only {k}")),
             }
+        }
+        if !self.names.is_empty() && self.names.len() != k {
+            return Err(format!("{} names for {k} groups", self.names.len()));
         }
         let total: f64 = share.iter().sum();
         for (g, (s, stored)) in share.iter().zip(&self.shares).enumerate() {

@@ -153,7 +153,7 @@ fn groups_input(groups: &Groups, in_group: Vec<usize>, training_images: usize) -
     let k = groups.shares.len();
     AttributeInput {
         name: "groups".into(),
-        classes: (0..k).map(|g| format!("group {g}")).collect(),
+        classes: (0..k).map(|g| groups.name(g)).collect(),
         labels: in_group,
         target: vec![1.0 / k as f64; k],
         reference: (training_images > 0).then(|| {

@@ -214,6 +214,7 @@ mod tests {
             "the bundle's domains to group (`model groups`)",
         ),
         ("groups", "seed", "the clustering's seed (`model groups`)"),
+        ("name-group", "domain", "the domain whose groups are named"),
     ];
 
     /// The fewest arguments each subcommand of [`MIRRORS`] runs with.

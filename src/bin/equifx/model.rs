@@ -17,6 +17,9 @@ pub enum ModelCommand {
     /// Label-free groups of each domain's training data, stored in the
     /// bundle (`model groups [DIR] [--domain NAME] [--groups K|auto]`).
     Groups(groups::GroupsArgs),
+    /// Names a domain's label-free groups, so reports and targets can use the
+    /// names (`model name-group DIR --domain NAME GROUP=NAME …`).
+    NameGroup(groups::NameArgs),
 }
 
 #[derive(clap::Args)]
@@ -47,5 +50,6 @@ pub fn run(command: ModelCommand) -> equifx::Result<()> {
         }
         ModelCommand::Export(args) => export::run(args),
         ModelCommand::Groups(args) => groups::run(args),
+        ModelCommand::NameGroup(args) => groups::name(args),
     }
 }

@@ -85,3 +85,50 @@ pub fn run(args: GroupsArgs) -> equifx::Result<()> {
     println!("groups written to {}", dir.join("manifest.toml").display());
     Ok(())
 }
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  equifx model name-group my_bundle --domain photo 0=warm 1=cool"
+)]
+pub struct NameArgs {
+    /// The bundle folder; its manifest.toml is rewritten with the names.
+    dir: PathBuf,
+    /// The domain whose groups these are.
+    #[arg(long)]
+    domain: String,
+    /// `GROUP=NAME` (e.g. `2=outdoor`); an empty name unnames the group.
+    #[arg(required = true, value_name = "GROUP=NAME")]
+    names: Vec<String>,
+}
+
+pub fn name(args: NameArgs) -> equifx::Result<()> {
+    let dir = args.dir;
+    // Loaded whole, so names are only ever given to groups that fit the prior.
+    let bundle = Bundle::load(&dir, &candle_core::Device::Cpu)?;
+    let mut manifest = bundle.manifest.clone();
+    let domain = manifest.domains[manifest.domain_index(&args.domain)?].clone();
+    let groups = manifest.groups.get_mut(&domain).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "domain '{domain}' has no groups to name: find them first with \
+             `equifx model groups {} --domain {domain}`",
+            dir.display()
+        ))
+    })?;
+    for pair in &args.names {
+        let (g, name) = pair.split_once('=').ok_or_else(|| {
+            Error::InvalidArgument(format!("'{pair}': give GROUP=NAME, e.g. 0=warm"))
+        })?;
+        let g: usize = g.trim().parse().map_err(|_| {
+            Error::InvalidArgument(format!("'{pair}': '{g}' is not a group number"))
+        })?;
+        groups.set_name(g, name)?;
+    }
+    for g in 0..groups.shares.len() {
+        println!(
+            "{domain} group {g}: {} ({:.1} % of the training data)",
+            groups.name(g),
+            100.0 * groups.shares[g]
+        );
+    }
+    manifest.write(&dir)
+}
