@@ -454,3 +454,45 @@ fn sampling_uniformly_over_label_free_groups_balances_the_palette() {
     }
     assert!(failures.is_empty(), "{failures:?}");
 }
+
+/// `equifx model group-sheet` lays each group out as a row, its components'
+/// centres then fresh samples: in photo, whose two groups are the palette,
+/// the pixel oracle reads the first row warm and the second cool.
+#[test]
+fn the_group_sheet_shows_each_group_in_its_own_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = grouped_bundle(tmp.path(), &["photo"]);
+    let out = tmp.path().join("sheets");
+    run(equifx()
+        .args(["model", "group-sheet"])
+        .arg(&bundle)
+        .args(["--domain", "photo", "--per-row", "4", "-o"])
+        .arg(&out));
+    let sheet = read_image(&out.join("groups-photo.png")).unwrap().image;
+    let (side, gap, per) = (64, 4, 4);
+    assert_eq!(
+        sheet.width(),
+        2 * per * side + (2 * per + 2) * gap + 3 * gap
+    );
+    assert_eq!(sheet.height(), 2 * side + 3 * gap);
+    for (row, want_warm) in [(0, true), (1, false)] {
+        let mut agree = 0;
+        for i in 0..2 * per {
+            let x0 = gap + i * (side + gap) + if i < per { 0 } else { 3 * gap };
+            let y0 = gap + row * (side + gap);
+            let mut data = Vec::with_capacity(4 * side * side);
+            for c in 0..4 {
+                let plane = sheet.plane(c);
+                for y in y0..y0 + side {
+                    data.extend_from_slice(&plane[y * sheet.width() + x0..][..side]);
+                }
+            }
+            let cell = Image::from_planes(side, side, data).unwrap();
+            agree += usize::from(common::oracle::oracle(&cell).0 == Some(want_warm));
+        }
+        assert!(
+            agree >= 6,
+            "row {row}: {agree} of 8 pictures read as its group"
+        );
+    }
+}

@@ -215,6 +215,12 @@ mod tests {
         ),
         ("groups", "seed", "the clustering's seed (`model groups`)"),
         ("name-group", "domain", "the domain whose groups are named"),
+        (
+            "group-sheet",
+            "domain",
+            "the domains whose groups are shown",
+        ),
+        ("group-sheet", "seed", "the fresh samples' seed"),
     ];
 
     /// The fewest arguments each subcommand of [`MIRRORS`] runs with.

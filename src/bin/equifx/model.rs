@@ -20,6 +20,9 @@ pub enum ModelCommand {
     /// Names a domain's label-free groups, so reports and targets can use the
     /// names (`model name-group DIR --domain NAME GROUP=NAME …`).
     NameGroup(groups::NameArgs),
+    /// A picture per domain of what each label-free group holds, to look at
+    /// before naming them (`model group-sheet DIR -o FOLDER`).
+    GroupSheet(groups::SheetArgs),
 }
 
 #[derive(clap::Args)]
@@ -51,5 +54,6 @@ pub fn run(command: ModelCommand) -> equifx::Result<()> {
         ModelCommand::Export(args) => export::run(args),
         ModelCommand::Groups(args) => groups::run(args),
         ModelCommand::NameGroup(args) => groups::name(args),
+        ModelCommand::GroupSheet(args) => groups::sheet(args),
     }
 }

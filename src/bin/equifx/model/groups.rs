@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
+use equifx::fairness::group_sampler::GroupSampler;
 use equifx::fairness::groups::{discover, GroupCount};
+use equifx::frame::Image;
+use equifx::io::{write_image, Depth};
 use equifx::model::bundle::default_bundle_dir;
+use equifx::model::latents::decode;
 use equifx::model::Bundle;
 use equifx::Error;
 
@@ -131,4 +135,127 @@ pub fn name(args: NameArgs) -> equifx::Result<()> {
         );
     }
     manifest.write(&dir)
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  equifx model group-sheet my_bundle -o sheets/\n\n\
+Each group is a row: on the left the pictures of its heaviest components' centres (what the \
+group typically holds), on the right fresh samples from the group. Rows run from group 0 down."
+)]
+pub struct SheetArgs {
+    /// The bundle folder, with groups (`equifx model groups`).
+    dir: PathBuf,
+    /// The domain to show (repeat; default: every domain with groups).
+    #[arg(long)]
+    domain: Vec<String>,
+    /// Folder for the sheets, `groups-DOMAIN.png`.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Pictures of each kind per row.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=32))]
+    per_row: u64,
+    /// Seed of the fresh samples.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Gap between pictures, and the wider one between the two halves of a row.
+const GAP: usize = 4;
+
+pub fn sheet(args: SheetArgs) -> equifx::Result<()> {
+    let bundle = Bundle::load(&args.dir, &candle_core::Device::Cpu)?;
+    let m = &bundle.manifest;
+    let names: Vec<String> = if args.domain.is_empty() {
+        m.domains
+            .iter()
+            .filter(|d| m.groups.contains_key(*d))
+            .cloned()
+            .collect()
+    } else {
+        args.domain
+            .iter()
+            .map(|d| Ok(m.domains[m.domain_index(d)?].clone()))
+            .collect::<equifx::Result<_>>()?
+    };
+    if names.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{} has no groups to show: find them with `equifx model groups`",
+            args.dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    for name in names {
+        let d = m.domain_index(&name)?;
+        let (Some(groups), Some(prior)) = (m.groups.get(&name), &bundle.prior) else {
+            return Err(Error::InvalidArgument(format!(
+                "domain '{name}' has no groups: find them with `equifx model groups --domain {name}`"
+            )));
+        };
+        let comps = prior.components(d);
+        let per = args.per_row as usize;
+        let mut rows = Vec::with_capacity(groups.shares.len());
+        for g in 0..groups.shares.len() {
+            let mut heaviest: Vec<usize> = (0..comps.len())
+                .filter(|&c| groups.of_component[c] == g)
+                .collect();
+            heaviest.sort_by(|&a, &b| comps[b].weight.total_cmp(&comps[a].weight).then(a.cmp(&b)));
+            let centres: Vec<Vec<f32>> = heaviest
+                .iter()
+                .take(per)
+                .map(|&c| comps[c].mean.iter().map(|&x| x as f32).collect())
+                .collect();
+            let mut target = vec![0.0; groups.shares.len()];
+            target[g] = 1.0;
+            let fresh: Vec<Vec<f32>> =
+                GroupSampler::new(comps, groups, &target, per as u64, args.seed)?
+                    .sample_range(0..per as u64)?
+                    .into_iter()
+                    .map(|i| i.e)
+                    .collect();
+            rows.push((decode(&bundle, &centres, d)?, decode(&bundle, &fresh, d)?));
+        }
+        let path = args.out.join(format!("groups-{name}.png"));
+        write_image(&path, &compose(&rows, per)?, Depth::U8)?;
+        for g in 0..groups.shares.len() {
+            println!(
+                "{name} row {g}: {} ({:.1} % of the training data)",
+                groups.name(g),
+                100.0 * groups.shares[g]
+            );
+        }
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// One row per group: its centres, a wider gap, its fresh samples, on a
+/// dark background.
+fn compose(rows: &[(Vec<Image>, Vec<Image>)], per: usize) -> equifx::Result<Image> {
+    let side = rows
+        .iter()
+        .flat_map(|(a, b)| a.iter().chain(b))
+        .map(Image::width)
+        .max()
+        .unwrap_or(1);
+    let w = 2 * per * side + (2 * per + 2) * GAP + 3 * GAP;
+    let h = rows.len() * side + (rows.len() + 1) * GAP;
+    let mut data = vec![0.01f32; 4 * w * h];
+    data[3 * w * h..].fill(1.0);
+    for (r, (centres, fresh)) in rows.iter().enumerate() {
+        let y0 = GAP + r * (side + GAP);
+        for (i, img) in centres.iter().chain(fresh).enumerate() {
+            let half = if i < per { 0 } else { 3 * GAP };
+            let x0 = GAP + i * (side + GAP) + half;
+            for c in 0..4 {
+                let plane = img.plane(c);
+                for y in 0..img.height() {
+                    let row = &plane[y * img.width()..(y + 1) * img.width()];
+                    let at = c * w * h + (y0 + y) * w + x0;
+                    data[at..at + row.len()].copy_from_slice(row);
+                }
+            }
+        }
+    }
+    Image::from_planes(w, h, data)
 }
