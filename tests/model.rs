@@ -713,3 +713,50 @@ fn tiled_and_untiled_transfer_agree_with(model: &Path) {
         model.display()
     );
 }
+
+/// A domain trained without labels gets label-free groups in the bundle (and
+/// no heads); a labelled domain gets no groups. The groups fit the prior they
+/// were found on: the bundle loads.
+#[test]
+fn training_without_labels_finds_groups_for_that_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let unlabelled = dir.path().join("oil-unlabelled");
+    std::fs::create_dir_all(&unlabelled).unwrap();
+    let (_, sets) = datasets();
+    for entry in std::fs::read_dir(&sets[1].1).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "png") {
+            std::fs::copy(&path, unlabelled.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = dir.path().join("bundle");
+    let mut cmd = equifx_bin();
+    cmd.args(["train", "--preset", "tiny", "--size", "16"])
+        .args([
+            "--ae-steps",
+            "10",
+            "--cinn-steps",
+            "10",
+            "--batch",
+            "4",
+            "--seed",
+            "3",
+        ])
+        .arg("--domain")
+        .arg(format!("{}={}", sets[0].0, sets[0].1.display()))
+        .arg("--domain")
+        .arg(format!("oil={}", unlabelled.display()))
+        .arg("--out")
+        .arg(&out);
+    let st = cmd.stderr(std::process::Stdio::null()).status().unwrap();
+    assert!(st.success());
+    let bundle = Bundle::load(&out, &Device::Cpu).unwrap();
+    let m = &bundle.manifest;
+    assert_eq!(m.groups.keys().collect::<Vec<_>>(), ["oil"]);
+    assert!(!m.heads.contains_key("oil"), "heads without labels");
+    let shares = &m.groups["oil"].shares;
+    assert!(
+        (shares.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+        "{shares:?}"
+    );
+}

@@ -38,6 +38,10 @@ use super::mixture::Component;
 use crate::error::{Error, Result};
 use crate::rng::StreamRng;
 
+/// Largest K that `equifx model groups --groups auto` and `equifx train`
+/// (for domains without labels) try.
+pub const AUTO_MAX: usize = 8;
+
 /// k-means++ starts per clustering; the lowest weighted within-group sum of squares wins.
 pub const RESTARTS: u64 = 8;
 

@@ -12,6 +12,7 @@ use candle_core::Tensor;
 
 use super::data::{DomainData, Sampling};
 use crate::error::{Error, Result};
+use crate::fairness::groups::{self, GroupCount, Groups};
 use crate::fairness::{fit_logistic, AttributeHead, Confusion, FitOptions, HeadSet};
 use crate::model::{Bundle, Prior, PriorOptions};
 use crate::rng::StreamRng;
@@ -133,6 +134,29 @@ pub fn fit_heads(
         }
     }
     Ok((prior, out))
+}
+
+/// The label-free groups (docs/fairness.md §8) of every domain trained
+/// without labels, so its fairness nodes have something to audit and balance
+/// by until someone labels it.
+pub fn fit_groups(
+    bundle: &Bundle,
+    data: &[DomainData],
+    prior: &Prior,
+    seed: u64,
+) -> Result<BTreeMap<String, Groups>> {
+    let mut out = BTreeMap::new();
+    for (d, name) in bundle.manifest.domains.iter().enumerate() {
+        if data.iter().any(|x| &x.name == name && x.labels.is_empty()) {
+            let count = GroupCount::Auto {
+                max: groups::AUTO_MAX,
+            };
+            let found = groups::discover(prior.components(d), count, seed)?;
+            tracing::info!(domain = %name, groups = found.shares.len(), "label-free groups found");
+            out.insert(name.clone(), found);
+        }
+    }
+    Ok(out)
 }
 
 /// Labelled images each class needs in both the fit and the held-out split.

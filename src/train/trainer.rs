@@ -103,6 +103,7 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     let (prior, heads) = super::heads::fit_heads(&bundle, &data, cfg.seed, &cfg.prior)?;
     manifest.write_prior(&cfg.out, &prior)?;
     manifest.heads = heads;
+    manifest.groups = super::heads::fit_groups(&bundle, &data, &prior, cfg.seed)?;
     manifest.write(&cfg.out)?;
     Ok(manifest)
 }

@@ -12,9 +12,6 @@ use equifx::model::latents::decode;
 use equifx::model::Bundle;
 use equifx::Error;
 
-/// Largest K `--groups auto` tries.
-const AUTO_MAX: usize = 8;
-
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  equifx model groups my_bundle --groups auto\n  \
@@ -38,7 +35,9 @@ pub struct GroupsArgs {
 
 pub fn run(args: GroupsArgs) -> equifx::Result<()> {
     let count = match args.groups.trim() {
-        g if g.eq_ignore_ascii_case("auto") => GroupCount::Auto { max: AUTO_MAX },
+        g if g.eq_ignore_ascii_case("auto") => GroupCount::Auto {
+            max: equifx::fairness::groups::AUTO_MAX,
+        },
         g => GroupCount::Fixed(g.parse().map_err(|_| {
             Error::InvalidArgument(format!(
                 "--groups {g}: give a number of groups (1 or more) or `auto`"
