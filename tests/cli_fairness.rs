@@ -378,6 +378,56 @@ fn audit_by_label_free_groups_reads_the_planted_palette() {
         (reference - trained).abs() < 1e-3,
         "{reference} vs {trained}"
     );
+    // The Bias Audit node records each frame's group too: auditing its records
+    // counts the same frames in the same groups as auditing the images.
+    let records = tmp.path().join("records");
+    let mut inst = Instance::new("org.equifx.BiasAudit").unwrap();
+    for (param, value) in [
+        ("records", records.to_str().unwrap()),
+        ("model", bundle.to_str().unwrap()),
+        ("domain", "photo"),
+    ] {
+        inst.params_mut().set_from_str(param, value).unwrap();
+    }
+    for i in 0..rows.len() {
+        let img = read_image(&renders.join(format!("photo_{i:06}.png")))
+            .unwrap()
+            .image;
+        let (w, h) = (img.width(), img.height());
+        inst.render_images(
+            std::slice::from_ref(&img),
+            w,
+            h,
+            i as i64,
+            &RenderContext::default(),
+        )
+        .unwrap();
+    }
+    let from_records = tmp.path().join("records-audit");
+    run(equifx()
+        .args(["audit", "--domain", "photo", "--model"])
+        .arg(&bundle)
+        .arg("--records")
+        .arg(&records)
+        .arg("--report")
+        .arg(&from_records));
+    let counts = |path: &Path| -> Vec<u64> {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path.with_extension("json")).unwrap())
+                .unwrap();
+        json["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "groups")
+            .expect("a groups attribute")["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["count"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(counts(&from_records), counts(&report));
     // Normalised entropy, −Σ p ln p / ln 2, of the shares the report shows.
     let entropy = groups["distance"]["entropy"].as_f64().unwrap();
     let expected: f64 = classes
@@ -448,6 +498,31 @@ fn sampling_uniformly_over_label_free_groups_balances_the_palette() {
         }
         let share = warm as f64 / readable as f64;
         eprintln!("{d}: warm {share:.4} of {readable} readable");
+        // The sidecar records each item's group: its audit counts them exactly.
+        let report = tmp.path().join(format!("{d}-audit"));
+        run(equifx()
+            .args(["audit", "--domain", d, "--model"])
+            .arg(&bundle)
+            .arg("--sidecar")
+            .arg(out.join("sidecar.json"))
+            .arg("--report")
+            .arg(&report));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(report.with_extension("json")).unwrap())
+                .unwrap();
+        let groups = json["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "groups")
+            .expect("a groups attribute");
+        let counts: Vec<u64> = groups["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["count"].as_u64().unwrap())
+            .collect();
+        assert_eq!(counts, [1000, 1000], "{d}");
         if (share - 0.5).abs() > 0.04 {
             failures.push(format!("{d}: warm {share:.4} of {readable} readable"));
         }

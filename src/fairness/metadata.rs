@@ -22,6 +22,10 @@ pub struct FrameMeta {
     pub cell: usize,
     /// Signed head scores u_k + b̃_k (distance to each boundary, positive = present).
     pub scores: Vec<f64>,
+    /// Label-free group (docs/fairness.md §8), where the bundle has groups:
+    /// the group an item was sampled from, or a frame's most probable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<usize>,
 }
 
 /// The metadata of a whole sampled sequence or batch.

@@ -224,6 +224,7 @@ impl FairSampler {
                         seed: self.seed,
                         cell: g,
                         scores,
+                        group: None,
                     },
                 });
             }

@@ -1,4 +1,5 @@
-//! Bias Audit: passes frames through and records each frame's head scores, so
+//! Bias Audit: passes frames through and records each frame's head scores
+//! (and its label-free group where the bundle has groups), so
 //! a sequence rendered anywhere (one record file per frame) can be audited by
 //! `equifx audit --records DIR` (docs/fairness.md §6).
 //!
@@ -7,6 +8,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::fairness::groups::most_probable;
 use crate::fairness::metadata::{FrameRecord, METADATA_VERSION};
 use crate::fairness::FrameMeta;
 use crate::frame::Image;
@@ -38,6 +40,16 @@ impl Node for BiasAudit {
             let domain_name = bundle.manifest.domains[domain].as_str();
             let heads = head_set(&bundle, domain_name)?;
             let v = encode(&bundle, std::slice::from_ref(input), domain)?.remove(0);
+            let group = match (bundle.manifest.groups.get(domain_name), &bundle.prior) {
+                (Some(groups), Some(prior)) => Some(
+                    most_probable(prior.components(domain), groups, &v).ok_or_else(|| {
+                        Error::InvalidArgument(
+                            "the frame's latent is not finite, so it falls in no group".into(),
+                        )
+                    })?,
+                ),
+                _ => None,
+            };
             let record = FrameRecord {
                 version: METADATA_VERSION,
                 attributes: heads.names().to_vec(),
@@ -46,6 +58,7 @@ impl Node for BiasAudit {
                     seed: 0,
                     cell: heads.cell(&v),
                     scores: heads.scores(&v),
+                    group,
                 },
             };
             record.write(Path::new(records), req.frame)?;

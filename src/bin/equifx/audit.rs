@@ -102,15 +102,14 @@ impl AuditArgs {
 }
 
 /// Head cells and scores of images under `domain`, and each image's
-/// label-free group when the bundle has groups for the domain (else empty).
+/// label-free group when the bundle has groups for the domain.
 fn classify(
     bundle: &Bundle,
     heads: &HeadSet,
     files: &[PathBuf],
     domain: usize,
-) -> equifx::Result<(Vec<FrameMeta>, Vec<usize>)> {
+) -> equifx::Result<Vec<FrameMeta>> {
     let groups = domain_groups(bundle, domain);
-    let mut in_group = Vec::new();
     let mut frames = Vec::with_capacity(files.len());
     for (chunk_no, chunk) in files.chunks(64).enumerate() {
         let images = chunk
@@ -118,23 +117,27 @@ fn classify(
             .map(|f| read_image(f).map(|l| l.image))
             .collect::<equifx::Result<Vec<_>>>()?;
         for (i, v) in encode(bundle, &images, domain)?.iter().enumerate() {
-            if let Some((components, g)) = groups {
-                in_group.push(most_probable(components, g, v).ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "{}: its latent is not finite, so it falls in no group",
-                        chunk[i].display()
-                    ))
-                })?);
-            }
+            let group = match groups {
+                Some((components, g)) => {
+                    Some(most_probable(components, g, v).ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "{}: its latent is not finite, so it falls in no group",
+                            chunk[i].display()
+                        ))
+                    })?)
+                }
+                None => None,
+            };
             frames.push(FrameMeta {
                 item: (chunk_no * 64 + i) as u64,
                 seed: 0,
                 cell: heads.cell(v),
                 scores: heads.scores(v),
+                group,
             });
         }
     }
-    Ok((frames, in_group))
+    Ok(frames)
 }
 
 /// The prior's components of `domain` and their label-free groups, if the
@@ -148,10 +151,29 @@ fn domain_groups(bundle: &Bundle, domain: usize) -> Option<(&[Component], &Group
 }
 
 /// The label-free groups as one more attribute: one class per group, a
-/// uniform target, the groups' training shares as the reference.
-fn groups_input(groups: &Groups, in_group: Vec<usize>, training_images: usize) -> AttributeInput {
+/// uniform target, the groups' training shares as the reference; `None`
+/// (with the reason) when the frames do not all carry a group of these.
+fn groups_input(
+    groups: &Groups,
+    frames: &[FrameMeta],
+    training_images: usize,
+) -> std::result::Result<AttributeInput, String> {
     let k = groups.shares.len();
-    AttributeInput {
+    if k < 2 {
+        return Err(
+            "the domain's label-free groups are one group: nothing to audit by groups".into(),
+        );
+    }
+    let in_group: Vec<usize> = frames
+        .iter()
+        .map(|f| f.group.filter(|&g| g < k))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            "the domain has label-free groups, but these frames were scored without them (or with \
+             other groups): audit the images, or render the records again"
+                .to_string()
+        })?;
+    Ok(AttributeInput {
         name: "groups".into(),
         classes: (0..k).map(|g| groups.name(g)).collect(),
         labels: in_group,
@@ -164,7 +186,7 @@ fn groups_input(groups: &Groups, in_group: Vec<usize>, training_images: usize) -
                 .collect()
         }),
         confusion: None,
-    }
+    })
 }
 
 pub fn run(args: AuditArgs) -> equifx::Result<()> {
@@ -176,15 +198,13 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         )));
     }
     let (bundle, domain, heads) = args.model.load()?;
-    let mut in_group = Vec::new();
     let frames: Sidecar = if let Some(s) = &args.sidecar {
         Sidecar::read(s)?
     } else if let Some(dir) = &args.records {
         FrameRecord::read_dir(dir)?
     } else {
         let files = expand_inputs(&args.inputs)?;
-        let metas;
-        (metas, in_group) = classify(&bundle, &heads, &files, domain)?;
+        let metas = classify(&bundle, &heads, &files, domain)?;
         Sidecar::from_frames(heads.names().to_vec(), metas)
     };
     if frames.attributes != heads.names() {
@@ -213,20 +233,11 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
             counts: c.counts.iter().map(|r| r.to_vec()).collect(),
         });
     }
-    match domain_groups(&bundle, domain) {
-        Some((_, groups)) if groups.shares.len() < 2 => {
-            eprintln!("the domain's label-free groups are one group: nothing to audit by groups")
+    if let Some((_, groups)) = domain_groups(&bundle, domain) {
+        match groups_input(groups, &frames.frames, stats.map_or(0, |s| s.images)) {
+            Ok(input) => inputs.push(input),
+            Err(why) => eprintln!("{why}"),
         }
-        Some((_, groups)) if !in_group.is_empty() => inputs.push(groups_input(
-            groups,
-            in_group,
-            stats.map_or(0, |s| s.images),
-        )),
-        Some(_) => eprintln!(
-            "the domain has label-free groups, but they are audited from images only, not from \
-             a sidecar or records"
-        ),
-        None => {}
     }
     let n = frames.frames.len();
     let config = AuditConfig {
@@ -257,7 +268,7 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         let out_domain = m.domain_index(out_domain_name)?;
         let out_heads = head_set(&bundle, out_domain_name)?;
         let out_files = expand_inputs(&args.outputs)?;
-        let (outs, _) = classify(&bundle, &out_heads, &out_files, out_domain)?;
+        let outs = classify(&bundle, &out_heads, &out_files, out_domain)?;
         if outs.len() != frames.frames.len() {
             return Err(Error::InvalidArgument(format!(
                 "{} inputs but {} outputs: a paired audit needs one output per input",

@@ -117,6 +117,7 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
                         seed: args.seed,
                         cell: heads.cell(&i.e),
                         scores: heads.scores(&i.e),
+                        group: Some(i.group),
                     };
                     (meta, i.e)
                 })
