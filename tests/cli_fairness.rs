@@ -345,15 +345,7 @@ fn audit_by_label_free_groups_reads_the_planted_palette() {
         .arg(&bundle)
         .arg("--report")
         .arg(&report));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(report.with_extension("json")).unwrap())
-            .unwrap();
-    let groups = json["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "groups")
-        .expect("a groups attribute");
+    let groups = groups_attribute(&report);
     let classes = groups["classes"].as_array().unwrap();
     assert_eq!(classes.len(), 2);
     // Group 0 is the larger in training: the warm one (the bundle's photo
@@ -411,23 +403,7 @@ fn audit_by_label_free_groups_reads_the_planted_palette() {
         .arg(&records)
         .arg("--report")
         .arg(&from_records));
-    let counts = |path: &Path| -> Vec<u64> {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path.with_extension("json")).unwrap())
-                .unwrap();
-        json["attributes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["name"] == "groups")
-            .expect("a groups attribute")["classes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["count"].as_u64().unwrap())
-            .collect()
-    };
-    assert_eq!(counts(&from_records), counts(&report));
+    assert_eq!(group_counts(&from_records), group_counts(&report));
     // Normalised entropy, −Σ p ln p / ln 2, of the shares the report shows.
     let entropy = groups["distance"]["entropy"].as_f64().unwrap();
     let expected: f64 = classes
@@ -436,6 +412,29 @@ fn audit_by_label_free_groups_reads_the_planted_palette() {
         .map(|p| -p * p.ln() / 2f64.ln())
         .sum();
     assert!((entropy - expected).abs() < 1e-8, "{entropy} vs {expected}");
+}
+
+/// The `groups` attribute of the audit report at `stem`.json.
+fn groups_attribute(stem: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(stem.with_extension("json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "groups")
+        .expect("a groups attribute")
+        .clone()
+}
+
+/// Frames per group in the audit report at `stem`.json.
+fn group_counts(stem: &Path) -> Vec<u64> {
+    groups_attribute(stem)["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .collect()
 }
 
 /// The photo domain's first group's training share, from the manifest.
@@ -507,22 +506,7 @@ fn sampling_uniformly_over_label_free_groups_balances_the_palette() {
             .arg(out.join("sidecar.json"))
             .arg("--report")
             .arg(&report));
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(report.with_extension("json")).unwrap())
-                .unwrap();
-        let groups = json["attributes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["name"] == "groups")
-            .expect("a groups attribute");
-        let counts: Vec<u64> = groups["classes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["count"].as_u64().unwrap())
-            .collect();
-        assert_eq!(counts, [1000, 1000], "{d}");
+        assert_eq!(group_counts(&report), [1000, 1000], "{d}");
         if (share - 0.5).abs() > 0.04 {
             failures.push(format!("{d}: warm {share:.4} of {readable} readable"));
         }
