@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::super::audit::{AttributeAudit, AuditReport};
-use super::super::intervals::{BlockBootstrap, BlockShares, Blocks};
+use super::super::intervals::{BlockBootstrap, BlockShares, Blocks, SequenceBlock};
 use super::svg::{drift_plot, DriftChart};
 use super::text::{esc, num, p_text, reads, Unit, LEVEL, SHARE};
 
@@ -115,22 +115,13 @@ fn drift(
     let block = |j: usize| {
         let blk = &s.blocks[j];
         format!(
-            "{} (frames {}–{})",
+            "{} (frames {})",
             num(
                 &format!("{base}.blocks.{j}.shares.{k}"),
                 blk.shares[k],
                 SHARE
             ),
-            num(
-                &format!("{base}.blocks.{j}.first"),
-                blk.first as f64,
-                Unit::Count
-            ),
-            num(
-                &format!("{base}.blocks.{j}.last"),
-                blk.last as f64,
-                Unit::Count
-            )
+            frames(&base, j, blk)
         )
     };
     let band = format!(
@@ -195,20 +186,7 @@ fn block_table(h: &mut String, i: usize, a: &AttributeAudit, s: &BlockShares) {
     }
     h.push_str("</tr></thead><tbody>\n");
     for (j, blk) in s.blocks.iter().enumerate() {
-        let _ = write!(
-            h,
-            "<tr><td>{}–{}</td>",
-            num(
-                &format!("{base}.blocks.{j}.first"),
-                blk.first as f64,
-                Unit::Count
-            ),
-            num(
-                &format!("{base}.blocks.{j}.last"),
-                blk.last as f64,
-                Unit::Count
-            )
-        );
+        let _ = write!(h, "<tr><td>{}</td>", frames(&base, j, blk));
         for (k, share) in blk.shares.iter().enumerate() {
             let _ = write!(
                 h,
@@ -219,4 +197,10 @@ fn block_table(h: &mut String, i: usize, a: &AttributeAudit, s: &BlockShares) {
         h.push_str("</tr>\n");
     }
     h.push_str("</tbody></table></details>\n");
+}
+
+/// "first–last": the frames of block `j`, each tagged with its JSON path.
+fn frames(base: &str, j: usize, blk: &SequenceBlock) -> String {
+    let at = |what: &str, x: u64| num(&format!("{base}.blocks.{j}.{what}"), x as f64, Unit::Count);
+    format!("{}–{}", at("first", blk.first), at("last", blk.last))
 }
