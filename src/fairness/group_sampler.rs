@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::groups::Groups;
 use super::ipf;
 use super::mixture::Component;
-use super::sampler::Permutation;
+use super::sampler::Slots;
 use crate::error::{Error, Result};
 use crate::rng::StreamRng;
 
@@ -35,11 +35,9 @@ pub struct GroupSampler {
     members: Vec<Vec<(usize, f64)>>,
     target: Vec<f64>,
     counts: Vec<u64>,
-    /// starts[g] = first slot of group g.
-    starts: Vec<u64>,
     n: u64,
     seed: u64,
-    perm: Permutation,
+    slots: Slots,
 }
 
 impl GroupSampler {
@@ -70,23 +68,14 @@ impl GroupSampler {
             members[g].push((c, run));
         }
         let counts = ipf::largest_remainder(&target, n);
-        let starts = counts
-            .iter()
-            .scan(0, |acc, c| {
-                let s = *acc;
-                *acc += c;
-                Some(s)
-            })
-            .collect();
         Ok(GroupSampler {
             components: components.to_vec(),
             members,
             target,
+            slots: Slots::new(&counts, n, seed),
             counts,
-            starts,
             n,
             seed,
-            perm: Permutation::new(n, seed),
         })
     }
 
@@ -102,8 +91,7 @@ impl GroupSampler {
 
     /// The group of item `i` (i < n).
     pub fn group_of_item(&self, i: u64) -> usize {
-        let slot = self.perm.apply(i);
-        self.starts.partition_point(|&s| s <= slot) - 1
+        self.slots.class_of(i)
     }
 
     /// Generates item `i` alone.

@@ -58,8 +58,6 @@ pub struct FairSampler {
     target: Vec<f64>,
     natural: Vec<f64>,
     counts: Vec<u64>,
-    /// starts[g] = first slot of cell g.
-    starts: Vec<u64>,
     n: u64,
     seed: u64,
     /// Per component, cell and head: the interval of u_k − shift_c,k.
@@ -68,7 +66,7 @@ pub struct FairSampler {
     component_natural: Vec<Vec<f64>>,
     /// Per cell g, the running sums of w_c·P_c(g) over the components.
     component_cumulative: Vec<Vec<f64>>,
-    perm: Permutation,
+    slots: Slots,
 }
 
 impl FairSampler {
@@ -127,19 +125,12 @@ impl FairSampler {
                     .collect()
             })
             .collect();
-        let mut starts = Vec::with_capacity(counts.len());
-        let mut acc = 0;
-        for c in &counts {
-            starts.push(acc);
-            acc += c;
-        }
         Ok(FairSampler {
-            perm: Permutation::new(n, seed),
+            slots: Slots::new(&counts, n, seed),
             heads,
             target,
             natural,
             counts,
-            starts,
             n,
             seed,
             bounds,
@@ -172,8 +163,7 @@ impl FairSampler {
 
     /// The cell of item `i` (i < n).
     pub fn cell_of_item(&self, i: u64) -> usize {
-        let slot = self.perm.apply(i);
-        self.starts.partition_point(|&s| s <= slot) - 1
+        self.slots.class_of(i)
     }
 
     /// Generates item `i` alone.
@@ -325,17 +315,51 @@ impl FairSampler {
     }
 }
 
+/// The class of each item of a batch of n: the classes' exact counts laid
+/// out slot after slot, item i at slot π(i) of a keyed permutation, so any
+/// item's class is known without drawing the others.
+#[derive(Clone, Debug)]
+pub(super) struct Slots {
+    /// starts[c] = first slot of class c.
+    starts: Vec<u64>,
+    perm: Permutation,
+}
+
+impl Slots {
+    /// `counts` sum to `n`.
+    pub(super) fn new(counts: &[u64], n: u64, seed: u64) -> Self {
+        let starts = counts
+            .iter()
+            .scan(0, |acc, c| {
+                let s = *acc;
+                *acc += c;
+                Some(s)
+            })
+            .collect();
+        Slots {
+            starts,
+            perm: Permutation::new(n, seed),
+        }
+    }
+
+    /// The class of item `i` (i < n).
+    pub(super) fn class_of(&self, i: u64) -> usize {
+        let slot = self.perm.apply(i);
+        self.starts.partition_point(|&s| s <= slot) - 1
+    }
+}
+
 /// A keyed bijection of 0..n with O(1) random access: a 6-round balanced
 /// Feistel network on the next even power of two, with cycle walking.
 #[derive(Clone, Debug)]
-pub(super) struct Permutation {
+struct Permutation {
     n: u64,
     half_bits: u32,
     keys: [u64; 6],
 }
 
 impl Permutation {
-    pub(super) fn new(n: u64, seed: u64) -> Self {
+    fn new(n: u64, seed: u64) -> Self {
         let bits = (64 - n.saturating_sub(1).leading_zeros()).max(2);
         let half_bits = bits.div_ceil(2);
         let mut rng = StreamRng::new(seed, b"fair-sampler-permutation", 0);
@@ -343,7 +367,7 @@ impl Permutation {
         Permutation { n, half_bits, keys }
     }
 
-    pub(super) fn apply(&self, i: u64) -> u64 {
+    fn apply(&self, i: u64) -> u64 {
         let mut x = i;
         loop {
             x = self.round_trip(x);
