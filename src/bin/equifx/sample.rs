@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use equifx::fairness::group_sampler::GroupSampler;
-use equifx::fairness::{FrameMeta, Sidecar};
+use equifx::fairness::{FairSampler, FrameMeta, Sidecar};
 use equifx::io::{write_image, Depth};
 use equifx::model::latents::{decode, fit_to_frame};
 use equifx::model::Bundle;
@@ -80,7 +80,6 @@ fn group_sampler(
 
 pub fn run(args: SampleArgs) -> equifx::Result<()> {
     let (bundle, domain, heads) = args.model.load()?;
-    let target = args.target.resolve(&heads)?;
     if args.count == 0 {
         return Err(Error::InvalidArgument("--count must be at least 1".into()));
     }
@@ -91,11 +90,14 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
             args.out
         )));
     }
-    let groups = match &args.groups {
-        Some(spec) => Some(group_sampler(&bundle, domain, spec, args.count, args.seed)?),
-        None => None,
+    let draw = match &args.groups {
+        Some(spec) => Draw::Groups(group_sampler(&bundle, domain, spec, args.count, args.seed)?),
+        None => {
+            let target = args.target.resolve(&heads)?;
+            let sampler = block_sampler(heads.clone(), &target, args.count, args.seed, 0)?;
+            Draw::Attributes(Box::new(sampler))
+        }
     };
-    let sampler = block_sampler(heads.clone(), &target, args.count, args.seed, 0)?;
     let side = args.size.unwrap_or(bundle.manifest.image_size);
     // Within the frame limit, and the memory of scaling a picture to it
     // (which cannot fail softly) there, before the first is drawn.
@@ -107,8 +109,8 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
     let mut frames = Vec::with_capacity(args.count as usize);
     for start in (0..args.count).step_by(64) {
         let range = start..(start + 64).min(args.count);
-        let (metas, vs): (Vec<FrameMeta>, Vec<Vec<f32>>) = match &groups {
-            Some(g) => g
+        let (metas, vs): (Vec<FrameMeta>, Vec<Vec<f32>>) = match &draw {
+            Draw::Groups(g) => g
                 .sample_range(range)?
                 .into_iter()
                 .map(|i| {
@@ -122,7 +124,7 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
                     (meta, i.e)
                 })
                 .unzip(),
-            None => sampler
+            Draw::Attributes(sampler) => sampler
                 .sample_range(range)?
                 .into_iter()
                 .map(|i| (i.meta, i.v))
@@ -145,33 +147,37 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
             .parent()
             .map_or_else(|| PathBuf::from("sidecar.json"), |d| d.join("sidecar.json"))
     });
-    if let Some(g) = &groups {
-        Sidecar::from_frames(heads.names().to_vec(), frames).write(&sidecar_path)?;
-        eprintln!(
-            "wrote {} images; groups got {:?} (target {:?}); metadata in {}",
-            args.count,
-            g.counts(),
-            g.target()
-                .iter()
-                .map(|p| (p * 1000.0).round() / 1000.0)
-                .collect::<Vec<_>>(),
-            sidecar_path.display()
-        );
-        return Ok(());
-    }
-    let counts = sampler.counts().to_vec();
-    sampler.sidecar(frames).write(&sidecar_path)?;
+    let (what, counts, target) = match draw {
+        Draw::Groups(g) => {
+            Sidecar::from_frames(heads.names().to_vec(), frames).write(&sidecar_path)?;
+            (
+                "groups".to_string(),
+                g.counts().to_vec(),
+                g.target().to_vec(),
+            )
+        }
+        Draw::Attributes(sampler) => {
+            let what = format!("cells {}", sampler.heads().names().join("×"));
+            let (counts, target) = (sampler.counts().to_vec(), sampler.target().to_vec());
+            sampler.sidecar(frames).write(&sidecar_path)?;
+            (what, counts, target)
+        }
+    };
+    let target: Vec<f64> = target
+        .iter()
+        .map(|p| (p * 1000.0).round() / 1000.0)
+        .collect();
     eprintln!(
-        "wrote {} images; cells {} got {:?} (target {:?}); metadata in {}",
+        "wrote {} images; {what} got {counts:?} (target {target:?}); metadata in {}",
         args.count,
-        sampler.heads().names().join("×"),
-        counts,
-        sampler
-            .target()
-            .iter()
-            .map(|p| (p * 1000.0).round() / 1000.0)
-            .collect::<Vec<_>>(),
         sidecar_path.display()
     );
     Ok(())
+}
+
+/// What draws the batch: the Fair Sampler over the attributes' cells, or
+/// over the label-free groups (`--groups`).
+enum Draw {
+    Attributes(Box<FairSampler>),
+    Groups(GroupSampler),
 }
