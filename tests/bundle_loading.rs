@@ -3,24 +3,16 @@
 //! is remembered until a file of the bundle changes, and bundles nobody uses
 //! do not pile up in the process-wide cache.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device};
 use equifx::error::Error;
-use equifx::model::bundle::{default_bundle_dir, MANIFEST_FILE, WEIGHTS_FILE};
+use equifx::model::bundle::{MANIFEST_FILE, WEIGHTS_FILE};
 use equifx::model::cache::{loaded_count, UNUSED_KEPT};
 use equifx::model::Bundle;
 
-/// A copy of the shipped bundle in a fresh folder.
-fn copy_default(dir: &Path) {
-    let from = default_bundle_dir();
-    std::fs::create_dir_all(dir).unwrap();
-    for entry in std::fs::read_dir(&from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-    }
-}
+mod common;
+use common::bundle::copy_default;
 
 /// The manifest at the validator's limits (heads and prior removed, weights
 /// untouched so their hash still matches): building those networks would take

@@ -448,11 +448,7 @@ fn json_share(bundle: &Path) -> f64 {
 /// each of `domains`.
 fn grouped_bundle(dir: &Path, domains: &[&str]) -> std::path::PathBuf {
     let bundle = dir.join("bundle");
-    std::fs::create_dir_all(&bundle).unwrap();
-    for entry in std::fs::read_dir(equifx::model::bundle::default_bundle_dir()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), bundle.join(entry.file_name())).unwrap();
-    }
+    common::bundle::copy_default(&bundle);
     let mut cmd = equifx();
     cmd.args(["model", "groups"]).arg(&bundle);
     for d in domains {

@@ -2,6 +2,7 @@
 //! `mod common;`. Each part stands alone, so a bench or an example that
 //! shares one includes that file by itself with `#[path]`.
 
+pub mod bundle;
 pub mod label_free;
 pub mod level_a;
 pub mod oracle;
