@@ -3,30 +3,16 @@
 //! Rebalance and Bias Audit nodes agreeing with them frame by frame.
 
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 
+use common::cli::{assert_node_matches_cli, equifx, group_counts, groups_attribute, run};
+
 use equifx::fairness::{cells, RebalancePlan, Sidecar};
-use equifx::frame::{linear_to_srgb, Image};
+use equifx::frame::Image;
 use equifx::instance::Instance;
 use equifx::io::read_image;
 use equifx::node::RenderContext;
-
-fn equifx() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_equifx"))
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("equifx runs");
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn sample(dir: &Path, name: &str, count: u64, warm: f64, seed: u64) -> Sidecar {
     let out = dir.join(format!("{name}_####.png"));
@@ -46,18 +32,6 @@ fn sample(dir: &Path, name: &str, count: u64, warm: f64, seed: u64) -> Sidecar {
         .arg("--sidecar")
         .arg(dir.join(format!("{name}.json"))));
     Sidecar::read(&dir.join(format!("{name}.json"))).expect("sidecar")
-}
-
-/// The node's frame and the 8-bit file the CLI wrote for it agree to half an
-/// 8-bit level (plus rounding slack) on every colour sample, in sRGB.
-fn assert_node_matches_cli(node: &Image, cli: &Image, what: &str) {
-    let worst = (0..3 * node.width() * node.height())
-        .map(|i| (linear_to_srgb(node.data()[i]) - linear_to_srgb(cli.data()[i])).abs())
-        .fold(0.0f32, f32::max);
-    assert!(
-        worst <= 0.5 / 255.0 + 1e-4,
-        "node and CLI differ by {worst} for {what}"
-    );
 }
 
 #[test]
@@ -412,29 +386,6 @@ fn audit_by_label_free_groups_reads_the_planted_palette() {
         .map(|p| -p * p.ln() / 2f64.ln())
         .sum();
     assert!((entropy - expected).abs() < 1e-8, "{entropy} vs {expected}");
-}
-
-/// The `groups` attribute of the audit report at `stem`.json.
-fn groups_attribute(stem: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(stem.with_extension("json")).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    json["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "groups")
-        .expect("a groups attribute")
-        .clone()
-}
-
-/// Frames per group in the audit report at `stem`.json.
-fn group_counts(stem: &Path) -> Vec<u64> {
-    groups_attribute(stem)["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["count"].as_u64().unwrap())
-        .collect()
 }
 
 /// The photo domain's first group's training share, from the manifest.

@@ -11,6 +11,8 @@
 //! cargo run --release --example groups_vs_cells [N per domain, default 1500]
 //! ```
 
+#[path = "../../tests/common/bundle.rs"]
+mod bundle;
 #[path = "../../tests/common/label_free.rs"]
 mod label_free;
 

@@ -11,6 +11,9 @@ use std::collections::BinaryHeap;
 
 use crate::error::{Error, Result};
 
+/// Relative improvement below which a shorter path is rounding, not real.
+const RELAX_TOLERANCE: f64 = 1e-12;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Key(f64);
 impl Eq for Key {}
@@ -77,7 +80,13 @@ pub fn assign(costs: &[Vec<f64>], caps: &[usize]) -> Result<Vec<usize>> {
                 }
                 for j2 in 0..b {
                     let (c, it) = arc[j * b + j2];
-                    if c.is_finite() && dist[j] + c < dist[j2] {
+                    // Only a real improvement counts: with tied costs (items of
+                    // one mixture component) a cycle of exact cost 0 can sum to
+                    // −1e-16 in floating point, and relaxing along it would
+                    // never end in a path.
+                    let slack = RELAX_TOLERANCE * (1.0 + dist[j2].abs());
+                    let better = dist[j2].is_infinite() || dist[j] + c < dist[j2] - slack;
+                    if c.is_finite() && better {
                         dist[j2] = dist[j] + c;
                         pred[j2] = Some((j, it));
                         changed = true;

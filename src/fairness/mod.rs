@@ -6,16 +6,18 @@
 //! ([`crate::model::latents`] takes frames there and back).
 //! - [`heads`]: logistic heads with intercept, confusion, the normalised [`HeadSet`];
 //! - [`ipf`], [`sampler`]: natural joint, IPF targets, exact conditional sampling;
-//! - [`rebalance`], [`assignment`]: fewest-then-smallest edits of a batch;
+//! - [`rebalance`], [`group_rebalance`], [`assignment`]: fewest-then-smallest edits of a batch, between cells or groups;
 //! - [`metrics`], [`intervals`], [`audit`], [`report`]: the audit and its files (HTML, JSON, CSV);
-//! - [`mixture`], [`groups`], [`group_sampler`]: the prior's Gaussian mixture, its label-free groups, and sampling a mix of them;
+//! - [`mixture`], [`groups`], [`group_target`], [`group_sampler`]: the prior's Gaussian mixture, its label-free groups, the mixes artists ask of them, and sampling such a mix;
 //! - [`metadata`]: the per-frame JSON sidecar shared by sampler and audit;
 //! - [`normal`], [`linalg`], [`cells`]: the numeric and indexing groundwork.
 
 pub mod assignment;
 pub mod audit;
 pub mod cells;
+pub mod group_rebalance;
 pub mod group_sampler;
+pub mod group_target;
 pub mod groups;
 pub mod heads;
 pub mod intervals;

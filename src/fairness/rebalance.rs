@@ -9,10 +9,12 @@
 //! score is reflected (u → −u, at least m), which keeps the attribute intensity
 //! (R21). The batch plan is plain JSON so a per-frame filter can apply it.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::assignment;
 use super::cells;
+use super::heads::HeadSet;
 use super::linalg;
 use crate::error::{Error, Result};
 
@@ -24,6 +26,10 @@ pub enum EditMode {
     Minimal,
     /// Reflect: new score s_k·max(|u_k|, m).
     Mirror,
+    /// Between label-free groups: carry the item from its mixture component
+    /// to the nearest one of the target group, Δε = m_c′ − m_c
+    /// ([`super::group_rebalance`]).
+    Transport,
 }
 
 /// One planned edit.
@@ -37,6 +43,11 @@ pub struct Edit {
     pub delta_u: Vec<f64>,
     /// c = Σ⁻¹ Δu: the latent edit is Δv = Wᵀ c.
     pub coeffs: Vec<f64>,
+    /// The latent edit itself, for moves between label-free groups (whose
+    /// edits are not combinations of the heads); then `delta_u` and `coeffs`
+    /// are empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delta_e: Vec<f64>,
     /// ‖Δv‖² = Δuᵀ Σ⁻¹ Δu.
     pub cost: f64,
 }
@@ -52,6 +63,10 @@ pub struct RebalancePlan {
     pub counts_after: Vec<u64>,
     /// Edits sorted by item.
     pub edits: Vec<Edit>,
+    /// When the classes are the domain's label-free groups instead of the
+    /// heads' cells: the groups' names, in group order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
     /// What the plan was made with, so it is never applied to other latents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<PlanContext>,
@@ -79,6 +94,8 @@ impl RebalancePlan {
 
     /// Fails unless the plan was made with this model (weights hash), domain
     /// and heads (`attributes`, in order: the coefficients refer to them).
+    /// A plan between groups carries its latent edits whole, so the heads do
+    /// not matter to it.
     pub fn check_context(
         &self,
         weights_sha256: &str,
@@ -89,7 +106,7 @@ impl RebalancePlan {
             Some(c)
                 if c.weights_sha256 == weights_sha256
                     && c.domain.eq_ignore_ascii_case(domain)
-                    && c.attributes == attributes =>
+                    && (self.groups.is_some() || c.attributes == attributes) =>
             {
                 Ok(())
             }
@@ -143,12 +160,26 @@ impl RebalancePlan {
         };
         let k = context.attributes.len();
         let n_cells = self.counts_before.len();
-        if k == 0
-            || u32::try_from(k).ok().and_then(|k| 1usize.checked_shl(k)) != Some(n_cells)
-            || self.counts_after.len() != n_cells
-        {
-            return bad(format!("cell counts are not {n_cells} long"));
+        let expected = match &self.groups {
+            Some(names) => Some(names.len()).filter(|&g| g > 0),
+            None if k == 0 => None,
+            None => u32::try_from(k).ok().and_then(|k| 1usize.checked_shl(k)),
+        };
+        if expected != Some(n_cells) || self.counts_after.len() != n_cells {
+            return bad(format!("class counts are not {n_cells} long"));
         }
+        if self.groups.is_some() != (self.mode == EditMode::Transport) {
+            return bad(format!(
+                "a plan in {:?} mode {} groups",
+                self.mode,
+                if self.groups.is_some() {
+                    "between"
+                } else {
+                    "without"
+                }
+            ));
+        }
+        let dim = self.edits.first().map_or(0, |e| e.delta_e.len());
         if !(self.margin.is_finite() && self.margin >= 0.0) {
             return bad(format!("margin {} is not a finite number ≥ 0", self.margin));
         }
@@ -168,13 +199,53 @@ impl RebalancePlan {
                     e.item
                 ));
             }
-            if e.coeffs.len() != k || e.delta_u.len() != k {
-                return bad(format!("item {}'s edit is not {k} long", e.item));
+            let sizes = if self.groups.is_some() {
+                (0, 0, dim)
+            } else {
+                (k, k, 0)
+            };
+            if (e.coeffs.len(), e.delta_u.len(), e.delta_e.len()) != sizes
+                || (self.groups.is_some() && dim == 0)
+            {
+                return bad(format!("item {}'s edit is not {:?} long", e.item, sizes));
             }
-            let finite = e.coeffs.iter().chain(&e.delta_u).all(|x| x.is_finite());
+            let finite = e
+                .coeffs
+                .iter()
+                .chain(&e.delta_u)
+                .chain(&e.delta_e)
+                .all(|x| x.is_finite());
             if !finite || !e.cost.is_finite() {
                 return bad(format!("item {}'s edit is not finite", e.item));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Edit {
+    /// Applies the edit to the fairness-space point `e` of its item; an edit
+    /// between cells needs the heads it was planned with.
+    pub fn apply(&self, e: &mut [f32], heads: Option<&HeadSet>) -> Result<()> {
+        if self.delta_e.is_empty() {
+            let heads = heads.ok_or_else(|| {
+                Error::InvalidArgument(
+                    "the plan edits attribute cells, but the domain has no attribute heads".into(),
+                )
+            })?;
+            heads.add_combination(e, &self.coeffs);
+            return Ok(());
+        }
+        if self.delta_e.len() != e.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the plan's edit of item {} has {} values; this model's latent has {}",
+                self.item,
+                self.delta_e.len(),
+                e.len()
+            )));
+        }
+        for (x, d) in e.iter_mut().zip(&self.delta_e) {
+            *x = (f64::from(*x) + d) as f32;
         }
         Ok(())
     }
@@ -213,7 +284,7 @@ pub fn edit_to_cell(
             .iter()
             .map(|&j| u[j].abs() + u[j].abs().max(margin))
             .collect(),
-        EditMode::Minimal => min_quadratic_above(&a, f, &r),
+        EditMode::Minimal | EditMode::Transport => min_quadratic_above(&a, f, &r),
     };
     let cost: f64 = (0..f)
         .map(|p| (0..f).map(|q| y[p] * a[p * f + q] * y[q]).sum::<f64>())
@@ -269,10 +340,6 @@ fn min_quadratic_above(a: &[f64], f: usize, r: &[f64]) -> Vec<f64> {
 
 /// Plans the rebalance of a batch whose items have signed scores `scores[i]`
 /// (u_i = W v_i + b̃), to exactly `target_counts` items per cell.
-///
-/// Only the Σ_g max(0, c_g − n_g) surplus items move (the minimum number of
-/// edits); which ones and where to is the min-cost assignment of the surplus
-/// cells' items to "stay" (cost 0) or to a deficit cell h (cost q_i(h)).
 pub fn plan(
     scores: &[Vec<f64>],
     sigma_inv: &[f64],
@@ -293,15 +360,10 @@ pub fn plan(
             "rebalance needs the same number of finite head scores for every item and a {k}×{k} Σ⁻¹"
         )));
     }
-    if target_counts.len() != nc || target_counts.iter().sum::<u64>() != n as u64 {
-        return Err(Error::InvalidParamValue {
-            param: "target".into(),
-            reason: format!(
-                "{} target counts summing to {} for {n} items in {nc} cells; counts must cover the batch exactly",
-                target_counts.len(),
-                target_counts.iter().sum::<u64>()
-            ),
-        });
+    if mode == EditMode::Transport {
+        return Err(Error::InvalidArgument(
+            "transport edits move items between label-free groups, not head cells".into(),
+        ));
     }
     if !(margin > 0.0 && margin.is_finite()) {
         return Err(Error::InvalidParamValue {
@@ -310,56 +372,21 @@ pub fn plan(
         });
     }
     let cell: Vec<usize> = scores.iter().map(|s| cells::cell_of(s)).collect();
-    let mut counts_before = vec![0u64; nc];
-    cell.iter().for_each(|&g| counts_before[g] += 1);
-    // Bins: "stay in g" for each surplus cell g (capacity n_g), then deficit cells h (capacity n_h − c_h).
-    let surplus: Vec<usize> = (0..nc)
-        .filter(|&g| counts_before[g] > target_counts[g])
-        .collect();
-    let deficit: Vec<usize> = (0..nc)
-        .filter(|&g| counts_before[g] < target_counts[g])
-        .collect();
-    let movers: Vec<usize> = (0..n).filter(|&i| surplus.contains(&cell[i])).collect();
-    let mut caps: Vec<usize> = surplus.iter().map(|&g| target_counts[g] as usize).collect();
-    caps.extend(
-        deficit
-            .iter()
-            .map(|&h| (target_counts[h] - counts_before[h]) as usize),
-    );
-    let mut edits_of: Vec<Vec<(Vec<f64>, f64)>> = Vec::with_capacity(movers.len());
-    let costs: Vec<Vec<f64>> = movers
-        .iter()
-        .map(|&i| {
-            let options: Vec<(Vec<f64>, f64)> = deficit
-                .iter()
-                .map(|&h| edit_to_cell(&scores[i], h, sigma_inv, mode, margin))
-                .collect();
-            let row = surplus
-                .iter()
-                .map(|&g| if g == cell[i] { 0.0 } else { f64::INFINITY })
-                .chain(options.iter().map(|o| o.1))
-                .collect();
-            edits_of.push(options);
-            row
+    let (counts_before, moves) = choose_moves(&cell, nc, target_counts, |i, h| {
+        Some(edit_to_cell(&scores[i], h, sigma_inv, mode, margin))
+    })?;
+    let edits = moves
+        .into_iter()
+        .map(|m| Edit {
+            item: m.item,
+            from: m.from,
+            to: m.to,
+            coeffs: linalg::mat_vec(sigma_inv, k, &m.edit),
+            delta_u: m.edit,
+            delta_e: Vec::new(),
+            cost: m.cost,
         })
         .collect();
-    let bins = assignment::assign(&costs, &caps)?;
-    let mut edits = Vec::new();
-    for (m, &i) in movers.iter().enumerate() {
-        if bins[m] < surplus.len() {
-            continue;
-        }
-        let d = bins[m] - surplus.len();
-        let (du, cost) = edits_of[m][d].clone();
-        edits.push(Edit {
-            item: i,
-            from: cell[i],
-            to: deficit[d],
-            coeffs: linalg::mat_vec(sigma_inv, k, &du),
-            delta_u: du,
-            cost,
-        });
-    }
     Ok(RebalancePlan {
         version: PLAN_VERSION,
         mode,
@@ -368,8 +395,96 @@ pub fn plan(
         counts_before,
         counts_after: target_counts.to_vec(),
         edits,
+        groups: None,
         context: None,
     })
+}
+
+/// One move [`choose_moves`] picked: `item` goes from class `from` to `to`
+/// by `edit`, at `cost`.
+pub(crate) struct Move<E> {
+    pub item: usize,
+    pub from: usize,
+    pub to: usize,
+    pub edit: E,
+    pub cost: f64,
+}
+
+/// Which items of a batch move to which class so that class c ends with
+/// exactly `target_counts[c]` items: only the Σ_c max(0, n_c − t_c) surplus
+/// items move (the minimum number of edits), and which ones and where to is
+/// the min-cost assignment of the surplus classes' items to "stay" (cost 0)
+/// or to a deficit class h (`option(i, h)`: the edit and its cost, `None`
+/// when item i cannot reach h). Returns the counts before and the moves by item.
+pub(crate) fn choose_moves<E: Send>(
+    class: &[usize],
+    n_classes: usize,
+    target_counts: &[u64],
+    option: impl Fn(usize, usize) -> Option<(E, f64)> + Sync,
+) -> Result<(Vec<u64>, Vec<Move<E>>)> {
+    let n = class.len();
+    if target_counts.len() != n_classes || target_counts.iter().sum::<u64>() != n as u64 {
+        return Err(Error::InvalidParamValue {
+            param: "target".into(),
+            reason: format!(
+                "{} target counts summing to {} for {n} items in {n_classes} classes; counts must cover the batch exactly",
+                target_counts.len(),
+                target_counts.iter().sum::<u64>()
+            ),
+        });
+    }
+    let mut counts_before = vec![0u64; n_classes];
+    class.iter().for_each(|&g| counts_before[g] += 1);
+    // Bins: "stay in g" for each surplus class g (capacity t_g), then deficit classes h (capacity t_h − n_h).
+    let surplus: Vec<usize> = (0..n_classes)
+        .filter(|&g| counts_before[g] > target_counts[g])
+        .collect();
+    let deficit: Vec<usize> = (0..n_classes)
+        .filter(|&g| counts_before[g] < target_counts[g])
+        .collect();
+    let movers: Vec<usize> = (0..n).filter(|&i| surplus.contains(&class[i])).collect();
+    let mut caps: Vec<usize> = surplus.iter().map(|&g| target_counts[g] as usize).collect();
+    caps.extend(
+        deficit
+            .iter()
+            .map(|&h| (target_counts[h] - counts_before[h]) as usize),
+    );
+    let mut options: Vec<Vec<Option<(E, f64)>>> = movers
+        .par_iter()
+        .map(|&i| deficit.iter().map(|&h| option(i, h)).collect())
+        .collect();
+    let costs: Vec<Vec<f64>> = movers
+        .iter()
+        .zip(&options)
+        .map(|(&i, row)| {
+            surplus
+                .iter()
+                .map(|&g| if g == class[i] { 0.0 } else { f64::INFINITY })
+                .chain(
+                    row.iter()
+                        .map(|o| o.as_ref().map_or(f64::INFINITY, |o| o.1)),
+                )
+                .collect()
+        })
+        .collect();
+    let bins = assignment::assign(&costs, &caps)?;
+    let mut moves = Vec::new();
+    for (m, &i) in movers.iter().enumerate() {
+        let Some(d) = bins[m].checked_sub(surplus.len()) else {
+            continue;
+        };
+        let (edit, cost) = options[m][d]
+            .take()
+            .ok_or_else(|| Error::Internal(format!("item {i} assigned to an unreachable class")))?;
+        moves.push(Move {
+            item: i,
+            from: class[i],
+            to: deficit[d],
+            edit,
+            cost,
+        });
+    }
+    Ok((counts_before, moves))
 }
 
 #[cfg(test)]

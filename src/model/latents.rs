@@ -34,6 +34,19 @@ pub fn head_set(bundle: &Bundle, domain: &str) -> Result<HeadSet> {
     }
 }
 
+/// The heads of `domain`, or `None` when it was trained without labels and
+/// has label-free groups instead: audits, samplers and plans over groups need
+/// no heads. Without either, the error says how to fit heads.
+pub fn heads_if_labelled(bundle: &Bundle, domain: &str) -> Result<Option<HeadSet>> {
+    let m = &bundle.manifest;
+    let name = &m.domains[m.domain_index(domain)?];
+    let labelled = m.heads.get(name).is_some_and(|h| !h.is_empty());
+    if !labelled && m.groups.contains_key(name) && bundle.prior.is_some() {
+        return Ok(None);
+    }
+    head_set(bundle, domain).map(Some)
+}
+
 /// Model-size square tensor (1 × 3 × S × S) of a working-space frame.
 /// Non-finite samples (float plates carry them) are read as black, or white
 /// for +inf, before the frame is scaled down, so one bad sample shifts only

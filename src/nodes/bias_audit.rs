@@ -12,7 +12,7 @@ use crate::fairness::groups::most_probable;
 use crate::fairness::metadata::{FrameRecord, METADATA_VERSION};
 use crate::fairness::FrameMeta;
 use crate::frame::Image;
-use crate::model::latents::{encode, head_set};
+use crate::model::latents::{encode, heads_if_labelled};
 use crate::node::{Node, RenderRequest};
 
 use super::model_params::{domain, load_bundle};
@@ -38,7 +38,7 @@ impl Node for BiasAudit {
             let bundle = load_bundle(p)?;
             let domain = domain(p, "domain", &bundle)?;
             let domain_name = bundle.manifest.domains[domain].as_str();
-            let heads = head_set(&bundle, domain_name)?;
+            let heads = heads_if_labelled(&bundle, domain_name)?;
             let v = encode(&bundle, std::slice::from_ref(input), domain)?.remove(0);
             let group = match (bundle.manifest.groups.get(domain_name), &bundle.prior) {
                 (Some(groups), Some(prior)) => Some(
@@ -52,12 +52,12 @@ impl Node for BiasAudit {
             };
             let record = FrameRecord {
                 version: METADATA_VERSION,
-                attributes: heads.names().to_vec(),
+                attributes: heads.as_ref().map_or_else(Vec::new, |h| h.names().to_vec()),
                 frame: FrameMeta {
                     item: req.frame.max(0) as u64,
                     seed: 0,
-                    cell: heads.cell(&v),
-                    scores: heads.scores(&v),
+                    cell: heads.as_ref().map_or(0, |h| h.cell(&v)),
+                    scores: heads.as_ref().map_or_else(Vec::new, |h| h.scores(&v)),
                     group,
                 },
             };

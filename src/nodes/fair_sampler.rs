@@ -4,14 +4,19 @@
 //! Frame f is item f mod N of block ⌊f / N⌋ (N = frames per block); each block
 //! is a sampler of its own, seeded from (seed, block), whose cell counts meet
 //! the target exactly. A frame depends only on (model, parameters, seed, f).
+//! With Balance set to groups the classes are the domain's label-free groups
+//! (docs/fairness.md §8) and the heads are not needed.
 //!
 //! History: 1.0 — first version.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::fairness::group_sampler::GroupSampler;
+use crate::fairness::group_target::group_target;
 use crate::fairness::{FairSampler as Sampler, HeadSet, SamplerOptions, Target};
 use crate::frame::Image;
 use crate::memory::{ensure_available, image_bytes};
 use crate::model::latents::{decode, fit_to_frame, head_set};
+use crate::model::Bundle;
 use crate::node::{Node, RenderRequest};
 use crate::rng::StreamRng;
 
@@ -20,6 +25,11 @@ use super::model_params::{domain, load_bundle, shares};
 pub const ID: &str = "org.equifx.FairSampler";
 
 pub struct FairSampler;
+
+/// The seed of block `block`'s sampler.
+fn block_seed(seed: u64, block: i64) -> u64 {
+    StreamRng::new(seed, b"fair-sampler-block", block as u64).next_u64()
+}
 
 /// The sampler of block `block`: N items whose cell counts meet `target` exactly.
 /// The CLI's `equifx sample --count N` is block 0 of the node with N frames per block.
@@ -30,8 +40,41 @@ pub fn block_sampler(
     seed: u64,
     block: i64,
 ) -> Result<Sampler> {
-    let block_seed = StreamRng::new(seed, b"fair-sampler-block", block as u64).next_u64();
-    Sampler::new(heads, target, n, block_seed, SamplerOptions::default())
+    Sampler::new(
+        heads,
+        target,
+        n,
+        block_seed(seed, block),
+        SamplerOptions::default(),
+    )
+}
+
+/// The sampler of block `block` over the domain's label-free groups: N items
+/// whose group counts meet the mix `shares` asks for
+/// ([`crate::fairness::group_target`]) exactly.
+pub fn group_block_sampler(
+    bundle: &Bundle,
+    domain: usize,
+    shares: &str,
+    n: u64,
+    seed: u64,
+    block: i64,
+) -> Result<GroupSampler> {
+    let name = &bundle.manifest.domains[domain];
+    let (Some(groups), Some(prior)) = (bundle.manifest.groups.get(name), &bundle.prior) else {
+        return Err(Error::InvalidArgument(format!(
+            "the model has no label-free groups for domain '{name}': find them with \
+             `equifx model groups BUNDLE --domain {name}`"
+        )));
+    };
+    let target = group_target(shares, groups)?;
+    GroupSampler::new(
+        prior.components(domain),
+        groups,
+        &target,
+        n,
+        block_seed(seed, block),
+    )
 }
 
 impl Node for FairSampler {
@@ -43,14 +86,13 @@ impl Node for FairSampler {
         let p = req.params;
         let bundle = load_bundle(p)?;
         let domain = domain(p, "domain", &bundle)?;
-        let heads = head_set(&bundle, &bundle.manifest.domains[domain])?;
-        let target = Target::Marginals(shares(p, "shares", heads.names())?);
         let n = p.int("block_length")?.max(1) as u64;
         let (block, item) = (
             req.frame.div_euclid(n as i64),
             req.frame.rem_euclid(n as i64) as u64,
         );
-        let sampler = block_sampler(heads, &target, n, p.int("seed")? as u64, block)?;
+        let seed = p.int("seed")? as u64;
+        let by_groups = p.text("balance")? == "groups";
         // The picture is scaled to cover the frame (a square of the longer
         // side, one plane at a time) and cropped: check that memory first,
         // as those allocations cannot fail softly.
@@ -60,8 +102,23 @@ impl Node for FairSampler {
             format!("scaling the sampled picture to the {w}×{h} frame")
         })?;
         req.ctx.check_abort()?;
-        let drawn = sampler.sample_item(item)?;
-        let picture = decode(&bundle, &[drawn.v], domain)?;
+        let point = if by_groups {
+            let shares = p.text("shares")?;
+            group_block_sampler(&bundle, domain, shares, n, seed, block)
+                .map_err(|e| Error::InvalidParamValue {
+                    param: "shares".into(),
+                    reason: e.to_string(),
+                })?
+                .sample_item(item)?
+                .e
+        } else {
+            let heads = head_set(&bundle, &bundle.manifest.domains[domain])?;
+            let target = Target::Marginals(shares(p, "shares", heads.names())?);
+            block_sampler(heads, &target, n, seed, block)?
+                .sample_item(item)?
+                .v
+        };
+        let picture = decode(&bundle, &[point], domain)?;
         req.ctx.progress(1.0);
         Ok(fit_to_frame(&picture[0], req.width, req.height))
     }

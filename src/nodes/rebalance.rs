@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::fairness::RebalancePlan;
 use crate::frame::Image;
 use crate::memory::{ensure_available, image_bytes};
-use crate::model::latents::{apply_edit, encode, head_set};
+use crate::model::latents::{apply_edit, encode, heads_if_labelled};
 use crate::node::{Node, RenderRequest};
 
 use super::model_params::{domain, load_bundle};
@@ -60,11 +60,12 @@ impl Node for Rebalance {
         let bundle = load_bundle(p)?;
         let domain = domain(p, "domain", &bundle)?;
         let domain_name = bundle.manifest.domains[domain].as_str();
-        let heads = head_set(&bundle, domain_name)?;
-        plan.check_context(&bundle.manifest.weights_sha256, domain_name, heads.names())?;
+        let heads = heads_if_labelled(&bundle, domain_name)?;
+        let attributes = heads.as_ref().map_or(&[][..], |h| h.names());
+        plan.check_context(&bundle.manifest.weights_sha256, domain_name, attributes)?;
         let v = encode(&bundle, std::slice::from_ref(input), domain)?.remove(0);
         let mut edited = v.clone();
-        heads.add_combination(&mut edited, &edit.coeffs);
+        edit.apply(&mut edited, heads.as_ref())?;
         req.ctx.check_abort()?;
         apply_edit(&bundle, input, &v, &edited, domain)
     }

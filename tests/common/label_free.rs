@@ -84,3 +84,31 @@ pub fn assign(components: &[Component], groups: &Groups, points: &[Vec<f32>]) ->
         .map(|p| most_probable(components, groups, p).expect("a finite point"))
         .collect()
 }
+
+/// A copy of the shipped bundle in `dir` as `equifx train` makes it from
+/// folders without `labels.csv`: the prior fitted without labels on `n`
+/// renders per domain, no heads and no attribute statistics, and `k`
+/// label-free groups per domain. Returns the bundle folder.
+pub fn label_free_bundle(
+    dir: &std::path::Path,
+    n: usize,
+    seed: u64,
+    k: usize,
+) -> std::path::PathBuf {
+    use equifx::fairness::groups::{discover, GroupCount};
+    let world = label_free(n, seed);
+    let out = dir.join("label-free-bundle");
+    super::bundle::copy_default(&out);
+    let mut manifest = Bundle::read_manifest(&out).unwrap();
+    manifest.write_prior(&out, &world.prior).unwrap();
+    manifest.heads.clear();
+    for stats in &mut manifest.training {
+        stats.attributes.clear();
+    }
+    for (d, name) in manifest.domains.clone().into_iter().enumerate() {
+        let groups = discover(world.prior.components(d), GroupCount::Fixed(k), 0).unwrap();
+        manifest.groups.insert(name, groups);
+    }
+    manifest.write(&out).unwrap();
+    out
+}

@@ -3,6 +3,7 @@
 //! shares one includes that file by itself with `#[path]`.
 
 pub mod bundle;
+pub mod cli;
 pub mod label_free;
 pub mod level_a;
 pub mod oracle;

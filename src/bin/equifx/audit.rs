@@ -105,7 +105,7 @@ impl AuditArgs {
 /// label-free group when the bundle has groups for the domain.
 fn classify(
     bundle: &Bundle,
-    heads: &HeadSet,
+    heads: Option<&HeadSet>,
     files: &[PathBuf],
     domain: usize,
 ) -> equifx::Result<Vec<FrameMeta>> {
@@ -131,8 +131,8 @@ fn classify(
             frames.push(FrameMeta {
                 item: (chunk_no * 64 + i) as u64,
                 seed: 0,
-                cell: heads.cell(v),
-                scores: heads.scores(v),
+                cell: heads.map_or(0, |h| h.cell(v)),
+                scores: heads.map_or_else(Vec::new, |h| h.scores(v)),
                 group,
             });
         }
@@ -198,29 +198,38 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         )));
     }
     let (bundle, domain, heads) = args.model.load()?;
+    let names = heads.as_ref().map_or(&[][..], |h| h.names());
     let frames: Sidecar = if let Some(s) = &args.sidecar {
         Sidecar::read(s)?
     } else if let Some(dir) = &args.records {
         FrameRecord::read_dir(dir)?
     } else {
         let files = expand_inputs(&args.inputs)?;
-        let metas = classify(&bundle, &heads, &files, domain)?;
-        Sidecar::from_frames(heads.names().to_vec(), metas)
+        let metas = classify(&bundle, heads.as_ref(), &files, domain)?;
+        Sidecar::from_frames(names.to_vec(), metas)
     };
-    if frames.attributes != heads.names() {
+    if frames.attributes != names {
         return Err(Error::InvalidArgument(format!(
-            "the frames were scored with heads {:?}, but this model's {} heads are {:?}",
-            frames.attributes,
-            args.model.domain,
-            heads.names()
+            "the frames were scored with heads {:?}, but this model's {} heads are {names:?}",
+            frames.attributes, args.model.domain,
         )));
     }
-    let joint = ipf::resolve(&args.target.resolve(&heads)?, &heads)?;
-    let mut inputs = inputs_from_frames(&frames.frames, &frames.attributes, &joint)?;
+    let mut inputs = match &heads {
+        Some(heads) => {
+            let joint = ipf::resolve(&args.target.resolve(heads)?, heads)?;
+            inputs_from_frames(&frames.frames, &frames.attributes, &joint)?
+        }
+        None => Vec::new(),
+    };
     // Reference (training share) and head confusion per attribute, from the manifest.
     let m = &bundle.manifest;
     let stats = m.training.iter().find(|t| t.name == m.domains[domain]);
-    for (input, head) in inputs.iter_mut().zip(m.heads_of(&m.domains[domain])?) {
+    let head_list = if heads.is_some() {
+        m.heads_of(&m.domains[domain])?
+    } else {
+        &[]
+    };
+    for (input, head) in inputs.iter_mut().zip(head_list) {
         if let Some(share) = stats.and_then(|s| {
             s.attributes
                 .get(&head.name)
@@ -236,6 +245,7 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
     if let Some((_, groups)) = domain_groups(&bundle, domain) {
         match groups_input(groups, &frames.frames, stats.map_or(0, |s| s.images)) {
             Ok(input) => inputs.push(input),
+            Err(why) if inputs.is_empty() => return Err(Error::InvalidArgument(why)),
             Err(why) => eprintln!("{why}"),
         }
     }
@@ -268,7 +278,7 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         let out_domain = m.domain_index(out_domain_name)?;
         let out_heads = head_set(&bundle, out_domain_name)?;
         let out_files = expand_inputs(&args.outputs)?;
-        let outs = classify(&bundle, &out_heads, &out_files, out_domain)?;
+        let outs = classify(&bundle, Some(&out_heads), &out_files, out_domain)?;
         if outs.len() != frames.frames.len() {
             return Err(Error::InvalidArgument(format!(
                 "{} inputs but {} outputs: a paired audit needs one output per input",
@@ -277,7 +287,7 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
             )));
         }
         let z = equifx::fairness::normal::isf((1.0 - config.level) / 2.0);
-        for (k, name) in heads.names().iter().enumerate() {
+        for (k, name) in names.iter().enumerate() {
             let Some(ko) = out_heads.names().iter().position(|o| o == name) else {
                 continue;
             };

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
+use equifx::fairness::group_target::group_target;
 use equifx::fairness::rebalance::PlanContext;
-use equifx::fairness::{ipf, plan_rebalance, EditMode};
+use equifx::fairness::{group_rebalance, ipf, plan_rebalance, EditMode};
 use equifx::io::{read_image, write_image};
 use equifx::model::latents::{apply_edit, encode};
 use equifx::sequence::FramePattern;
@@ -37,6 +38,12 @@ pub struct RebalanceArgs {
     /// unedited images are written unchanged.
     #[arg(long)]
     out: Option<String>,
+    /// Rebalance over the domain's label-free groups instead of its
+    /// attributes: `uniform`, shares by group name (`warm=0.5, *=natural`) or
+    /// one share per group. An edited image moves to the nearest mixture
+    /// component of its new group, keeping its own variation.
+    #[arg(long, value_name = "uniform|NAME=SHARE,…|S0,S1,…", conflicts_with_all = ["marginals", "joint"])]
+    groups: Option<String>,
 }
 
 pub fn run(args: RebalanceArgs) -> equifx::Result<()> {
@@ -50,27 +57,46 @@ pub fn run(args: RebalanceArgs) -> equifx::Result<()> {
         }
     };
     let (bundle, domain, heads) = args.model.load()?;
-    let target = ipf::resolve(&args.target.resolve(&heads)?, &heads)?;
     let files = expand_inputs(&args.inputs)?;
     let loaded = files
         .iter()
         .map(|f| read_image(f))
         .collect::<equifx::Result<Vec<_>>>()?;
     let images: Vec<_> = loaded.iter().map(|l| l.image.clone()).collect();
+    let n = images.len() as u64;
     let vs = encode(&bundle, &images, domain)?;
-    let scores: Vec<Vec<f64>> = vs.iter().map(|v| heads.scores(v)).collect();
-    let counts = ipf::largest_remainder(&target, vs.len() as u64);
-    let mut plan = plan_rebalance(&scores, heads.sigma_inv(), &counts, mode, args.margin)?;
+    let (mut plan, classes) = match &args.groups {
+        Some(spec) => {
+            let name = &bundle.manifest.domains[domain];
+            let (Some(groups), Some(prior)) = (bundle.manifest.groups.get(name), &bundle.prior)
+            else {
+                return Err(Error::InvalidArgument(format!(
+                    "--groups: the model has no label-free groups for domain '{name}': find \
+                     them with `equifx model groups BUNDLE --domain {name}`"
+                )));
+            };
+            let target = group_target(spec, groups)?;
+            let counts = ipf::largest_remainder(&target, n);
+            let plan = group_rebalance::plan(&vs, prior.components(domain), groups, &counts)?;
+            (plan, "groups".to_string())
+        }
+        None => {
+            let heads = args.model.need_heads(&bundle, heads.clone())?;
+            let target = ipf::resolve(&args.target.resolve(&heads)?, &heads)?;
+            let scores: Vec<Vec<f64>> = vs.iter().map(|v| heads.scores(v)).collect();
+            let counts = ipf::largest_remainder(&target, n);
+            let plan = plan_rebalance(&scores, heads.sigma_inv(), &counts, mode, args.margin)?;
+            (plan, format!("cells {}", heads.names().join("×")))
+        }
+    };
     plan.context = Some(PlanContext {
         weights_sha256: bundle.manifest.weights_sha256.clone(),
         domain: bundle.manifest.domains[domain].clone(),
-        attributes: heads.names().to_vec(),
+        attributes: heads.as_ref().map_or_else(Vec::new, |h| h.names().to_vec()),
     });
     equifx::io::write_bytes_atomic(&args.plan, plan.to_json()?.as_bytes())?;
     eprintln!(
-        "{} images; cells {} before {:?}, after {:?}; {} edited (the minimum), total ‖Δv‖² {:.3}; plan in {}",
-        vs.len(),
-        heads.names().join("×"),
+        "{n} images; {classes} before {:?}, after {:?}; {} edited (the minimum), total ‖Δv‖² {:.3}; plan in {}",
         plan.counts_before,
         plan.counts_after,
         plan.edits.len(),
@@ -79,12 +105,12 @@ pub fn run(args: RebalanceArgs) -> equifx::Result<()> {
     );
     let Some(out) = args.out else { return Ok(()) };
     let pattern = FramePattern::parse(&out)?;
-    if !pattern.is_sequence() && vs.len() > 1 {
+    if !pattern.is_sequence() && n > 1 {
         return Err(Error::InvalidArgument(format!(
             "--out '{out}' has no # for the batch index"
         )));
     }
-    let bar = indicatif::ProgressBar::new(vs.len() as u64);
+    let bar = indicatif::ProgressBar::new(n);
     for (i, (l, v)) in loaded.iter().zip(&vs).enumerate() {
         let path = pattern.path(i as i64);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -93,7 +119,7 @@ pub fn run(args: RebalanceArgs) -> equifx::Result<()> {
         let img = match plan.edit_for(i) {
             Some(edit) => {
                 let mut edited = v.clone();
-                heads.add_combination(&mut edited, &edit.coeffs);
+                edit.apply(&mut edited, heads.as_ref())?;
                 apply_edit(&bundle, &l.image, v, &edited, domain)?
             }
             None => l.image.clone(),

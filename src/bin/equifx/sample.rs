@@ -6,9 +6,7 @@ use equifx::fairness::group_sampler::GroupSampler;
 use equifx::fairness::{FairSampler, FrameMeta, Sidecar};
 use equifx::io::{write_image, Depth};
 use equifx::model::latents::{decode, fit_to_frame};
-use equifx::model::Bundle;
-use equifx::nodes::fair_sampler::block_sampler;
-use equifx::rng::StreamRng;
+use equifx::nodes::fair_sampler::{block_sampler, group_block_sampler};
 use equifx::sequence::FramePattern;
 use equifx::Error;
 
@@ -39,43 +37,11 @@ pub struct SampleArgs {
     #[arg(long)]
     sidecar: Option<PathBuf>,
     /// Balance over the bundle's label-free groups of the domain instead of
-    /// its attributes: `uniform`, or one share per group (`0.5,0.3,0.2`).
-    /// Find the groups first with `equifx model groups`.
-    #[arg(long, value_name = "uniform|S0,S1,…", conflicts_with_all = ["marginals", "joint"])]
+    /// its attributes: `uniform`, shares by group name (`warm=0.5, *=natural`)
+    /// or one share per group (`0.5,0.3,0.2`). Find the groups first with
+    /// `equifx model groups`.
+    #[arg(long, value_name = "uniform|NAME=SHARE,…|S0,S1,…", conflicts_with_all = ["marginals", "joint"])]
     groups: Option<String>,
-}
-
-/// The group sampler of `domain` for `--groups SPEC`.
-fn group_sampler(
-    bundle: &Bundle,
-    domain: usize,
-    spec: &str,
-    n: u64,
-    seed: u64,
-) -> equifx::Result<GroupSampler> {
-    let name = &bundle.manifest.domains[domain];
-    let (Some(groups), Some(prior)) = (bundle.manifest.groups.get(name), &bundle.prior) else {
-        return Err(Error::InvalidArgument(format!(
-            "--groups: the model has no label-free groups for domain '{name}': find them with \
-             `equifx model groups BUNDLE --domain {name}`"
-        )));
-    };
-    let k = groups.shares.len();
-    let target = if spec.trim().eq_ignore_ascii_case("uniform") {
-        vec![1.0; k]
-    } else {
-        spec.split(',')
-            .map(|x| {
-                x.trim().parse::<f64>().map_err(|_| {
-                    Error::InvalidArgument(format!(
-                        "--groups: '{x}' is not a share; give `uniform` or {k} shares"
-                    ))
-                })
-            })
-            .collect::<equifx::Result<_>>()?
-    };
-    let block_seed = StreamRng::new(seed, b"fair-sampler-block", 0).next_u64();
-    GroupSampler::new(prior.components(domain), groups, &target, n, block_seed)
 }
 
 pub fn run(args: SampleArgs) -> equifx::Result<()> {
@@ -91,8 +57,11 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
         )));
     }
     let draw = match &args.groups {
-        Some(spec) => Draw::Groups(group_sampler(&bundle, domain, spec, args.count, args.seed)?),
+        Some(spec) => Draw::Groups(group_block_sampler(
+            &bundle, domain, spec, args.count, args.seed, 0,
+        )?),
         None => {
+            let heads = args.model.need_heads(&bundle, heads.clone())?;
             let target = args.target.resolve(&heads)?;
             let sampler = block_sampler(heads.clone(), &target, args.count, args.seed, 0)?;
             Draw::Attributes(Box::new(sampler))
@@ -117,8 +86,8 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
                     let meta = FrameMeta {
                         item: i.item,
                         seed: args.seed,
-                        cell: heads.cell(&i.e),
-                        scores: heads.scores(&i.e),
+                        cell: heads.as_ref().map_or(0, |h| h.cell(&i.e)),
+                        scores: heads.as_ref().map_or_else(Vec::new, |h| h.scores(&i.e)),
                         group: Some(i.group),
                     };
                     (meta, i.e)
@@ -149,7 +118,8 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
     });
     let (what, counts, target) = match draw {
         Draw::Groups(g) => {
-            Sidecar::from_frames(heads.names().to_vec(), frames).write(&sidecar_path)?;
+            let attributes = heads.as_ref().map_or_else(Vec::new, |h| h.names().to_vec());
+            Sidecar::from_frames(attributes, frames).write(&sidecar_path)?;
             (
                 "groups".to_string(),
                 g.counts().to_vec(),

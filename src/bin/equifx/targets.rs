@@ -31,7 +31,9 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    pub fn load(&self) -> equifx::Result<(Arc<Bundle>, usize, HeadSet)> {
+    /// The bundle, the domain's index and its heads (`None` for a domain
+    /// trained without labels that has label-free groups instead).
+    pub fn load(&self) -> equifx::Result<(Arc<Bundle>, usize, Option<HeadSet>)> {
         let device = equifx::device::select(self.device.parse()?)?;
         let dir = self
             .model
@@ -44,8 +46,17 @@ impl ModelArgs {
             .dtype_on(&device)?;
         let bundle = Bundle::load_cached(&dir, &device, dtype)?;
         let domain = bundle.manifest.domain_index(&self.domain)?;
-        let heads = equifx::model::latents::head_set(&bundle, &self.domain)?;
+        let heads = equifx::model::latents::heads_if_labelled(&bundle, &self.domain)?;
         Ok((bundle, domain, heads))
+    }
+
+    /// The heads [`Self::load`] gave, for a job that needs them; without
+    /// them, the error says how to fit them.
+    pub fn need_heads(&self, bundle: &Bundle, heads: Option<HeadSet>) -> equifx::Result<HeadSet> {
+        heads.map_or_else(
+            || equifx::model::latents::head_set(bundle, &self.domain),
+            Ok,
+        )
     }
 }
 

@@ -1,0 +1,243 @@
+//! The label-free path as a studio without labels runs it (docs/fairness.md
+//! §8): a bundle made the way `equifx train` makes one from folders without
+//! `labels.csv` (no heads, a prior fitted without labels, two groups per
+//! domain), sampled, rebalanced and audited by its groups through the CLI and
+//! the nodes. The synthetic world's pixel oracles judge; the product never
+//! sees them or the world's labels.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+mod common;
+
+use common::cli::{assert_node_matches_cli, equifx, group_counts, groups_attribute, run};
+use common::label_free::label_free_bundle;
+use common::oracle::oracle;
+use equifx::fairness::RebalancePlan;
+use equifx::frame::Image;
+use equifx::instance::Instance;
+use equifx::io::read_image;
+use equifx::node::RenderContext;
+
+/// Renders per domain the bundle's prior is fitted on.
+const TRAINING: usize = 600;
+
+/// The label-free bundle, made once for the tests of this file.
+fn bundle() -> &'static Path {
+    static BUNDLE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &BUNDLE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = label_free_bundle(dir.path(), TRAINING, 7, 2);
+            (dir, path)
+        })
+        .1
+}
+
+fn image(path: &Path) -> Image {
+    read_image(path).unwrap().image
+}
+
+/// The palette oracle's warm share of the readable pictures at `paths`.
+fn warm_share(paths: impl Iterator<Item = PathBuf>) -> (f64, usize) {
+    let (mut warm, mut readable) = (0usize, 0usize);
+    for p in paths {
+        if let (Some(w), _) = oracle(&image(&p)) {
+            readable += 1;
+            warm += usize::from(w);
+        }
+    }
+    (warm as f64 / readable as f64, readable)
+}
+
+/// Renders `count` fresh photos at a planted warm share into `dir`, and
+/// returns their true warm share (from the world's labels.csv).
+fn renders(dir: &Path, count: usize, warm: f64, seed: u64) -> f64 {
+    run(equifx()
+        .args(["synth", "--domain", "photo", "--count", &count.to_string()])
+        .args(["--warm", &warm.to_string(), "--round", "0.6"])
+        .args(["--seed", &seed.to_string(), "--out"])
+        .arg(dir));
+    let labels = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
+    let column = labels
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "palette")
+        .unwrap();
+    let rows: Vec<&str> = labels.lines().skip(1).collect();
+    rows.iter()
+        .filter(|r| r.split(',').nth(column) == Some("warm"))
+        .count() as f64
+        / rows.len() as f64
+}
+
+/// Sampling uniformly over the groups of a bundle without heads: the
+/// sidecar's groups meet the counts exactly, the pixels read warm 50 % within
+/// the issue's ±4 points (2000 pictures: the binomial SE is 1.1 points), and
+/// the Fair Sampler node set to balance by groups draws the same frames.
+#[test]
+fn sampling_by_groups_balances_the_palette_without_heads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("s_####.png");
+    run(equifx()
+        .args(["sample", "--domain", "photo", "--groups", "uniform"])
+        .args(["--count", "2000", "--seed", "5", "--model"])
+        .arg(bundle())
+        .arg("--out")
+        .arg(&out));
+    let report = tmp.path().join("audit");
+    run(equifx()
+        .args(["audit", "--domain", "photo", "--model"])
+        .arg(bundle())
+        .arg("--sidecar")
+        .arg(tmp.path().join("sidecar.json"))
+        .arg("--report")
+        .arg(&report));
+    assert_eq!(group_counts(&report), [1000, 1000]);
+    let (share, readable) = warm_share((0..2000).map(|i| tmp.path().join(format!("s_{i:04}.png"))));
+    eprintln!("photo by groups: warm {share:.4} of {readable} readable");
+    assert!((share - 0.5).abs() <= 0.04, "warm {share:.4}");
+
+    let mut node = Instance::new("org.equifx.FairSampler").unwrap();
+    for (param, value) in [
+        ("model", bundle().to_str().unwrap()),
+        ("domain", "photo"),
+        ("balance", "groups"),
+        ("shares", "*=0.5"),
+        ("block_length", "2000"),
+        ("seed", "5"),
+    ] {
+        node.params_mut().set_from_str(param, value).unwrap();
+    }
+    for f in [0i64, 1, 999, 1999] {
+        let cli = image(&tmp.path().join(format!("s_{f:04}.png")));
+        let (w, h) = (cli.width(), cli.height());
+        let frame = node
+            .render_images(&[], w, h, f, &RenderContext::default())
+            .unwrap();
+        assert_node_matches_cli(&frame, &cli, &format!("frame {f}"));
+    }
+    // Without groups, attribute balancing needs heads this bundle lacks.
+    node.params_mut()
+        .set_from_str("balance", "attributes")
+        .unwrap();
+    let err = node
+        .render_images(&[], 16, 16, 0, &RenderContext::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no attribute heads"), "{err}");
+}
+
+/// Rebalancing fresh renders (75 % warm) to uniform over the groups without
+/// heads: the plan edits exactly the surplus; the edited images read as their
+/// new group and warm ≈ 50 % by the pixels; unedited frames pass through
+/// byte for byte; and the Rebalance node applies the plan as the CLI did.
+#[test]
+fn rebalancing_by_groups_moves_the_palette_without_heads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let planted = renders(&input, 300, 0.75, 31);
+    // The audit of the inputs by groups reads the planted palette.
+    let before = tmp.path().join("before");
+    run(equifx()
+        .arg("audit")
+        .arg(input.join("photo_######.png"))
+        .args(["--domain", "photo", "--model"])
+        .arg(bundle())
+        .arg("--report")
+        .arg(&before));
+    let groups = groups_attribute(&before);
+    let json = std::fs::read_to_string(before.with_extension("json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        report["attributes"].as_array().unwrap().len(),
+        1,
+        "only the groups are audited without heads"
+    );
+    let counts = group_counts(&before);
+    eprintln!("inputs: planted warm {planted:.3}, groups {counts:?}");
+    let warm_group = groups["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| {
+            let (lo, hi) = (
+                c["interval"]["lo"].as_f64().unwrap(),
+                c["interval"]["hi"].as_f64().unwrap(),
+            );
+            lo <= planted && planted <= hi
+        })
+        .expect("a group's interval covers the planted warm share");
+
+    let plan_path = tmp.path().join("plan.json");
+    let out = tmp.path().join("out");
+    run(equifx()
+        .arg("rebalance")
+        .arg(input.join("photo_######.png"))
+        .args(["--domain", "photo", "--groups", "uniform", "--model"])
+        .arg(bundle())
+        .arg("--plan")
+        .arg(&plan_path)
+        .arg("--out")
+        .arg(out.join("f_###.png")));
+    let plan = RebalancePlan::from_json(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    assert_eq!(plan.counts_before, counts);
+    assert_eq!(plan.counts_after, [150, 150]);
+    let surplus = counts.iter().map(|&c| c.saturating_sub(150)).sum::<u64>();
+    assert_eq!(plan.edits.len() as u64, surplus, "only the surplus moves");
+    for i in 0..300usize {
+        if plan.edit_for(i).is_none() {
+            let a = image(&input.join(format!("photo_{i:06}.png")));
+            let b = image(&out.join(format!("f_{i:03}.png")));
+            assert_eq!(a.data(), b.data(), "frame {i} is not edited");
+        }
+    }
+    let after = tmp.path().join("after");
+    run(equifx()
+        .arg("audit")
+        .arg(out.join("f_###.png"))
+        .args(["--domain", "photo", "--model"])
+        .arg(bundle())
+        .arg("--report")
+        .arg(&after));
+    let counts_after = group_counts(&after);
+    let (share, readable) = warm_share((0..300).map(|i| out.join(format!("f_{i:03}.png"))));
+    eprintln!(
+        "after: groups {counts_after:?} (warm group {warm_group}), warm {share:.3} of {readable} readable"
+    );
+    // Re-read from their pixels, at most a tenth of the edited frames miss
+    // their new group.
+    let missed = counts_after[1 - warm_group].abs_diff(150);
+    assert!(missed <= surplus / 10, "groups after {counts_after:?}");
+    let se = (0.25 / readable as f64).sqrt();
+    assert!(
+        (share - 0.5).abs() <= 3.29 * se + 0.03,
+        "warm {share:.3} after rebalancing (SE {se:.3})"
+    );
+
+    let mut node = Instance::new("org.equifx.Rebalance").unwrap();
+    for (param, value) in [
+        ("model", bundle().to_str().unwrap()),
+        ("domain", "photo"),
+        ("plan", plan_path.to_str().unwrap()),
+    ] {
+        node.params_mut().set_from_str(param, value).unwrap();
+    }
+    for edit in plan.edits.iter().take(3) {
+        let src = image(&input.join(format!("photo_{:06}.png", edit.item)));
+        let (w, h) = (src.width(), src.height());
+        let frame = node
+            .render_images(
+                std::slice::from_ref(&src),
+                w,
+                h,
+                edit.item as i64,
+                &RenderContext::default(),
+            )
+            .unwrap();
+        let cli = image(&out.join(format!("f_{:03}.png", edit.item)));
+        assert_node_matches_cli(&frame, &cli, &format!("edited frame {}", edit.item));
+    }
+}
