@@ -17,6 +17,7 @@ use equifx::synth::{object_geometry, render_image, Bias, Scene, Style};
 mod common;
 
 use common::oracle::{oracle, srgb8};
+use common::stats::{ks2, ks_critical};
 use rayon::prelude::*;
 
 const N: usize = 2000;
@@ -176,24 +177,6 @@ fn b3_fair_sampler_meets_fifty_fifty_warm_by_the_pixel_oracle() {
     }
 }
 
-/// Two-sample Kolmogorov–Smirnov distance.
-fn ks2(a: &mut [f64], b: &mut [f64]) -> f64 {
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
-    while i < a.len() && j < b.len() {
-        let x = a[i].min(b[j]);
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= x {
-            j += 1;
-        }
-        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
-    }
-    d
-}
-
 /// (4) Diversity kept: within each head cell, where the object is and how big
 /// it is in the Fair Sampler's pictures (50 % warm) follow the natural
 /// samples of the same cell — two-sample KS on centroid x, y and area at
@@ -219,7 +202,7 @@ fn b4_fair_samples_keep_the_diversity_of_each_cell() {
     let fair = geometry(&Target::Marginals(shares), 82);
     let natural = geometry(&Target::Marginals(vec![None; heads.k()]), 83);
     let tests = 3 * fair.len();
-    let c_alpha = (-(1e-3 / tests as f64 / 2.0).ln() / 2.0).sqrt();
+    let alpha = 1e-3 / tests as f64;
     let mut compared = 0;
     for (cell, (f, n)) in fair.iter().zip(&natural).enumerate() {
         if f.len() < 50 || n.len() < 50 {
@@ -231,7 +214,7 @@ fn b4_fair_samples_keep_the_diversity_of_each_cell() {
             continue;
         }
         compared += 1;
-        let crit = c_alpha * ((f.len() + n.len()) as f64 / (f.len() * n.len()) as f64).sqrt();
+        let crit = ks_critical(alpha, f.len(), n.len());
         for (k, name) in ["x", "y", "area"].into_iter().enumerate() {
             let mut a: Vec<f64> = f.iter().map(|g| g[k]).collect();
             let mut c: Vec<f64> = n.iter().map(|g| g[k]).collect();
@@ -254,7 +237,7 @@ fn b4_fair_samples_keep_the_diversity_of_each_cell() {
     let (round_cell, angular_cell) = (1 << kr, 0);
     let mut a: Vec<f64> = fair[round_cell].iter().map(|g| g[2]).collect();
     let mut c: Vec<f64> = natural[angular_cell].iter().map(|g| g[2]).collect();
-    let crit = c_alpha * ((a.len() + c.len()) as f64 / (a.len() * c.len()) as f64).sqrt();
+    let crit = ks_critical(alpha, a.len(), c.len());
     let d = ks2(&mut a, &mut c);
     eprintln!("negative control, round vs angular cell area: KS {d:.3} (critical {crit:.3})");
     assert!(

@@ -11,27 +11,37 @@ use std::sync::OnceLock;
 mod common;
 
 use common::cli::{assert_node_matches_cli, equifx, group_counts, groups_attribute, run};
-use common::label_free::label_free_bundle;
-use common::oracle::oracle;
+use common::label_free::{label_free_bundle, LabelFree};
+use common::oracle::{oracle, srgb8};
+use common::stats::{ks2, ks_critical};
+use equifx::fairness::group_sampler::GroupSampler;
+use equifx::fairness::groups::Groups;
+use equifx::fairness::mixture::Component;
 use equifx::fairness::RebalancePlan;
 use equifx::frame::Image;
 use equifx::instance::Instance;
 use equifx::io::read_image;
+use equifx::model::latents::decode;
+use equifx::model::Bundle;
 use equifx::node::RenderContext;
+use equifx::synth::object_geometry;
 
 /// Renders per domain the bundle's prior is fitted on.
 const TRAINING: usize = 600;
 
-/// The label-free bundle, made once for the tests of this file.
+/// The label-free bundle and the renders its prior was fitted on, made once
+/// for the tests of this file.
+fn made() -> &'static (tempfile::TempDir, PathBuf, LabelFree) {
+    static BUNDLE: OnceLock<(tempfile::TempDir, PathBuf, LabelFree)> = OnceLock::new();
+    BUNDLE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, world) = label_free_bundle(dir.path(), TRAINING, 7, 2);
+        (dir, path, world)
+    })
+}
+
 fn bundle() -> &'static Path {
-    static BUNDLE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &BUNDLE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let path = label_free_bundle(dir.path(), TRAINING, 7, 2);
-            (dir, path)
-        })
-        .1
+    &made().1
 }
 
 fn image(path: &Path) -> Image {
@@ -240,4 +250,172 @@ fn rebalancing_by_groups_moves_the_palette_without_heads() {
         let cli = image(&out.join(format!("f_{:03}.png", edit.item)));
         assert_node_matches_cli(&frame, &cli, &format!("edited frame {}", edit.item));
     }
+}
+
+/// Natural and balanced draws of photo from `groups` (N each): per picture,
+/// its group and the oracles' readings and geometry.
+struct Drawn {
+    group: usize,
+    warm: Option<bool>,
+    round: Option<bool>,
+    geometry: Option<[f64; 3]>,
+}
+
+fn draw(groups: &Groups, target: &[f64], n: u64, seed: u64) -> Vec<Drawn> {
+    let b = Bundle::load(bundle(), &candle_core::Device::Cpu).unwrap();
+    let prior = b.prior.as_ref().unwrap();
+    let sampler = GroupSampler::new(prior.components(PHOTO), groups, target, n, seed).unwrap();
+    let items = sampler.sample_range(0..n).unwrap();
+    let es: Vec<Vec<f32>> = items.iter().map(|i| i.e.clone()).collect();
+    let pictures = decode(&b, &es, PHOTO).unwrap();
+    items
+        .iter()
+        .zip(&pictures)
+        .map(|(item, img)| {
+            let (warm, round) = oracle(img);
+            Drawn {
+                group: item.group,
+                warm,
+                round,
+                geometry: object_geometry(&srgb8(img), img.width(), img.height())
+                    .map(|g| [g.x, g.y, g.area]),
+            }
+        })
+        .collect()
+}
+
+/// Photo's domain index in the shipped bundle.
+const PHOTO: usize = 0;
+
+/// Diversity inside each group (the Level B (4) check for groups): pictures
+/// balanced uniformly over the two groups and the model's natural draws, in
+/// each group, put the object at the same places and sizes: two-sample KS on
+/// centroid x, y and area at α = 10⁻³, Bonferroni over 2 groups × 3 features.
+/// Power: the same check tells round from angular objects' area apart.
+#[test]
+fn within_each_group_balanced_pictures_keep_the_natural_diversity() {
+    let b = Bundle::load(bundle(), &candle_core::Device::Cpu).unwrap();
+    let groups = b.manifest.groups["photo"].clone();
+    let n = 2000;
+    let fair = draw(&groups, &[0.5, 0.5], n, 82);
+    let natural = draw(&groups, &groups.shares, n, 83);
+    let alpha = 1e-3 / 6.0;
+    for g in 0..2 {
+        let geo = |d: &[Drawn]| -> Vec<[f64; 3]> {
+            d.iter()
+                .filter(|x| x.group == g)
+                .filter_map(|x| x.geometry)
+                .collect()
+        };
+        let (f, m) = (geo(&fair), geo(&natural));
+        assert!(
+            f.len() >= 200 && m.len() >= 200,
+            "group {g}: {} / {}",
+            f.len(),
+            m.len()
+        );
+        let crit = ks_critical(alpha, f.len(), m.len());
+        for (k, name) in ["x", "y", "area"].into_iter().enumerate() {
+            let mut a: Vec<f64> = f.iter().map(|x| x[k]).collect();
+            let mut c: Vec<f64> = m.iter().map(|x| x[k]).collect();
+            let d = ks2(&mut a, &mut c);
+            eprintln!(
+                "group {g} {name}: KS {d:.3} (critical {crit:.3}; {} balanced, {} natural)",
+                f.len(),
+                m.len()
+            );
+            assert!(d <= crit, "group {g}: the object's {name} differs from natural draws of the group (KS {d:.3} > {crit:.3})");
+        }
+    }
+    let area = |round: bool| -> Vec<f64> {
+        fair.iter()
+            .filter(|x| x.round == Some(round))
+            .filter_map(|x| x.geometry.map(|g| g[2]))
+            .collect()
+    };
+    let (mut r, mut a) = (area(true), area(false));
+    let crit = ks_critical(alpha, r.len(), a.len());
+    let d = ks2(&mut r, &mut a);
+    eprintln!("power: round vs angular area KS {d:.3} (critical {crit:.3})");
+    assert!(
+        d > crit,
+        "the KS check cannot tell round from angular objects apart"
+    );
+}
+
+/// Negative control: in photo the world draws the palette independently of
+/// the shape (70 % warm, 80 % round). Groups that follow the shape alone —
+/// each component in the group of the shape most of its training renders
+/// have, as if a discovery had found shape — are balanced to 50/50: the
+/// pictures' round share moves (the groups do balance something), and their
+/// warm share stays the natural draws' within the two-sample interval at
+/// α = 10⁻³.
+#[test]
+fn balancing_groups_that_follow_shape_leaves_the_independent_palette_alone() {
+    let (_, _, world) = made();
+    let b = Bundle::load(bundle(), &candle_core::Device::Cpu).unwrap();
+    let components = b.prior.as_ref().unwrap().components(PHOTO);
+    let mut round_votes = vec![(0usize, 0usize); components.len()];
+    for (e, &(_, round)) in world.points[PHOTO].iter().zip(&world.truth[PHOTO]) {
+        let c = best_component(components, e);
+        round_votes[c].0 += round;
+        round_votes[c].1 += 1;
+    }
+    let of_component: Vec<usize> = round_votes
+        .iter()
+        .map(|&(r, n)| usize::from(2 * r < n))
+        .collect();
+    let mut shares = vec![0.0; 2];
+    for (c, &g) in components.iter().zip(&of_component) {
+        shares[g] += c.weight;
+    }
+    let shape_groups = Groups {
+        of_component,
+        shares,
+        evidence: Vec::new(),
+        names: Vec::new(),
+    };
+    let n = 2000;
+    let balanced = draw(&shape_groups, &[0.5, 0.5], n, 91);
+    let natural = draw(&shape_groups, &shape_groups.shares, n, 92);
+    let share = |d: &[Drawn], f: fn(&Drawn) -> Option<bool>| -> (f64, usize) {
+        let read: Vec<bool> = d.iter().filter_map(f).collect();
+        (
+            read.iter().filter(|&&x| x).count() as f64 / read.len() as f64,
+            read.len(),
+        )
+    };
+    let (round_b, _) = share(&balanced, |d| d.round);
+    let (round_n, _) = share(&natural, |d| d.round);
+    let (warm_b, nb) = share(&balanced, |d| d.warm);
+    let (warm_n, nn) = share(&natural, |d| d.warm);
+    let p = (warm_b * nb as f64 + warm_n * nn as f64) / (nb + nn) as f64;
+    let half_width = 3.29 * (p * (1.0 - p) * (1.0 / nb as f64 + 1.0 / nn as f64)).sqrt();
+    eprintln!(
+        "shape groups {:?}: round {round_n:.3} → {round_b:.3}; warm {warm_n:.3} → {warm_b:.3} (±{half_width:.3})",
+        shape_groups.shares
+    );
+    assert!(
+        round_n - round_b > 0.15,
+        "balancing the shape groups should move the round share: {round_n:.3} → {round_b:.3}"
+    );
+    assert!(
+        (warm_b - warm_n).abs() <= half_width,
+        "the palette moved: warm {warm_n:.3} → {warm_b:.3} (±{half_width:.3})"
+    );
+}
+
+/// The component that explains the whitened point `e` best.
+fn best_component(components: &[Component], e: &[f32]) -> usize {
+    let score = |c: &Component| {
+        let d2: f64 = e
+            .iter()
+            .zip(&c.mean)
+            .map(|(&x, m)| (f64::from(x) - m).powi(2))
+            .sum();
+        c.weight.ln() - 0.5 * d2
+    };
+    (0..components.len())
+        .max_by(|&a, &b| score(&components[a]).total_cmp(&score(&components[b])))
+        .unwrap()
 }

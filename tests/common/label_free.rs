@@ -88,13 +88,14 @@ pub fn assign(components: &[Component], groups: &Groups, points: &[Vec<f32>]) ->
 /// A copy of the shipped bundle in `dir` as `equifx train` makes it from
 /// folders without `labels.csv`: the prior fitted without labels on `n`
 /// renders per domain, no heads and no attribute statistics, and `k`
-/// label-free groups per domain. Returns the bundle folder.
+/// label-free groups per domain. Returns the bundle folder and the renders
+/// the prior was fitted on.
 pub fn label_free_bundle(
     dir: &std::path::Path,
     n: usize,
     seed: u64,
     k: usize,
-) -> std::path::PathBuf {
+) -> (std::path::PathBuf, LabelFree) {
     use equifx::fairness::groups::{discover, GroupCount};
     let world = label_free(n, seed);
     let out = dir.join("label-free-bundle");
@@ -110,5 +111,5 @@ pub fn label_free_bundle(
         manifest.groups.insert(name, groups);
     }
     manifest.write(&out).unwrap();
-    out
+    (out, world)
 }

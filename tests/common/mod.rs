@@ -7,5 +7,6 @@ pub mod cli;
 pub mod label_free;
 pub mod level_a;
 pub mod oracle;
+pub mod stats;
 pub mod tensor;
 pub mod venv;
