@@ -423,30 +423,94 @@ fn the_group_sheet_shows_each_group_in_its_own_row() {
         .args(["--domain", "photo", "--per-row", "4", "-o"])
         .arg(&out));
     let sheet = read_image(&out.join("groups-photo.png")).unwrap().image;
-    let (side, gap, per) = (64, 4, 4);
+    let (side, gap, per) = (64usize, 4usize, 4usize);
     assert_eq!(
         sheet.width(),
         2 * per * side + (2 * per + 2) * gap + 3 * gap
     );
     assert_eq!(sheet.height(), 2 * side + 3 * gap);
     for (row, want_warm) in [(0, true), (1, false)] {
-        let mut agree = 0;
-        for i in 0..2 * per {
-            let x0 = gap + i * (side + gap) + if i < per { 0 } else { 3 * gap };
-            let y0 = gap + row * (side + gap);
-            let mut data = Vec::with_capacity(4 * side * side);
-            for c in 0..4 {
-                let plane = sheet.plane(c);
-                for y in y0..y0 + side {
-                    data.extend_from_slice(&plane[y * sheet.width() + x0..][..side]);
-                }
-            }
-            let cell = Image::from_planes(side, side, data).unwrap();
-            agree += usize::from(common::oracle::oracle(&cell).0 == Some(want_warm));
-        }
+        let agree = (0..2 * per)
+            .filter(|&i| {
+                let cell = sheet_cell(&sheet, row, i, per);
+                common::oracle::oracle(&cell).0 == Some(want_warm)
+            })
+            .count();
         assert!(
             agree >= 6,
             "row {row}: {agree} of 8 pictures read as its group"
         );
+    }
+}
+
+/// Picture `i` of row `row` of a group sheet with `per` pictures a half-row
+/// (64-pixel pictures, 4-pixel gaps, 12 between the halves).
+fn sheet_cell(sheet: &Image, row: usize, i: usize, per: usize) -> Image {
+    let (side, gap) = (64, 4);
+    let x0 = gap + i * (side + gap) + if i < per { 0 } else { 3 * gap };
+    let y0 = gap + row * (side + gap);
+    let mut data = Vec::with_capacity(4 * side * side);
+    for c in 0..4 {
+        let plane = sheet.plane(c);
+        for y in y0..y0 + side {
+            data.extend_from_slice(&plane[y * sheet.width() + x0..][..side]);
+        }
+    }
+    Image::from_planes(side, side, data).unwrap()
+}
+
+/// With the domain's training folder, each row begins with training images:
+/// every picture of a row's left half is one of the folder's images (to
+/// 8-bit rounding), a different one each, and the warm group's are warm by
+/// the pixel oracle and the cool group's cool.
+#[test]
+fn the_group_sheet_shows_training_exemplars_from_the_data_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = grouped_bundle(tmp.path(), &["photo"]);
+    let data = tmp.path().join("training");
+    run(equifx()
+        .args([
+            "synth", "--domain", "photo", "--count", "120", "--seed", "3",
+        ])
+        .arg("--out")
+        .arg(&data));
+    let out = tmp.path().join("sheets");
+    run(equifx()
+        .args(["model", "group-sheet"])
+        .arg(&bundle)
+        .args(["--domain", "photo", "--per-row", "4", "-o"])
+        .arg(&out)
+        .arg("--data")
+        .arg(format!("photo={}", data.display())));
+    let sheet = read_image(&out.join("groups-photo.png")).unwrap().image;
+    let training: Vec<Image> = (0..120)
+        .map(|i| {
+            read_image(&data.join(format!("photo_{i:06}.png")))
+                .unwrap()
+                .image
+        })
+        .collect();
+    let srgb = |img: &Image| common::oracle::srgb8(img);
+    let training8: Vec<Vec<u8>> = training.iter().map(srgb).collect();
+    let mut seen = Vec::new();
+    for (row, want_warm) in [(0, true), (1, false)] {
+        for i in 0..4 {
+            let cell = sheet_cell(&sheet, row, i, 4);
+            let cell8 = srgb(&cell);
+            let source = training8
+                .iter()
+                .position(|t| t.iter().zip(&cell8).all(|(a, b)| a.abs_diff(*b) <= 1))
+                .unwrap_or_else(|| panic!("row {row} picture {i} is no training image"));
+            assert!(
+                !seen.contains(&source),
+                "training image {source} shown twice"
+            );
+            seen.push(source);
+            assert_eq!(
+                common::oracle::oracle(&cell).0,
+                Some(want_warm),
+                "row {row} picture {i} (training image {source})"
+            );
+        }
     }
 }

@@ -29,7 +29,7 @@ const ENCODE_CHUNK: usize = 64;
 /// image), each seen as the bundle's networks were trained to see it: its
 /// centre crop at the bundle's pixel scale, or the whole image resized when
 /// the bundle was trained on resized images.
-fn encode_domain(bundle: &Bundle, data: &DomainData, domain: usize) -> Result<Vec<f32>> {
+pub fn encode_domain(bundle: &Bundle, data: &DomainData, domain: usize) -> Result<Vec<f32>> {
     let s = bundle.manifest.image_size;
     let sampling = Sampling::of_bundle(bundle.manifest.pixel_scale);
     let mut out = Vec::with_capacity(data.len() * bundle.manifest.latent_dim());

@@ -21,6 +21,6 @@ mod trainer;
 
 pub use config::{Stage, TrainConfig};
 pub use data::{draw_batch, Batch, CropDraw, DomainData, Picture, Placement, Sampling};
-pub use heads::fit_heads;
+pub use heads::{encode_domain, fit_heads};
 pub use step::Stepper;
 pub use trainer::train;

@@ -1,15 +1,17 @@
 //! `equifx model groups`: label-free groups of a bundle's prior components
 //! per domain, stored in its manifest (docs/fairness.md §8).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use equifx::fairness::group_sampler::GroupSampler;
-use equifx::fairness::groups::{discover, GroupCount};
+use equifx::fairness::groups::{discover, most_probable, GroupCount, Groups};
+use equifx::fairness::mixture::Component;
 use equifx::frame::Image;
 use equifx::io::{write_image, Depth};
 use equifx::model::bundle::default_bundle_dir;
 use equifx::model::latents::decode;
 use equifx::model::Bundle;
+use equifx::train::{encode_domain, CropDraw, DomainData, Sampling};
 use equifx::Error;
 
 #[derive(clap::Args)]
@@ -140,7 +142,8 @@ pub fn name(args: NameArgs) -> equifx::Result<()> {
 #[command(
     after_help = "Example:\n  equifx model group-sheet my_bundle -o sheets/\n\n\
 Each group is a row: on the left the pictures of its heaviest components' centres (what the \
-group typically holds), on the right fresh samples from the group. Rows run from group 0 down."
+group typically holds; with --data, the training images nearest to them), on the right fresh \
+samples from the group. Rows run from group 0 down."
 )]
 pub struct SheetArgs {
     /// The bundle folder, with groups (`equifx model groups`).
@@ -157,6 +160,84 @@ pub struct SheetArgs {
     /// Seed of the fresh samples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// A domain's training folder, `NAME=DIR` (repeat): its rows then begin
+    /// with the training images nearest to each group's heaviest components,
+    /// as the networks saw them, instead of the components' decoded centres
+    /// (the first 5000 readable images in path order are searched).
+    #[arg(long, value_name = "NAME=DIR")]
+    data: Vec<String>,
+}
+
+/// Training images searched for exemplars, per domain.
+const EXEMPLAR_POOL: usize = 5000;
+
+/// A domain's training images in the fairness space, to pick exemplars from.
+struct Exemplars {
+    data: DomainData,
+    points: Vec<Vec<f32>>,
+    group: Vec<usize>,
+}
+
+impl Exemplars {
+    fn load(bundle: &Bundle, name: &str, dir: &Path, groups: &Groups) -> equifx::Result<Self> {
+        let d = bundle.manifest.domain_index(name)?;
+        let prior = bundle
+            .prior
+            .as_ref()
+            .ok_or_else(|| Error::Model("the bundle has no prior".into()))?;
+        let data = DomainData::load(name, dir, Some(EXEMPLAR_POOL))?;
+        let dim = bundle.manifest.latent_dim();
+        let points: Vec<Vec<f32>> = encode_domain(bundle, &data, d)?
+            .chunks_exact(dim)
+            .map(|v| prior.whiten(d, v))
+            .collect();
+        let group = points
+            .iter()
+            .map(|e| most_probable(prior.components(d), groups, e).unwrap_or(usize::MAX))
+            .collect();
+        Ok(Exemplars {
+            data,
+            points,
+            group,
+        })
+    }
+
+    /// For each of `components` (of group `g`), the nearest training image
+    /// the group holds, each image at most once, as the networks saw it.
+    fn nearest(
+        &self,
+        bundle: &Bundle,
+        comps: &[Component],
+        g: usize,
+        components: &[usize],
+    ) -> equifx::Result<Vec<Image>> {
+        let mut used = vec![false; self.points.len()];
+        let s = bundle.manifest.image_size;
+        let sampling = Sampling::of_bundle(bundle.manifest.pixel_scale);
+        let space = bundle.manifest.colour_space;
+        let mut out = Vec::new();
+        for &c in components {
+            let distance = |i: usize| -> f64 {
+                self.points[i]
+                    .iter()
+                    .zip(&comps[c].mean)
+                    .map(|(&x, m)| (f64::from(x) - m).powi(2))
+                    .sum()
+            };
+            let Some(best) = (0..self.points.len())
+                .filter(|&i| self.group[i] == g && !used[i])
+                .min_by(|&a, &b| distance(a).total_cmp(&distance(b)))
+            else {
+                break;
+            };
+            used[best] = true;
+            let picture = self.data.picture(best, sampling, s, CropDraw::CENTRE)?;
+            let mut planes: Vec<f32> = picture.pixels.iter().map(|&v| space.to_linear(v)).collect();
+            planes.extend(std::iter::repeat_n(1.0, s * s));
+            out.push(Image::from_planes(s, s, planes)?);
+        }
+        Ok(out)
+    }
 }
 
 /// Gap between pictures, and the wider one between the two halves of a row.
@@ -183,6 +264,16 @@ pub fn sheet(args: SheetArgs) -> equifx::Result<()> {
             args.dir.display()
         )));
     }
+    let mut data = std::collections::BTreeMap::new();
+    for pair in &args.data {
+        let (name, dir) = pair.split_once('=').ok_or_else(|| {
+            Error::InvalidArgument(format!("--data '{pair}': give NAME=DIR, e.g. photo=shots/"))
+        })?;
+        data.insert(
+            m.domains[m.domain_index(name.trim())?].clone(),
+            PathBuf::from(dir),
+        );
+    }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     for name in names {
         let d = m.domain_index(&name)?;
@@ -192,6 +283,10 @@ pub fn sheet(args: SheetArgs) -> equifx::Result<()> {
             )));
         };
         let comps = prior.components(d);
+        let exemplars = data
+            .get(&name)
+            .map(|dir| Exemplars::load(&bundle, &name, dir, groups))
+            .transpose()?;
         let per = args.per_row as usize;
         let mut rows = Vec::with_capacity(groups.shares.len());
         for g in 0..groups.shares.len() {
@@ -199,11 +294,17 @@ pub fn sheet(args: SheetArgs) -> equifx::Result<()> {
                 .filter(|&c| groups.of_component[c] == g)
                 .collect();
             heaviest.sort_by(|&a, &b| comps[b].weight.total_cmp(&comps[a].weight).then(a.cmp(&b)));
-            let centres: Vec<Vec<f32>> = heaviest
-                .iter()
-                .take(per)
-                .map(|&c| comps[c].mean.iter().map(|&x| x as f32).collect())
-                .collect();
+            heaviest.truncate(per);
+            let left = match &exemplars {
+                Some(x) => x.nearest(&bundle, comps, g, &heaviest)?,
+                None => {
+                    let centres: Vec<Vec<f32>> = heaviest
+                        .iter()
+                        .map(|&c| comps[c].mean.iter().map(|&x| x as f32).collect())
+                        .collect();
+                    decode(&bundle, &centres, d)?
+                }
+            };
             let mut target = vec![0.0; groups.shares.len()];
             target[g] = 1.0;
             let fresh: Vec<Vec<f32>> =
@@ -212,7 +313,7 @@ pub fn sheet(args: SheetArgs) -> equifx::Result<()> {
                     .into_iter()
                     .map(|i| i.e)
                     .collect();
-            rows.push((decode(&bundle, &centres, d)?, decode(&bundle, &fresh, d)?));
+            rows.push((left, decode(&bundle, &fresh, d)?));
         }
         let path = args.out.join(format!("groups-{name}.png"));
         write_image(&path, &compose(&rows, per)?, Depth::U8)?;
@@ -243,7 +344,8 @@ fn compose(rows: &[(Vec<Image>, Vec<Image>)], per: usize) -> equifx::Result<Imag
     data[3 * w * h..].fill(1.0);
     for (r, (centres, fresh)) in rows.iter().enumerate() {
         let y0 = GAP + r * (side + GAP);
-        for (i, img) in centres.iter().chain(fresh).enumerate() {
+        let slots = (0..).zip(centres).chain((per..).zip(fresh));
+        for (i, img) in slots {
             let half = if i < per { 0 } else { 3 * GAP };
             let x0 = GAP + i * (side + GAP) + half;
             for c in 0..4 {
