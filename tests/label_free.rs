@@ -197,6 +197,38 @@ fn rebalancing_by_groups_moves_the_palette_without_heads() {
         );
     }
 
+    // The page shows frames of each group, the surest first: the warm
+    // group's read warm by the pixel oracle, the other's cool.
+    let html = std::fs::read_to_string(before.with_extension("html")).unwrap();
+    for (g, want_warm) in [(0usize, true), (1, false)] {
+        let row = html
+            .split("<tr><td>")
+            .find(|r| r.starts_with(&format!("group {g}</td><td><img")))
+            .unwrap_or_else(|| panic!("no pictures of group {g} on the page"));
+        let pictures: Vec<Image> = row
+            .split("data:image/png;base64,")
+            .skip(1)
+            .map(|p| {
+                use base64::Engine as _;
+                let png = base64::engine::general_purpose::STANDARD
+                    .decode(&p[..p.find('"').unwrap()])
+                    .unwrap();
+                let file = tmp.path().join("thumb.png");
+                std::fs::write(&file, png).unwrap();
+                image(&file)
+            })
+            .collect();
+        assert_eq!(pictures.len(), 8, "group {g}");
+        let agree = pictures
+            .iter()
+            .filter(|p| oracle(p).0 == Some(want_warm))
+            .count();
+        assert!(
+            agree >= 7,
+            "group {g}: {agree} of 8 pictures read as its palette"
+        );
+    }
+
     let plan_path = tmp.path().join("plan.json");
     let out = tmp.path().join("out");
     run(equifx()

@@ -154,6 +154,11 @@ pub struct AttributeAudit {
     /// Why corrected values are missing although a confusion was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correction_note: Option<String>,
+    /// Per class, small PNG pictures of audited frames the class holds, so
+    /// the HTML page shows what a class is (label-free groups have no other
+    /// meaning); the JSON and CSV carry the numbers only.
+    #[serde(skip)]
+    pub examples: Vec<Vec<Vec<u8>>>,
 }
 
 /// Where an audit came from: the report's header, so a page found in a
@@ -362,6 +367,7 @@ pub fn audit_attribute(input: &AttributeInput, config: &AuditConfig) -> Result<A
         verdict,
         corrected_verdict,
         correction_note,
+        examples: Vec::new(),
     })
 }
 

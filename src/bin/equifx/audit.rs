@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use equifx::fairness::audit::{inputs_from_frames, AttributeInput, BootstrapConfig, RunInfo};
-use equifx::fairness::groups::{most_probable, Groups};
+use equifx::fairness::groups::{most_probable, posterior, Groups};
 use equifx::fairness::intervals::{self, Blocks, ConfusionCounts};
 use equifx::fairness::metadata::FrameRecord;
 use equifx::fairness::mixture::Component;
@@ -102,15 +102,17 @@ impl AuditArgs {
 }
 
 /// Head cells and scores of images under `domain`, and each image's
-/// label-free group when the bundle has groups for the domain.
+/// label-free group when the bundle has groups for the domain, with the
+/// group's posterior probability (1 without groups).
 fn classify(
     bundle: &Bundle,
     heads: Option<&HeadSet>,
     files: &[PathBuf],
     domain: usize,
-) -> equifx::Result<Vec<FrameMeta>> {
+) -> equifx::Result<(Vec<FrameMeta>, Vec<f64>)> {
     let groups = domain_groups(bundle, domain);
     let mut frames = Vec::with_capacity(files.len());
+    let mut sureness = Vec::with_capacity(files.len());
     for (chunk_no, chunk) in files.chunks(64).enumerate() {
         let images = chunk
             .iter()
@@ -119,14 +121,19 @@ fn classify(
         for (i, v) in encode(bundle, &images, domain)?.iter().enumerate() {
             let group = match groups {
                 Some((components, g)) => {
-                    Some(most_probable(components, g, v).ok_or_else(|| {
+                    let group = most_probable(components, g, v).ok_or_else(|| {
                         Error::InvalidArgument(format!(
                             "{}: its latent is not finite, so it falls in no group",
                             chunk[i].display()
                         ))
-                    })?)
+                    })?;
+                    sureness.push(posterior(components, g, v)[group]);
+                    Some(group)
                 }
-                None => None,
+                None => {
+                    sureness.push(1.0);
+                    None
+                }
             };
             frames.push(FrameMeta {
                 item: (chunk_no * 64 + i) as u64,
@@ -137,7 +144,48 @@ fn classify(
             });
         }
     }
-    Ok(frames)
+    Ok((frames, sureness))
+}
+
+/// Pictures per class on the HTML page.
+const EXAMPLES: usize = 8;
+
+/// Per group, the PNGs of up to [`EXAMPLES`] of `files` it holds, the surest
+/// first (height 64, the frame's aspect kept).
+fn group_examples(
+    files: &[PathBuf],
+    frames: &[FrameMeta],
+    sureness: &[f64],
+    k: usize,
+) -> equifx::Result<Vec<Vec<Vec<u8>>>> {
+    let mut out = vec![Vec::new(); k];
+    for (g, pictures) in out.iter_mut().enumerate() {
+        let mut held: Vec<usize> = (0..frames.len())
+            .filter(|&i| frames[i].group == Some(g))
+            .collect();
+        held.sort_by(|&a, &b| sureness[b].total_cmp(&sureness[a]).then(a.cmp(&b)));
+        for &i in held.iter().take(EXAMPLES) {
+            let img = read_image(&files[i])?.image;
+            let h = 64;
+            let w = (img.width() * h / img.height().max(1)).clamp(1, 4 * h);
+            let small = equifx::frame::resize(&img, w, h);
+            let rgb: Vec<u8> = (0..w * h)
+                .flat_map(|p| {
+                    [0, 1, 2].map(|c| {
+                        (equifx::frame::linear_to_srgb(small.plane(c)[p]).clamp(0.0, 1.0) * 255.0)
+                            .round() as u8
+                    })
+                })
+                .collect();
+            let mut png = Vec::new();
+            image::RgbImage::from_raw(w as u32, h as u32, rgb)
+                .ok_or_else(|| Error::Internal("thumbnail size".into()))?
+                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .map_err(|e| Error::Internal(format!("encoding a thumbnail: {e}")))?;
+            pictures.push(png);
+        }
+    }
+    Ok(out)
 }
 
 /// The prior's components of `domain` and their label-free groups, if the
@@ -199,13 +247,16 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
     }
     let (bundle, domain, heads) = args.model.load()?;
     let names = heads.as_ref().map_or(&[][..], |h| h.names());
+    // Images audited from their pixels, and how sure each one's group is.
+    let mut pictures = None;
     let frames: Sidecar = if let Some(s) = &args.sidecar {
         Sidecar::read(s)?
     } else if let Some(dir) = &args.records {
         FrameRecord::read_dir(dir)?
     } else {
         let files = expand_inputs(&args.inputs)?;
-        let metas = classify(&bundle, heads.as_ref(), &files, domain)?;
+        let (metas, sureness) = classify(&bundle, heads.as_ref(), &files, domain)?;
+        pictures = Some((files, sureness));
         Sidecar::from_frames(names.to_vec(), metas)
     };
     if frames.attributes != names {
@@ -259,6 +310,17 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         ..AuditConfig::default()
     };
     let mut report = audit(&inputs, &config)?;
+    if let (Some((files, sureness)), Some(groups)) = (
+        &pictures,
+        // The groups come last (a head may be called "groups" too).
+        report
+            .attributes
+            .iter_mut()
+            .rev()
+            .find(|a| a.name == "groups"),
+    ) {
+        groups.examples = group_examples(files, &frames.frames, sureness, groups.classes.len())?;
+    }
     // Empty, as a farm template passes it, is the shipped bundle too.
     let model_dir = args
         .model
@@ -278,7 +340,7 @@ pub fn run(args: AuditArgs) -> equifx::Result<()> {
         let out_domain = m.domain_index(out_domain_name)?;
         let out_heads = head_set(&bundle, out_domain_name)?;
         let out_files = expand_inputs(&args.outputs)?;
-        let outs = classify(&bundle, Some(&out_heads), &out_files, out_domain)?;
+        let (outs, _) = classify(&bundle, Some(&out_heads), &out_files, out_domain)?;
         if outs.len() != frames.frames.len() {
             return Err(Error::InvalidArgument(format!(
                 "{} inputs but {} outputs: a paired audit needs one output per input",

@@ -37,7 +37,7 @@ td.verdict,th.verdict{text-align:left}.metrics td:last-child,.metrics th:last-ch
 .pass{background:#dafbe1;color:#116329}.inconclusive{background:#fff8c5;color:#7d4e00}.fail{background:#ffebe9;color:#a40e26}\
 .lede{font-size:1.1em}.note{color:#57606a;font-size:.9em}code{font-size:.85em;word-break:break-all}\
 svg{display:block;max-width:760px;height:auto}details{margin:.8em 0}summary{cursor:pointer;font-weight:600}\
-section{break-inside:avoid}figure{margin:.5em 0;break-inside:avoid}\
+section{break-inside:avoid}figure{margin:.5em 0;break-inside:avoid}figure.examples img{height:64px;margin:1px}\
 @media print{body{margin:0;max-width:none}a{color:inherit;text-decoration:none}}";
 
 /// Renders the report as HTML.
@@ -194,11 +194,34 @@ fn attribute(h: &mut String, report: &AuditReport, i: usize, a: &AttributeAudit)
     h.push_str(&svg::plot(a, report.config.level, report.config.delta));
     h.push_str("</figure>\n");
     class_table(h, i, a);
+    examples(h, a);
     if let Some(b) = &a.bootstrap {
         sequence::sequence(h, report, i, a, b);
     }
     metrics(h, i, a);
     h.push_str("</section>\n");
+}
+
+/// A row of pictures per class: audited frames the class holds.
+fn examples(h: &mut String, a: &AttributeAudit) {
+    use base64::Engine as _;
+    if a.examples.iter().all(Vec::is_empty) {
+        return;
+    }
+    h.push_str("<figure class=\"examples\"><figcaption>Frames the audit put in each class, the surest first</figcaption><table><tbody>\n");
+    for (c, pictures) in a.classes.iter().zip(&a.examples) {
+        let _ = write!(h, "<tr><td>{}</td><td>", esc(&c.name));
+        for png in pictures {
+            let _ = write!(
+                h,
+                "<img alt=\"a frame in {}\" src=\"data:image/png;base64,{}\"> ",
+                esc(&c.name),
+                base64::engine::general_purpose::STANDARD.encode(png)
+            );
+        }
+        h.push_str("</td></tr>\n");
+    }
+    h.push_str("</tbody></table></figure>\n");
 }
 
 fn class_table(h: &mut String, i: usize, a: &AttributeAudit) {
