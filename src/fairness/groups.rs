@@ -700,6 +700,27 @@ fn canonical(partition: &[usize], weights: &[f64]) -> (Vec<usize>, Vec<f64>) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn abandoned_distances_decide_as_the_whole_sum_would() {
+        let mut r = StreamRng::new(1, b"dist2-test", 0);
+        for n in [1usize, 3, 4, 63, 64, 65, 130, 512] {
+            for _ in 0..50 {
+                let a: Vec<f64> = (0..n).map(|_| r.normal()).collect();
+                let b: Vec<f64> = (0..n).map(|_| r.normal()).collect();
+                let naive: f64 = a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum();
+                let d = dist2(&a, &b);
+                assert!((d - naive).abs() <= 1e-12 * naive.max(1.0), "{d} vs {naive}");
+                for bound in [0.0, 0.5 * d, d, d * (1.0 + 1e-15), 2.0 * d] {
+                    assert_eq!(
+                        dist2_unless_above(&a, &b, bound),
+                        (d <= bound).then_some(d),
+                        "n {n}, bound {bound}, distance {d}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Component means around `centres`: `per` components each, offsets
     /// 0.5·N(0, I), weights uniform in [0.5, 1.5) scaled so that centre s
     /// holds `shares[s]`; component i belongs to centre i mod centres.
