@@ -15,7 +15,7 @@ pub enum ModelCommand {
     /// The bundle's networks as ONNX graphs (`model export --onnx [DIR] -o OUT`).
     Export(export::ExportArgs),
     /// Label-free groups of each domain's training data, stored in the
-    /// bundle (`model groups [DIR] [--domain NAME] [--groups K|auto]`).
+    /// bundle (`model groups DIR [--domain NAME] [--groups K|auto]`).
     Groups(groups::GroupsArgs),
     /// Names a domain's label-free groups, so reports and targets can use the
     /// names (`model name-group DIR --domain NAME GROUP=NAME …`).

@@ -8,7 +8,6 @@ use equifx::fairness::groups::{discover, most_probable, GroupCount, Groups};
 use equifx::fairness::mixture::Component;
 use equifx::frame::Image;
 use equifx::io::{write_image, Depth};
-use equifx::model::bundle::default_bundle_dir;
 use equifx::model::latents::decode;
 use equifx::model::Bundle;
 use equifx::train::{encode_domain, CropDraw, DomainData, Sampling};
@@ -20,9 +19,9 @@ use equifx::Error;
 equifx model groups my_bundle --domain photo --groups 2"
 )]
 pub struct GroupsArgs {
-    /// The bundle folder (default: the shipped bundle). Its manifest.toml is
-    /// rewritten with the groups.
-    dir: Option<PathBuf>,
+    /// The bundle folder; its manifest.toml is rewritten with the groups (so
+    /// the shipped bundle is never changed by accident: copy it first).
+    dir: PathBuf,
     /// The domain to group (repeat; default: every domain).
     #[arg(long)]
     domain: Vec<String>,
@@ -46,7 +45,7 @@ pub fn run(args: GroupsArgs) -> equifx::Result<()> {
             ))
         })?),
     };
-    let dir = args.dir.unwrap_or_else(default_bundle_dir);
+    let dir = args.dir;
     let bundle = Bundle::load(&dir, &candle_core::Device::Cpu)?;
     let prior = bundle.prior.as_ref().ok_or_else(|| {
         Error::Model(format!(
