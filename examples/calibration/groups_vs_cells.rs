@@ -5,10 +5,13 @@
 //! `equifx::fairness::groups`, each render goes to its most probable group,
 //! and the adjusted Rand index compares that with the palette (warm/cool),
 //! the shape (round/angular) and their four cells. tests/fairness_groups.rs
-//! holds the K = 2 bound at a smaller N.
+//! holds the K = 2 bound at a smaller N. It then says what four groups
+//! follow: the share of each scene parameter's variance between them (η²).
+//! With a folder as the second argument it also writes the label-free bundle
+//! there, to look at with `equifx model group-sheet`.
 //!
 //! ```text
-//! cargo run --release --example groups_vs_cells [N per domain, default 1500]
+//! cargo run --release --example groups_vs_cells [N per domain, default 1500] [BUNDLE_DIR]
 //! ```
 
 #[path = "../../tests/common/bundle.rs"]
@@ -17,7 +20,7 @@ mod bundle;
 mod label_free;
 
 use equifx::fairness::groups::{adjusted_rand_index, discover, GroupCount};
-use equifx::synth::Style;
+use equifx::synth::{Palette, Scene, Shape, Style};
 use label_free::{assign, label_free};
 
 /// Renders seeds not used to train the shipped bundle.
@@ -66,5 +69,86 @@ fn main() -> equifx::Result<()> {
             );
         }
     }
+    follows(&world)?;
+    if let Some(dir) = std::env::args().nth(2) {
+        let (bundle, _) = label_free::label_free_bundle(std::path::Path::new(&dir), n, SEED, 2);
+        println!("\nthe label-free bundle (two groups a domain): {}", bundle.display());
+    }
     Ok(())
+}
+
+/// What four groups follow: for each scene parameter, the share of its
+/// variance between the groups (η², 0 = the groups ignore it, 1 = it is
+/// constant inside each group), and each group's mean of the top one.
+fn follows(world: &label_free::LabelFree) -> equifx::Result<()> {
+    type Param = (&'static str, fn(&Scene) -> f64);
+    let params: [Param; 12] = [
+        ("warm", |s| f64::from(u8::from(s.palette == Palette::Warm))),
+        ("round", |s| f64::from(u8::from(s.shape == Shape::Round))),
+        ("size", |s| s.size),
+        ("x", |s| s.cx),
+        ("y", |s| s.cy),
+        ("object value", |s| s.value),
+        ("object saturation", |s| s.saturation),
+        ("background value", |s| s.bg_value),
+        ("background hue (cos)", |s| s.bg_hue.to_radians().cos()),
+        ("light (cos)", |s| s.light.cos()),
+        ("elongation", |s| s.elongation),
+        ("stroke angle (cos 2θ)", |s| (2.0 * s.stroke_angle).cos()),
+    ];
+    println!(
+        "\nWhat K = 4 groups follow (η², the share of a parameter's variance between groups):"
+    );
+    println!("| domain | {} |", params.map(|p| p.0).join(" | "));
+    println!("|---|{}", "---|".repeat(params.len()));
+    for (d, style) in Style::ALL.iter().enumerate() {
+        let comps = world.prior.components(d);
+        let groups = discover(comps, GroupCount::Fixed(4), 1)?;
+        let assigned = assign(comps, &groups, &world.points[d]);
+        let scenes = &world.scenes[d];
+        let eta: Vec<String> = params
+            .iter()
+            .map(|(_, f)| {
+                let x: Vec<f64> = scenes.iter().map(f).collect();
+                format!("{:.2}", eta_squared(&x, &assigned, 4))
+            })
+            .collect();
+        println!("| {} | {} |", style.name(), eta.join(" | "));
+        for (name, f) in &params[2..] {
+            let x: Vec<f64> = scenes.iter().map(f).collect();
+            let means: Vec<String> = (0..4)
+                .map(|g| {
+                    let v: Vec<f64> = (0..x.len())
+                        .filter(|&i| assigned[i] == g)
+                        .map(|i| x[i])
+                        .collect();
+                    format!("{:.2}", v.iter().sum::<f64>() / v.len().max(1) as f64)
+                })
+                .collect();
+            eprintln!("{} {name}: group means {}", style.name(), means.join(" / "));
+        }
+    }
+    Ok(())
+}
+
+/// Between-group share of the variance of `x` under the labels `g` (< k).
+fn eta_squared(x: &[f64], g: &[usize], k: usize) -> f64 {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let total: f64 = x.iter().map(|v| (v - mean).powi(2)).sum();
+    let between: f64 = (0..k)
+        .map(|j| {
+            let v: Vec<f64> = (0..x.len()).filter(|&i| g[i] == j).map(|i| x[i]).collect();
+            if v.is_empty() {
+                return 0.0;
+            }
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            v.len() as f64 * (m - mean).powi(2)
+        })
+        .sum();
+    if total > 0.0 {
+        between / total
+    } else {
+        0.0
+    }
 }

@@ -709,7 +709,10 @@ mod tests {
                 let b: Vec<f64> = (0..n).map(|_| r.normal()).collect();
                 let naive: f64 = a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum();
                 let d = dist2(&a, &b);
-                assert!((d - naive).abs() <= 1e-12 * naive.max(1.0), "{d} vs {naive}");
+                assert!(
+                    (d - naive).abs() <= 1e-12 * naive.max(1.0),
+                    "{d} vs {naive}"
+                );
                 for bound in [0.0, 0.5 * d, d, d * (1.0 + 1e-15), 2.0 * d] {
                     assert_eq!(
                         dist2_unless_above(&a, &b, bound),

@@ -30,6 +30,8 @@ pub struct LabelFree {
     pub points: Vec<Vec<Vec<f32>>>,
     /// Per domain, each render's (warm, round) as 0/1.
     pub truth: Vec<Vec<(usize, usize)>>,
+    /// Per domain, each render's whole scene (position, size, background…).
+    pub scenes: Vec<Vec<Scene>>,
 }
 
 /// `n` renders per domain at the domain's planted shares from `seed`,
@@ -40,6 +42,7 @@ pub fn label_free(n: usize, seed: u64) -> LabelFree {
     let s = bundle.manifest.image_size;
     let mut vs = Vec::new();
     let mut truth = Vec::new();
+    let mut all_scenes = Vec::new();
     for (i, style) in Style::ALL.into_iter().enumerate() {
         assert_eq!(bundle.manifest.domain_index(style.name()).unwrap(), i);
         let scenes: Vec<Scene> = (0..n as u64)
@@ -62,6 +65,7 @@ pub fn label_free(n: usize, seed: u64) -> LabelFree {
                 })
                 .collect(),
         );
+        all_scenes.push(scenes);
     }
     let cells = vec![Vec::new(); vs.len()];
     let prior = Prior::fit_with(&vs, &cells, dim, &SHIPPED_PRIOR).unwrap();
@@ -74,6 +78,7 @@ pub fn label_free(n: usize, seed: u64) -> LabelFree {
         prior,
         points,
         truth,
+        scenes: all_scenes,
     }
 }
 
