@@ -201,3 +201,27 @@ fn a_file_given_to_audit_records_is_named_a_file() {
         &[&records.display().to_string(), "is a file, not a folder"],
     );
 }
+
+/// `equifx nodes | head` closes the pipe before equifx is done: it stops
+/// quietly (0 if all was written in time, 141 as for SIGPIPE otherwise),
+/// never with a panic message.
+#[test]
+fn a_closed_output_pipe_ends_quietly_instead_of_panicking() {
+    for _ in 0..5 {
+        let mut child = equifx()
+            .args(["nodes", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            matches!(out.status.code(), Some(0 | 141)),
+            "{:?}: {err}",
+            out.status
+        );
+    }
+}

@@ -72,7 +72,10 @@ fn main() -> equifx::Result<()> {
     follows(&world)?;
     if let Some(dir) = std::env::args().nth(2) {
         let (bundle, _) = label_free::label_free_bundle(std::path::Path::new(&dir), n, SEED, 2);
-        println!("\nthe label-free bundle (two groups a domain): {}", bundle.display());
+        println!(
+            "\nthe label-free bundle (two groups a domain): {}",
+            bundle.display()
+        );
     }
     Ok(())
 }

@@ -94,7 +94,22 @@ pub fn exit_code(code: ErrorCode) -> u8 {
     }
 }
 
+/// `equifx … | head` closes stdout early, and printing then panics with a
+/// broken pipe: stop quietly instead, with the status a shell's own tools
+/// give (128 + SIGPIPE).
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EQUIFX_LOG")
