@@ -1,9 +1,11 @@
 //! The label-free path as a studio without labels runs it (docs/fairness.md
-//! §8): a bundle made the way `equifx train` makes one from folders without
+//! §8): a bundle laid out as `equifx train` makes one from folders without
 //! `labels.csv` (no heads, a prior fitted without labels, two groups per
 //! domain), sampled, rebalanced and audited by its groups through the CLI and
 //! the nodes. The synthetic world's pixel oracles judge; the product never
-//! sees them or the world's labels.
+//! sees them or the world's labels. Its networks are the shipped ones, whose
+//! cINN learnt shared palette and shape directions from labels: that is why
+//! two groups are the palette here (docs/fairness.md §8).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,8 +1,11 @@
 //! The synthetic world's renders in the shipped bundle's fairness space with
-//! the labels withheld: the prior is refitted without cells, so its
+//! the labels withheld from the prior: it is refitted without cells, so its
 //! components split each whole domain, as `equifx train` fits them for data
-//! without `labels.csv` (the networks never see labels). The planted palette
-//! and shape of every render stay known, to judge label-free groups by.
+//! without `labels.csv`. The networks are the shipped ones, whose cINN was
+//! trained with shared attribute directions for the palette and the shape
+//! (docs/fairness.md §8 says what changes with a cINN trained without
+//! labels). The planted palette and shape of every render stay known, to
+//! judge label-free groups by.
 
 // Test files that share `common` for other parts use none of it.
 #![allow(dead_code)]
@@ -90,10 +93,10 @@ pub fn assign(components: &[Component], groups: &Groups, points: &[Vec<f32>]) ->
         .collect()
 }
 
-/// A copy of the shipped bundle in `dir` as `equifx train` makes it from
-/// folders without `labels.csv`: the prior fitted without labels on `n`
+/// A copy of the shipped bundle in `dir` made like one `equifx train` makes
+/// from folders without `labels.csv`: the prior fitted without labels on `n`
 /// renders per domain, no heads and no attribute statistics, and `k`
-/// label-free groups per domain. Returns the bundle folder and the renders
+/// label-free groups per domain (the shipped networks, see the module doc). Returns the bundle folder and the renders
 /// the prior was fitted on.
 pub fn label_free_bundle(
     dir: &std::path::Path,
