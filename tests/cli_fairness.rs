@@ -6,7 +6,9 @@ use std::path::Path;
 
 mod common;
 
-use common::cli::{assert_node_matches_cli, equifx, group_counts, groups_attribute, run};
+use common::cli::{
+    assert_node_matches_cli, equifx, group_counts, groups_attribute, photo_renders, run,
+};
 
 use equifx::fairness::{cells, RebalancePlan, Sidecar};
 use equifx::frame::Image;
@@ -293,24 +295,7 @@ fn audit_by_label_free_groups_reads_the_planted_palette() {
         .arg(&bundle)
         .args(["--domain", "photo", "0=warm", "1=cool"]));
     let renders = tmp.path().join("renders");
-    run(equifx()
-        .args(["synth", "--domain", "photo", "--count", "300"])
-        .args(["--warm", "0.4", "--round", "0.6", "--seed", "21", "--out"])
-        .arg(&renders));
-    let labels = std::fs::read_to_string(renders.join("labels.csv")).unwrap();
-    let column = labels
-        .lines()
-        .next()
-        .unwrap()
-        .split(',')
-        .position(|c| c == "palette")
-        .unwrap();
-    let rows: Vec<&str> = labels.lines().skip(1).collect();
-    let warm = rows
-        .iter()
-        .filter(|r| r.split(',').nth(column) == Some("warm"))
-        .count() as f64
-        / rows.len() as f64;
+    let warm = photo_renders(&renders, 300, 0.4, 21);
     let report = tmp.path().join("audit");
     run(equifx()
         .arg("audit")
@@ -355,7 +340,7 @@ fn audit_by_label_free_groups_reads_the_planted_palette() {
     ] {
         inst.params_mut().set_from_str(param, value).unwrap();
     }
-    for i in 0..rows.len() {
+    for i in 0..300 {
         let img = read_image(&renders.join(format!("photo_{i:06}.png")))
             .unwrap()
             .image;

@@ -12,13 +12,14 @@ use std::sync::OnceLock;
 
 mod common;
 
-use common::cli::{assert_node_matches_cli, equifx, group_counts, groups_attribute, run};
+use common::cli::{
+    assert_node_matches_cli, equifx, group_counts, groups_attribute, photo_renders, run,
+};
 use common::label_free::{label_free_bundle, LabelFree};
 use common::oracle::{oracle, srgb8};
 use common::stats::{ks2, ks_critical};
 use equifx::fairness::group_sampler::GroupSampler;
 use equifx::fairness::groups::Groups;
-use equifx::fairness::mixture::Component;
 use equifx::fairness::RebalancePlan;
 use equifx::frame::Image;
 use equifx::instance::Instance;
@@ -60,29 +61,6 @@ fn warm_share(paths: impl Iterator<Item = PathBuf>) -> (f64, usize) {
         }
     }
     (warm as f64 / readable as f64, readable)
-}
-
-/// Renders `count` fresh photos at a planted warm share into `dir`, and
-/// returns their true warm share (from the world's labels.csv).
-fn renders(dir: &Path, count: usize, warm: f64, seed: u64) -> f64 {
-    run(equifx()
-        .args(["synth", "--domain", "photo", "--count", &count.to_string()])
-        .args(["--warm", &warm.to_string(), "--round", "0.6"])
-        .args(["--seed", &seed.to_string(), "--out"])
-        .arg(dir));
-    let labels = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
-    let column = labels
-        .lines()
-        .next()
-        .unwrap()
-        .split(',')
-        .position(|c| c == "palette")
-        .unwrap();
-    let rows: Vec<&str> = labels.lines().skip(1).collect();
-    rows.iter()
-        .filter(|r| r.split(',').nth(column) == Some("warm"))
-        .count() as f64
-        / rows.len() as f64
 }
 
 /// Sampling uniformly over the groups of a bundle without heads: in every
@@ -160,7 +138,7 @@ fn sampling_by_groups_balances_the_palette_without_heads() {
 fn rebalancing_by_groups_moves_the_palette_without_heads() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    let planted = renders(&input, 300, 0.75, 31);
+    let planted = photo_renders(&input, 300, 0.75, 31);
     // The audit of the inputs by groups reads the planted palette.
     let before = tmp.path().join("before");
     run(equifx()
@@ -407,7 +385,13 @@ fn balancing_groups_that_follow_shape_leaves_the_independent_palette_alone() {
     let components = b.prior.as_ref().unwrap().components(PHOTO);
     let mut round_votes = vec![(0usize, 0usize); components.len()];
     for (e, &(_, round)) in world.points[PHOTO].iter().zip(&world.truth[PHOTO]) {
-        let c = best_component(components, e);
+        let c = (0..components.len())
+            .max_by(|&a, &b| {
+                components[a]
+                    .log_density(e)
+                    .total_cmp(&components[b].log_density(e))
+            })
+            .unwrap();
         round_votes[c].0 += round;
         round_votes[c].1 += 1;
     }
@@ -453,19 +437,4 @@ fn balancing_groups_that_follow_shape_leaves_the_independent_palette_alone() {
         (warm_b - warm_n).abs() <= half_width,
         "the palette moved: warm {warm_n:.3} → {warm_b:.3} (±{half_width:.3})"
     );
-}
-
-/// The component that explains the whitened point `e` best.
-fn best_component(components: &[Component], e: &[f32]) -> usize {
-    let score = |c: &Component| {
-        let d2: f64 = e
-            .iter()
-            .zip(&c.mean)
-            .map(|(&x, m)| (f64::from(x) - m).powi(2))
-            .sum();
-        c.weight.ln() - 0.5 * d2
-    };
-    (0..components.len())
-        .max_by(|&a, &b| score(&components[a]).total_cmp(&score(&components[b])))
-        .unwrap()
 }

@@ -68,23 +68,14 @@ pub fn plan(
     })
 }
 
-/// log π_c − ½‖e − m_c‖² (the component's log density up to a constant).
-fn log_density(c: &Component, e: &[f32]) -> f64 {
-    let d2: f64 = e
-        .iter()
-        .zip(&c.mean)
-        .map(|(&x, m)| (f64::from(x) - m).powi(2))
-        .sum();
-    c.weight.ln() - 0.5 * d2
-}
-
 /// The component of group `g` that explains `e` best.
 fn best_component(components: &[Component], groups: &Groups, g: usize, e: &[f32]) -> usize {
     (0..components.len())
         .filter(|&c| groups.of_component[c] == g)
         .max_by(|&a, &b| {
-            log_density(&components[a], e)
-                .total_cmp(&log_density(&components[b], e))
+            components[a]
+                .log_density(e)
+                .total_cmp(&components[b].log_density(e))
                 .then(b.cmp(&a))
         })
         .unwrap_or(0)

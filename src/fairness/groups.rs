@@ -267,17 +267,7 @@ pub fn posterior(components: &[Component], groups: &Groups, e: &[f32]) -> Vec<f6
     if !sized || e.iter().any(|x| !x.is_finite()) {
         return vec![f64::NAN; k];
     }
-    let logs: Vec<f64> = components
-        .iter()
-        .map(|c| {
-            let d2: f64 = e
-                .iter()
-                .zip(&c.mean)
-                .map(|(&x, m)| (f64::from(x) - m).powi(2))
-                .sum();
-            c.weight.ln() - 0.5 * d2
-        })
-        .collect();
+    let logs: Vec<f64> = components.iter().map(|c| c.log_density(e)).collect();
     let mut top = vec![f64::NEG_INFINITY; k];
     for (&l, &g) in logs.iter().zip(&groups.of_component) {
         if let Some(t) = top.get_mut(g) {

@@ -8,3 +8,16 @@ pub struct Component {
     pub weight: f64,
     pub mean: Vec<f64>,
 }
+
+impl Component {
+    /// ln π + ln N(e; m, I) up to the constant −d/2·ln 2π that every
+    /// component shares: what posteriors over components compare.
+    pub fn log_density(&self, e: &[f32]) -> f64 {
+        let d2: f64 = e
+            .iter()
+            .zip(&self.mean)
+            .map(|(&x, m)| (f64::from(x) - m).powi(2))
+            .sum();
+        self.weight.ln() - 0.5 * d2
+    }
+}

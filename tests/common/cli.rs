@@ -60,3 +60,27 @@ pub fn group_counts(stem: &Path) -> Vec<u64> {
         .map(|c| c["count"].as_u64().unwrap())
         .collect()
 }
+
+/// Renders `count` fresh photos into `dir` with `equifx synth` at a planted
+/// warm share (round 60 %, a mix no domain was trained at) and returns their
+/// true warm share, read from the world's labels.csv.
+pub fn photo_renders(dir: &Path, count: usize, warm: f64, seed: u64) -> f64 {
+    run(equifx()
+        .args(["synth", "--domain", "photo", "--count", &count.to_string()])
+        .args(["--warm", &warm.to_string(), "--round", "0.6"])
+        .args(["--seed", &seed.to_string(), "--out"])
+        .arg(dir));
+    let labels = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
+    let column = labels
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "palette")
+        .unwrap();
+    let rows: Vec<&str> = labels.lines().skip(1).collect();
+    rows.iter()
+        .filter(|r| r.split(',').nth(column) == Some("warm"))
+        .count() as f64
+        / rows.len() as f64
+}
