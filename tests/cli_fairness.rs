@@ -304,6 +304,29 @@ fn audit_by_label_free_groups_reads_the_planted_palette() {
         .arg(&bundle)
         .arg("--report")
         .arg(&report));
+    // `model info` (and so the C ABI's equifx_model_info) lists the groups by
+    // the names targets take, with their training shares.
+    let info: serde_json::Value = serde_json::from_str(&run(equifx()
+        .args(["model", "info", "--json"])
+        .arg(&bundle)))
+    .unwrap();
+    let photo = &info["domains"][0];
+    assert_eq!(photo["name"], "photo");
+    let listed: Vec<(&str, f64)> = photo["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().unwrap(),
+                g["training_share"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert_eq!((listed[0].0, listed[1].0), ("warm", "cool"));
+    assert!((listed[0].1 - json_share(&bundle)).abs() < 1e-12);
+    assert!((listed[0].1 + listed[1].1 - 1.0).abs() < 1e-9);
     let groups = groups_attribute(&report);
     let classes = groups["classes"].as_array().unwrap();
     assert_eq!(classes.len(), 2);

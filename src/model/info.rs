@@ -23,15 +23,25 @@ pub struct AttributeInfo {
     pub has_head: bool,
 }
 
+/// One label-free group of a domain (`equifx model groups`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupInfo {
+    /// The name targets and reports use: a person's (`equifx model
+    /// name-group`) or "group N".
+    pub name: String,
+    /// Share of the domain's training data in the group.
+    pub training_share: f64,
+}
+
 /// One domain of a bundle.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DomainInfo {
     pub name: String,
     pub training_images: usize,
     pub attributes: Vec<AttributeInfo>,
-    /// Training shares of the label-free groups (`equifx model groups`), if found.
+    /// The label-free groups, in group order, if found.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub group_shares: Vec<f64>,
+    pub groups: Vec<GroupInfo>,
 }
 
 /// Everything `equifx model info` and `equifx_model_info` report.
@@ -81,10 +91,17 @@ impl ModelInfo {
                 }
                 DomainInfo {
                     name: d.clone(),
-                    group_shares: m
+                    groups: m
                         .groups
                         .get(d)
-                        .map(|g| g.shares.clone())
+                        .map(|g| {
+                            (0..g.shares.len())
+                                .map(|k| GroupInfo {
+                                    name: g.name(k),
+                                    training_share: g.shares[k],
+                                })
+                                .collect()
+                        })
                         .unwrap_or_default(),
                     training_images: stats.map_or(0, |s| s.images),
                     attributes: names
@@ -135,13 +152,13 @@ impl ModelInfo {
                 let head = if a.has_head { "head" } else { "no head" };
                 out += &format!("      {}: {share} of the training data, {head}\n", a.name);
             }
-            if !d.group_shares.is_empty() {
+            if !d.groups.is_empty() {
                 let shares: Vec<String> = d
-                    .group_shares
+                    .groups
                     .iter()
-                    .map(|s| format!("{:.1} %", 100.0 * s))
+                    .map(|g| format!("{} {:.1} %", g.name, 100.0 * g.training_share))
                     .collect();
-                out += &format!("      label-free groups: {}\n", shares.join(" / "));
+                out += &format!("      label-free groups: {}\n", shares.join(", "));
             }
         }
         let a = &self.architecture;

@@ -19,5 +19,5 @@ pub use autoencoder::Autoencoder;
 pub use bundle::{Bundle, Manifest};
 pub use cinn::Cinn;
 pub use config::ModelConfig;
-pub use info::ModelInfo;
+pub use info::{GroupInfo, ModelInfo};
 pub use prior::{Prior, PriorOptions};
