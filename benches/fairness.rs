@@ -1,8 +1,9 @@
 //! Fairness math without networks (spec DESIGN: "rebalanced sampling of 10,000
 //! latents under 50 ms on the CPU"): the Fair Sampler drawing 10k latents of
 //! the default bundle's size (512) with two correlated heads, the same with the
-//! shipped bundle's own heads and four-component prior, the Rebalance plan of
-//! a 10k batch, and the audit of 10k frames' metadata.
+//! shipped bundle's own heads and prior mixture, the Rebalance plan of a 10k
+//! batch, the audit of 10k frames' metadata, and the same jobs over label-free
+//! groups (finding them, sampling, planning).
 //!
 //! `cargo bench --bench fairness`
 
@@ -89,7 +90,52 @@ fn bench(c: &mut Criterion) {
             audit(&inputs, &AuditConfig::default()).expect("audit")
         })
     });
+    groups(&mut g, &bundle);
     g.finish();
+}
+
+/// Label-free groups on the shipped photo prior: finding them (`--groups
+/// auto` and two), and the group sampler and group rebalance at 10k items.
+fn groups(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    bundle: &equifx::model::Bundle,
+) {
+    use equifx::fairness::group_rebalance;
+    use equifx::fairness::group_sampler::GroupSampler;
+    use equifx::fairness::groups::{discover, GroupCount, AUTO_MAX};
+    let Some(prior) = &bundle.prior else { return };
+    let comps = prior.components(bundle.manifest.domain_index("photo").unwrap_or(0));
+    g.bench_function(
+        format!(
+            "find groups automatically (photo, {} components)",
+            comps.len()
+        ),
+        |b| b.iter(|| discover(comps, GroupCount::Auto { max: AUTO_MAX }, 0).expect("groups")),
+    );
+    g.bench_function(
+        format!("find 2 groups (photo, {} components)", comps.len()),
+        |b| b.iter(|| discover(comps, GroupCount::Fixed(2), 0).expect("groups")),
+    );
+    let two = discover(comps, GroupCount::Fixed(2), 0).expect("groups");
+    g.bench_function("sample 10k latents over 2 groups, uniform", |b| {
+        b.iter(|| {
+            GroupSampler::new(comps, &two, &[0.5, 0.5], N, 7)
+                .expect("sampler")
+                .sample_range(0..N)
+                .expect("sample")
+        })
+    });
+    let natural: Vec<Vec<f32>> = GroupSampler::new(comps, &two, &two.shares, N, 8)
+        .expect("sampler")
+        .sample_range(0..N)
+        .expect("sample")
+        .into_iter()
+        .map(|i| i.e)
+        .collect();
+    let counts = equifx::fairness::ipf::largest_remainder(&[0.5, 0.5], N);
+    g.bench_function("rebalance plan of 10k items over 2 groups", |b| {
+        b.iter(|| group_rebalance::plan(&natural, comps, &two, &counts).expect("plan"))
+    });
 }
 
 criterion_group!(benches, bench);

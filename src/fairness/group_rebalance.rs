@@ -11,7 +11,9 @@
 //! is taken (cost ‖Δε‖²); which items move is the min-cost assignment shared
 //! with the cell Rebalance.
 
-use super::groups::{most_probable, Groups};
+use rayon::prelude::*;
+
+use super::groups::{most_probable, most_probable_of, posterior_of_logs, Groups};
 use super::mixture::Component;
 use super::rebalance::{choose_moves, Edit, EditMode, RebalancePlan, PLAN_VERSION};
 use crate::error::{Error, Result};
@@ -27,18 +29,20 @@ pub fn plan(
     groups.check(components).map_err(|why| {
         Error::InvalidArgument(format!("the groups do not fit the components: {why}"))
     })?;
-    let mut group = Vec::with_capacity(es.len());
-    let mut component = Vec::with_capacity(es.len());
-    for (i, e) in es.iter().enumerate() {
-        let g = most_probable(components, groups, e).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "item {i}'s latent is not finite (or not {} long), so it falls in no group",
-                components.first().map_or(0, |c| c.mean.len())
-            ))
-        })?;
-        group.push(g);
-        component.push(best_component(components, groups, g, e));
-    }
+    let (group, component): (Vec<usize>, Vec<usize>) = es
+        .par_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            locate(components, groups, e).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "item {i}'s latent is not finite (or not {} long), so it falls in no group",
+                    components.first().map_or(0, |c| c.mean.len())
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let k = groups.shares.len();
     let (counts_before, moves) = choose_moves(&group, k, target_counts, |i, h| {
         move_to_group(&es[i], component[i], h, components, groups)
@@ -68,17 +72,19 @@ pub fn plan(
     })
 }
 
-/// The component of group `g` that explains `e` best.
-fn best_component(components: &[Component], groups: &Groups, g: usize, e: &[f32]) -> usize {
-    (0..components.len())
+/// The most probable group of `e` ([`most_probable`]) and the component of
+/// that group that explains `e` best (the lowest index on a tie); `None` for a
+/// non-finite or wrongly sized `e`.
+fn locate(components: &[Component], groups: &Groups, e: &[f32]) -> Option<(usize, usize)> {
+    if e.iter().any(|x| !x.is_finite()) || components.iter().any(|c| c.mean.len() != e.len()) {
+        return None;
+    }
+    let logs: Vec<f64> = components.iter().map(|c| c.log_density(e)).collect();
+    let g = most_probable_of(&posterior_of_logs(&logs, groups))?;
+    let c = (0..components.len())
         .filter(|&c| groups.of_component[c] == g)
-        .max_by(|&a, &b| {
-            components[a]
-                .log_density(e)
-                .total_cmp(&components[b].log_density(e))
-                .then(b.cmp(&a))
-        })
-        .unwrap_or(0)
+        .max_by(|&a, &b| logs[a].total_cmp(&logs[b]).then(b.cmp(&a)))?;
+    Some((g, c))
 }
 
 /// Δε = m_c′ − m_c to the nearest component c′ of group `h` after which `e`
@@ -218,7 +224,8 @@ mod tests {
         assert!(!plan.edits.is_empty());
         for edit in &plan.edits {
             let e = &es[edit.item];
-            let c = best_component(&comps, &groups, edit.from, e);
+            let (g, c) = locate(&comps, &groups, e).unwrap();
+            assert_eq!(g, edit.from);
             // Δε is the difference of two component means, c's and one of
             // the target group's; no cheaper component of it reads as `to`.
             let to: Vec<usize> = (0..comps.len())

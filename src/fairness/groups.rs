@@ -250,7 +250,12 @@ impl Groups {
 /// The most probable group of the whitened point `e`, or `None` when `e` is
 /// non-finite or wrongly sized.
 pub fn most_probable(components: &[Component], groups: &Groups, e: &[f32]) -> Option<usize> {
-    let post = posterior(components, groups, e);
+    most_probable_of(&posterior(components, groups, e))
+}
+
+/// The most probable group of a posterior (the lowest on a tie), `None` if it
+/// is not finite.
+pub(crate) fn most_probable_of(post: &[f64]) -> Option<usize> {
     if post.iter().any(|p| !p.is_finite()) {
         return None;
     }
@@ -268,6 +273,12 @@ pub fn posterior(components: &[Component], groups: &Groups, e: &[f32]) -> Vec<f6
         return vec![f64::NAN; k];
     }
     let logs: Vec<f64> = components.iter().map(|c| c.log_density(e)).collect();
+    posterior_of_logs(&logs, groups)
+}
+
+/// The group posterior from each component's [`Component::log_density`].
+pub(crate) fn posterior_of_logs(logs: &[f64], groups: &Groups) -> Vec<f64> {
+    let k = groups.shares.len();
     let mut top = vec![f64::NEG_INFINITY; k];
     for (&l, &g) in logs.iter().zip(&groups.of_component) {
         if let Some(t) = top.get_mut(g) {
