@@ -209,6 +209,40 @@ fn rebalancing_by_groups_moves_the_palette_without_heads() {
         );
     }
 
+    // The Bias Audit node records each frame's group without heads, and the
+    // records audit to the same counts as the images.
+    let records = tmp.path().join("records");
+    let mut audit_node = Instance::new("org.equifx.BiasAudit").unwrap();
+    for (param, value) in [
+        ("records", records.to_str().unwrap()),
+        ("model", bundle().to_str().unwrap()),
+        ("domain", "photo"),
+    ] {
+        audit_node.params_mut().set_from_str(param, value).unwrap();
+    }
+    for i in 0..300 {
+        let img = image(&input.join(format!("photo_{i:06}.png")));
+        let (w, h) = (img.width(), img.height());
+        audit_node
+            .render_images(
+                std::slice::from_ref(&img),
+                w,
+                h,
+                i,
+                &RenderContext::default(),
+            )
+            .unwrap();
+    }
+    let from_records = tmp.path().join("from-records");
+    run(equifx()
+        .args(["audit", "--domain", "photo", "--model"])
+        .arg(bundle())
+        .arg("--records")
+        .arg(&records)
+        .arg("--report")
+        .arg(&from_records));
+    assert_eq!(group_counts(&from_records), counts);
+
     let plan_path = tmp.path().join("plan.json");
     let out = tmp.path().join("out");
     run(equifx()

@@ -149,7 +149,8 @@ impl FrameRecord {
                 )));
             }
             let k = r.attributes.len();
-            if k == 0
+            // A record of a domain without heads carries its group alone.
+            if (k == 0 && r.frame.group.is_none())
                 || k > 8
                 || r.frame.cell >= super::cells::n_cells(k)
                 || r.frame.scores.len() != k
@@ -199,5 +200,36 @@ impl Sidecar {
             counts,
             frames,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(group: Option<usize>) -> FrameRecord {
+        FrameRecord {
+            version: METADATA_VERSION,
+            attributes: Vec::new(),
+            frame: FrameMeta {
+                item: 0,
+                seed: 0,
+                cell: 0,
+                scores: Vec::new(),
+                group,
+            },
+        }
+    }
+
+    #[test]
+    fn a_record_without_heads_must_carry_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        record(Some(1)).write(dir.path(), 0).unwrap();
+        let read = FrameRecord::read_dir(dir.path()).unwrap();
+        assert!(read.attributes.is_empty());
+        assert_eq!(read.frames[0].group, Some(1));
+        record(None).write(dir.path(), 1).unwrap();
+        let err = FrameRecord::read_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("frame_000001.json"), "{err}");
     }
 }
