@@ -111,9 +111,14 @@ impl Manifest {
             .map(Vec::as_slice)
             .filter(|h| !h.is_empty())
             .ok_or_else(|| {
+                let groups = if self.groups.contains_key(d) {
+                    ", or work with its label-free groups (`--groups`, Balance By = groups)"
+                } else {
+                    ""
+                };
                 Error::Model(format!(
                     "this model has no attribute heads for domain '{d}': fit them with \
-                 `equifx fit-heads --model BUNDLE --domain {d}=DIR` (DIR with a labels.csv)"
+                 `equifx fit-heads --model BUNDLE --domain {d}=DIR` (DIR with a labels.csv){groups}"
                 ))
             })
     }
