@@ -19,8 +19,9 @@ use equifx::model::{Bundle, Prior, PriorOptions};
 use equifx::synth::{render_image, Bias, Palette, Scene, Shape, Style};
 use rayon::prelude::*;
 
-/// The shipped bundle's prior options (its manifest's provenance).
-pub const SHIPPED_PRIOR: PriorOptions = PriorOptions {
+/// `equifx train`'s default prior options, as a studio's training without
+/// labels fits them.
+pub const TRAIN_DEFAULT_PRIOR: PriorOptions = PriorOptions {
     cluster_size: 6,
     spread: 0.6,
     seed: 0,
@@ -71,7 +72,7 @@ pub fn label_free(n: usize, seed: u64) -> LabelFree {
         all_scenes.push(scenes);
     }
     let cells = vec![Vec::new(); vs.len()];
-    let prior = Prior::fit_with(&vs, &cells, dim, &SHIPPED_PRIOR).unwrap();
+    let prior = Prior::fit_with(&vs, &cells, dim, &TRAIN_DEFAULT_PRIOR).unwrap();
     let points = vs
         .iter()
         .enumerate()
