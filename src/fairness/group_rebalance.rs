@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::groups::{most_probable, most_probable_of, posterior_of_logs, Groups};
 use super::mixture::Component;
-use super::rebalance::{choose_moves, Edit, EditMode, RebalancePlan, PLAN_VERSION};
+use super::rebalance::{choose_moves, EditMode, RebalancePlan, PLAN_VERSION};
 use crate::error::{Error, Result};
 
 /// Plans the rebalance of a batch with whitened points `es` to exactly
@@ -49,15 +49,7 @@ pub fn plan(
     })?;
     let edits = moves
         .into_iter()
-        .map(|m| Edit {
-            item: m.item,
-            from: m.from,
-            to: m.to,
-            delta_u: Vec::new(),
-            coeffs: Vec::new(),
-            delta_e: m.edit,
-            cost: m.cost,
-        })
+        .map(|m| m.into_edit(|de| (Vec::new(), Vec::new(), de)))
         .collect();
     Ok(RebalancePlan {
         version: PLAN_VERSION,

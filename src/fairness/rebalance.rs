@@ -377,14 +377,9 @@ pub fn plan(
     })?;
     let edits = moves
         .into_iter()
-        .map(|m| Edit {
-            item: m.item,
-            from: m.from,
-            to: m.to,
-            coeffs: linalg::mat_vec(sigma_inv, k, &m.edit),
-            delta_u: m.edit,
-            delta_e: Vec::new(),
-            cost: m.cost,
+        .map(|m| {
+            let coeffs = linalg::mat_vec(sigma_inv, k, &m.edit);
+            m.into_edit(|du| (du, coeffs, Vec::new()))
         })
         .collect();
     Ok(RebalancePlan {
@@ -408,6 +403,23 @@ pub(crate) struct Move<E> {
     pub to: usize,
     pub edit: E,
     pub cost: f64,
+}
+
+impl<E> Move<E> {
+    /// The plan's edit of this move; `parts` turns the move's own edit into
+    /// (Δu, coefficients, Δε).
+    pub fn into_edit(self, parts: impl FnOnce(E) -> (Vec<f64>, Vec<f64>, Vec<f64>)) -> Edit {
+        let (delta_u, coeffs, delta_e) = parts(self.edit);
+        Edit {
+            item: self.item,
+            from: self.from,
+            to: self.to,
+            delta_u,
+            coeffs,
+            delta_e,
+            cost: self.cost,
+        }
+    }
 }
 
 /// Which items of a batch move to which class so that class c ends with
