@@ -165,16 +165,11 @@ fn label_free_groups_are_stored_loaded_and_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("grouped");
     copy_default(&dir);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_equifx"))
-        .args(["model", "groups"])
-        .arg(&dir)
-        .args(["--domain", "photo", "--groups", "2"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::cli::run(
+        common::cli::equifx()
+            .args(["model", "groups"])
+            .arg(&dir)
+            .args(["--domain", "photo", "--groups", "2"]),
     );
     let bundle = Bundle::load(&dir, &Device::Cpu).unwrap();
     let groups = &bundle.manifest.groups["photo"];

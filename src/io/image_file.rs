@@ -345,6 +345,43 @@ pub fn image_dimensions(path: &Path) -> Result<(usize, usize)> {
     }
 }
 
+/// The image as straight-alpha sRGB RGBA integers, 16-bit when `wide`, the
+/// way PNG and TIFF files hold it.
+fn to_srgb_integers(image: &Image, wide: bool) -> Result<image::DynamicImage> {
+    let (w, h) = (image.width(), image.height());
+    let format = if wide {
+        PixelFormat::RGBA_U16
+    } else {
+        PixelFormat::RGBA_U8
+    };
+    let layout = FrameLayout::packed(w, h, format, ColourSpace::Srgb, AlphaMode::Straight);
+    let what = || format!("the {w}×{h} {format} pixels to write");
+    let mut bytes = crate::memory::try_vec(layout.required_len(), 0u8, &what)?;
+    image.to_frame(&mut FrameMut::new(layout, &mut bytes)?)?;
+    if wide {
+        let mut v: Vec<u16> = crate::memory::try_with_capacity(bytes.len() / 2, &what)?;
+        v.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|b| u16::from_ne_bytes([b[0], b[1]])),
+        );
+        drop(bytes);
+        image::ImageBuffer::from_raw(w as u32, h as u32, v).map(image::DynamicImage::ImageRgba16)
+    } else {
+        image::ImageBuffer::from_raw(w as u32, h as u32, bytes).map(image::DynamicImage::ImageRgba8)
+    }
+    .ok_or_else(|| Error::Internal("image buffer size mismatch".into()))
+}
+
+/// The image as an 8-bit sRGB PNG file's bytes (for embedding in a page).
+pub fn png_bytes(image: &Image) -> Result<Vec<u8>> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    to_srgb_integers(image, false)?
+        .write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| Error::Internal(format!("cannot encode a PNG: {e}")))?;
+    Ok(out.into_inner())
+}
+
 /// Writes an image file atomically; the format comes from the extension and
 /// `depth` picks 8/16-bit for PNG/TIFF or half/float for EXR (others are
 /// mapped to the nearest depth the format has).
@@ -400,32 +437,7 @@ pub fn write_image(path: &Path, image: &Image, depth: Depth) -> Result<()> {
         }
         FileKind::Png | FileKind::Tiff => {
             let wide = matches!(depth, Depth::U16 | Depth::F16 | Depth::F32);
-            let format = if wide {
-                PixelFormat::RGBA_U16
-            } else {
-                PixelFormat::RGBA_U8
-            };
-            let layout = FrameLayout::packed(w, h, format, ColourSpace::Srgb, AlphaMode::Straight);
-            let what = || format!("the {w}×{h} {format} pixels to write");
-            let mut bytes = crate::memory::try_vec(layout.required_len(), 0u8, &what)
-                .map_err(|e| with_path(path, e))?;
-            image.to_frame(&mut FrameMut::new(layout, &mut bytes)?)?;
-            let dynimg = if wide {
-                let mut v: Vec<u16> = crate::memory::try_with_capacity(bytes.len() / 2, &what)
-                    .map_err(|e| with_path(path, e))?;
-                v.extend(
-                    bytes
-                        .chunks_exact(2)
-                        .map(|b| u16::from_ne_bytes([b[0], b[1]])),
-                );
-                drop(bytes);
-                image::ImageBuffer::from_raw(w as u32, h as u32, v)
-                    .map(image::DynamicImage::ImageRgba16)
-            } else {
-                image::ImageBuffer::from_raw(w as u32, h as u32, bytes)
-                    .map(image::DynamicImage::ImageRgba8)
-            }
-            .ok_or_else(|| Error::Internal("image buffer size mismatch".into()))?;
+            let dynimg = to_srgb_integers(image, wide).map_err(|e| with_path(path, e))?;
             let fmt = if kind == FileKind::Png {
                 image::ImageFormat::Png
             } else {

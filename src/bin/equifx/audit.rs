@@ -168,21 +168,7 @@ fn group_examples(
             let img = read_image(&files[i])?.image;
             let h = 64;
             let w = (img.width() * h / img.height().max(1)).clamp(1, 4 * h);
-            let small = equifx::frame::resize(&img, w, h);
-            let rgb: Vec<u8> = (0..w * h)
-                .flat_map(|p| {
-                    [0, 1, 2].map(|c| {
-                        (equifx::frame::linear_to_srgb(small.plane(c)[p]).clamp(0.0, 1.0) * 255.0)
-                            .round() as u8
-                    })
-                })
-                .collect();
-            let mut png = Vec::new();
-            image::RgbImage::from_raw(w as u32, h as u32, rgb)
-                .ok_or_else(|| Error::Internal("thumbnail size".into()))?
-                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-                .map_err(|e| Error::Internal(format!("encoding a thumbnail: {e}")))?;
-            pictures.push(png);
+            pictures.push(equifx::io::png_bytes(&equifx::frame::resize(&img, w, h))?);
         }
     }
     Ok(out)
