@@ -2,8 +2,9 @@
 //! latents under 50 ms on the CPU"): the Fair Sampler drawing 10k latents of
 //! the default bundle's size (512) with two correlated heads, the same with the
 //! shipped bundle's own heads and prior mixture, the Rebalance plan of a 10k
-//! batch, the audit of 10k frames' metadata, and the same jobs over label-free
-//! groups (finding them, sampling, planning).
+//! batch, the audit of 10k frames' metadata, the same jobs over label-free
+//! groups (finding them, sampling, planning), and decoded pictures per second
+//! with and without the Fair Sampler's check by the pixels.
 //!
 //! `cargo bench --bench fairness`
 
@@ -91,6 +92,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     groups(&mut g, &bundle);
+    pictures(&mut g, &bundle);
     g.finish();
 }
 
@@ -136,6 +138,38 @@ fn groups(
     g.bench_function("rebalance plan of 10k items over 2 groups", |b| {
         b.iter(|| group_rebalance::plan(&natural, comps, &two, &counts).expect("plan"))
     });
+}
+
+/// Pictures per second: 1000 Fair Sampler pictures of each domain at
+/// 25/25/25/25 over warm × round, decoded, with and without the check by the
+/// pixels (which decodes and reads one picture per candidate).
+fn pictures(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    bundle: &equifx::model::Bundle,
+) {
+    use equifx::fairness::pixel_check::{sample_checked, CheckOptions};
+    const PICTURES: u64 = 1000;
+    for domain in ["photo", "oil", "anime"] {
+        let heads = equifx::model::latents::head_set(bundle, domain).expect("heads");
+        let d = bundle.manifest.domain_index(domain).expect("domain");
+        let target = Target::Joint(vec![0.25; 1 << heads.k()]);
+        let sampler = FairSampler::new(heads, &target, PICTURES, 7, SamplerOptions::default())
+            .expect("sampler");
+        for (what, tries) in [("unchecked", 0), ("checked", CheckOptions::default().tries)] {
+            let check = CheckOptions {
+                tries,
+                ..CheckOptions::default()
+            };
+            g.bench_function(
+                format!("1000 {domain} pictures, 25/25/25/25, {what}"),
+                |b| {
+                    b.iter(|| {
+                        sample_checked(bundle, &sampler, d, 0..PICTURES, check).expect("sample")
+                    })
+                },
+            );
+        }
+    }
 }
 
 criterion_group!(benches, bench);

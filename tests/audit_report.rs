@@ -823,6 +823,7 @@ fn cli_report_header_names_the_run_model_and_version() {
                 if w == 1 { 0.5 } else { -0.5 },
             ],
             group: None,
+            pixel_check: None,
         })
         .collect();
     let side = Sidecar::from_frames(vec!["round".into(), "warm".into()], frames);

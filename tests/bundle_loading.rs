@@ -268,3 +268,63 @@ fn label_free_groups_are_stored_loaded_and_checked() {
     let err = Bundle::load(&dir, &Device::Cpu).err().unwrap().to_string();
     assert!(err.contains("1 names for 2 groups"), "{err}");
 }
+
+/// The pixel reader loads with the bundle; a reader the manifest places in a
+/// domain the bundle lacks, a missing or replaced `reader.safetensors`, and
+/// an accuracy outside [0, 1] are refused, each naming what is wrong.
+#[test]
+fn a_hostile_pixel_reader_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let load = |dir: &std::path::Path| Bundle::load(dir, &Device::Cpu);
+    let good = tmp.path().join("good");
+    copy_default(&good);
+    assert!(load(&good).unwrap().reader.is_some());
+    let edit = |case: &str, f: &dyn Fn(&mut toml::Table)| {
+        let dir = tmp.path().join(case);
+        copy_default(&dir);
+        let path = dir.join(MANIFEST_FILE);
+        let mut m: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut m);
+        std::fs::write(&path, toml::to_string(&m).unwrap()).unwrap();
+        dir
+    };
+    let output = |m: &mut toml::Table| -> toml::Table {
+        m["reader"]["outputs"].as_array().unwrap()[0]
+            .as_table()
+            .unwrap()
+            .clone()
+    };
+    let set_first = |m: &mut toml::Table, key: &str, value: toml::Value| {
+        let mut first = output(m);
+        first.insert(key.into(), value);
+        let outputs = m
+            .get_mut("reader")
+            .and_then(|r| r.get_mut("outputs"))
+            .and_then(|o| o.as_array_mut())
+            .unwrap();
+        outputs[0] = toml::Value::Table(first);
+    };
+    let unknown = edit("unknown-domain", &|m| {
+        set_first(m, "domain", toml::Value::String("watercolour".into()))
+    });
+    let e = load(&unknown).err().expect("refused").to_string();
+    assert!(e.contains("watercolour"), "{e}");
+    let accuracy = edit("accuracy", &|m| {
+        set_first(m, "held_out_accuracy", toml::Value::Float(f64::NAN))
+    });
+    assert!(load(&accuracy).is_err());
+    let missing = tmp.path().join("missing");
+    copy_default(&missing);
+    std::fs::remove_file(missing.join("reader.safetensors")).unwrap();
+    let e = load(&missing).err().expect("refused").to_string();
+    assert!(e.contains("reader.safetensors"), "{e}");
+    let replaced = tmp.path().join("replaced");
+    copy_default(&replaced);
+    std::fs::copy(
+        replaced.join("prior.safetensors"),
+        replaced.join("reader.safetensors"),
+    )
+    .unwrap();
+    let e = load(&replaced).err().expect("refused").to_string();
+    assert!(e.contains("hash"), "{e}");
+}

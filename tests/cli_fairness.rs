@@ -79,6 +79,28 @@ fn sample_meets_the_head_counts_exactly_is_deterministic_and_equals_the_node() {
         .unwrap();
     let cli = read_image(&dir.path().join("a_0017.png")).unwrap().image;
     assert_node_matches_cli(&node, &cli, "frame 17");
+    // The shipped bundle has a pixel reader: every picture was checked, the
+    // sidecar says how, and a redrawn item is the same picture in the node
+    // (which draws it alone) as in the CLI (which draws 64 at a time).
+    let checks: Vec<_> = side
+        .frames
+        .iter()
+        .map(|f| f.pixel_check.clone().expect("every frame checked"))
+        .collect();
+    assert!(checks.iter().all(|c| (1..=16).contains(&c.attempts)));
+    assert!(checks.iter().all(|c| c.passed || c.attempts == 16));
+    assert_eq!(side.acceptance.len(), side.counts.len());
+    let redrawn = checks
+        .iter()
+        .position(|c| c.attempts > 1)
+        .expect("in 40 pictures at least one redraw");
+    let node = inst
+        .render_images(&[], s, s, redrawn as i64, &RenderContext::default())
+        .unwrap();
+    let cli = read_image(&dir.path().join(format!("a_{redrawn:04}.png")))
+        .unwrap()
+        .image;
+    assert_node_matches_cli(&node, &cli, "a redrawn frame");
 }
 
 #[test]

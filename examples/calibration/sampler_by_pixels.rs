@@ -4,7 +4,9 @@
 //! decoded and read by the synthetic world's palette and shape oracles. Per
 //! target it prints the oracle's cell shares among readable pictures, the
 //! largest deviation from the target in points, KL(oracle ‖ target), the
-//! unreadable share, and for marginals the oracle's share of the attribute.
+//! unreadable share, and for marginals the oracle's share of the attribute;
+//! on stderr, pictures per second. `EQUIFX_CHECK_TRIES=0` turns the check by
+//! the pixels off.
 //!
 //! ```text
 //! cargo run --release --example sampler_by_pixels [N, default 10000] [BUNDLE_DIR]
@@ -13,9 +15,10 @@
 #[path = "../../tests/common/oracle.rs"]
 mod oracle;
 
+use equifx::fairness::pixel_check::{sample_checked, CheckOptions};
 use equifx::fairness::{FairSampler, HeadSet, SamplerOptions, Target};
 use equifx::model::bundle::default_bundle_dir;
-use equifx::model::latents::{decode, head_set};
+use equifx::model::latents::head_set;
 use equifx::model::Bundle;
 
 /// Oracle cells are warm·2 + round: cool-angular, cool-round, warm-angular, warm-round.
@@ -108,6 +111,22 @@ fn to_head_order(heads: &HeadSet, oracle_target: &[f64; 4]) -> Vec<f64> {
         .collect()
 }
 
+/// The check by the pixels as `EQUIFX_CHECK_TRIES` (0 = off) and
+/// `EQUIFX_CHECK_THRESHOLD` set it (default: the sampler's defaults).
+fn check_options() -> CheckOptions {
+    let default = CheckOptions::default();
+    CheckOptions {
+        tries: std::env::var("EQUIFX_CHECK_TRIES")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(default.tries),
+        threshold: std::env::var("EQUIFX_CHECK_THRESHOLD")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(default.threshold),
+    }
+}
+
 /// Pictures per oracle cell, and unreadable ones last.
 fn oracle_cells(
     b: &Bundle,
@@ -118,15 +137,28 @@ fn oracle_cells(
 ) -> equifx::Result<[usize; 5]> {
     let sampler = FairSampler::new(heads.clone(), target, n, 11, SamplerOptions::default())?;
     let mut cells = [0usize; 5];
+    let mut seconds = 0.0;
     for start in (0..n).step_by(1000) {
-        let items = sampler.sample_range(start..(start + 1000).min(n))?;
-        let vs: Vec<Vec<f32>> = items.into_iter().map(|i| i.v).collect();
-        for img in decode(b, &vs, d)? {
-            match oracle::oracle(&img) {
+        let range = start..(start + 1000).min(n);
+        let t = std::time::Instant::now();
+        let checked = sample_checked(b, &sampler, d, range, check_options())?;
+        seconds += t.elapsed().as_secs_f64();
+        for c in checked {
+            match oracle::oracle(&c.picture) {
                 (Some(w), Some(r)) => cells[usize::from(w) * 2 + usize::from(r)] += 1,
                 _ => cells[4] += 1,
             }
         }
     }
+    eprintln!(
+        "{}: {:.0} pictures per second (sampled, decoded{})",
+        b.manifest.domains[d],
+        n as f64 / seconds,
+        if b.reader.is_some() && check_options().tries > 0 {
+            " and checked"
+        } else {
+            ""
+        }
+    );
     Ok(cells)
 }

@@ -26,6 +26,22 @@ pub struct FrameMeta {
     /// the group an item was sampled from, or a frame's most probable one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<usize>,
+    /// The Fair Sampler's check by the pixels (docs/fairness.md §4), when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_check: Option<PixelCheck>,
+}
+
+/// What the check found for one item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PixelCheck {
+    /// Candidates drawn (1 = the first passed, or no redraws were allowed).
+    pub attempts: u32,
+    /// Whether the kept candidate passed; one that did not is the candidate
+    /// the reader found closest to the cell.
+    pub passed: bool,
+    /// The reader's probability of each attribute (head order) for the kept
+    /// picture; `null` for an attribute the reader does not read.
+    pub read: Vec<Option<f64>>,
 }
 
 /// The metadata of a whole sampled sequence or batch.
@@ -39,6 +55,10 @@ pub struct Sidecar {
     pub target: Vec<f64>,
     /// Exact number of items per cell.
     pub counts: Vec<u64>,
+    /// Per cell, the share of candidates the pixel check passed (`null`:
+    /// no checked item in the cell); empty when the check did not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acceptance: Vec<Option<f64>>,
     pub frames: Vec<FrameMeta>,
 }
 
@@ -181,6 +201,26 @@ impl FrameRecord {
     }
 }
 
+/// Per cell, the share of checked candidates that passed (`None` for a cell
+/// without checked items): the check's acceptance rate.
+pub fn acceptance<'a>(
+    cells: usize,
+    checked: impl IntoIterator<Item = (usize, &'a PixelCheck)>,
+) -> Vec<Option<f64>> {
+    let (mut passed, mut drawn) = (vec![0.0; cells], vec![0.0; cells]);
+    for (cell, c) in checked {
+        if cell < cells {
+            drawn[cell] += f64::from(c.attempts);
+            passed[cell] += f64::from(u8::from(c.passed));
+        }
+    }
+    passed
+        .iter()
+        .zip(&drawn)
+        .map(|(p, d)| (*d > 0.0).then(|| p / d))
+        .collect()
+}
+
 impl Sidecar {
     /// A sidecar for scored frames that no sampler drew (an audited batch):
     /// frames in item order, counts per head cell, uniform target.
@@ -198,6 +238,7 @@ impl Sidecar {
             seed: 0,
             target: vec![1.0 / nc as f64; nc],
             counts,
+            acceptance: Vec::new(),
             frames,
         }
     }
@@ -206,6 +247,18 @@ impl Sidecar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acceptance_counts_every_candidate() {
+        let c = |attempts, passed| PixelCheck {
+            attempts,
+            passed,
+            read: vec![],
+        };
+        let checks = [c(1, true), c(3, true), c(8, false)];
+        let rates = acceptance(3, [(0, &checks[0]), (0, &checks[1]), (1, &checks[2])]);
+        assert_eq!(rates, [Some(0.5), Some(0.0), None]);
+    }
 
     fn record(group: Option<usize>) -> FrameRecord {
         FrameRecord {
@@ -217,6 +270,7 @@ mod tests {
                 cell: 0,
                 scores: Vec::new(),
                 group,
+                pixel_check: None,
             },
         }
     }

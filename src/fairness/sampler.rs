@@ -168,6 +168,14 @@ impl FairSampler {
 
     /// Generates item `i` alone.
     pub fn sample_item(&self, i: u64) -> Result<SampledItem> {
+        self.sample_attempt(i, 0)
+    }
+
+    /// Candidate `attempt` for item `i`: attempt 0 is [`Self::sample_item`];
+    /// each later one is another independent draw from the same cell, for
+    /// a check that turns a candidate down (the item's cell, and so the
+    /// block's counts, never change).
+    pub fn sample_attempt(&self, i: u64, attempt: u32) -> Result<SampledItem> {
         if i >= self.n {
             return Err(Error::InvalidArgument(format!(
                 "item {i} requested from a sampler of {} items",
@@ -175,7 +183,11 @@ impl FairSampler {
             )));
         }
         let g = self.cell_of_item(i);
-        let mut rng = StreamRng::new(self.seed, b"fair-sampler", i);
+        let seed = match attempt {
+            0 => self.seed,
+            a => StreamRng::new(self.seed, b"fair-sampler-attempt", u64::from(a)).next_u64(),
+        };
+        let mut rng = StreamRng::new(seed, b"fair-sampler", i);
         let d = self.heads.dim();
         let k = self.heads.k();
         let mut v0 = vec![0.0; d];
@@ -215,6 +227,7 @@ impl FairSampler {
                         cell: g,
                         scores,
                         group: None,
+                        pixel_check: None,
                     },
                 });
             }
@@ -237,6 +250,16 @@ impl FairSampler {
             seed: self.seed,
             target: self.target.clone(),
             counts: self.counts.clone(),
+            acceptance: if frames.iter().any(|f| f.pixel_check.is_some()) {
+                super::metadata::acceptance(
+                    self.counts.len(),
+                    frames
+                        .iter()
+                        .filter_map(|f| f.pixel_check.as_ref().map(|c| (f.cell, c))),
+                )
+            } else {
+                Vec::new()
+            },
             frames,
         }
     }

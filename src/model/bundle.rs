@@ -18,6 +18,7 @@ use super::autoencoder::Autoencoder;
 use super::cinn::{Cinn, Permutations};
 use super::config::ModelConfig;
 use super::prior::{Prior, PRIOR_FILE};
+use super::reader::{PixelReader, ReaderInfo};
 use crate::error::{Error, Result};
 use crate::fairness::groups::Groups;
 use crate::fairness::AttributeHead;
@@ -94,6 +95,12 @@ pub struct Manifest {
     /// this prior: refitting it drops them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub groups: BTreeMap<String, Groups>,
+    /// The pixel reader (`reader.safetensors`), fitted by `equifx model
+    /// fit-reader` on labelled images: the Fair Sampler's check that each
+    /// picture shows its cell. It reads pixels, so refitting the prior or the
+    /// heads keeps it; retraining the networks does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<ReaderInfo>,
 }
 
 impl Manifest {
@@ -165,6 +172,8 @@ pub struct Bundle {
     pub dtype: DType,
     /// The fairness nodes' Gaussian space over v, when the bundle has one.
     pub prior: Option<Prior>,
+    /// The pixel reader, when the bundle has one.
+    pub reader: Option<PixelReader>,
 }
 
 fn model_err(path: &Path, what: impl std::fmt::Display) -> Error {
@@ -453,9 +462,17 @@ impl Bundle {
             }
         };
         check_groups(&manifest, prior.as_ref(), dir)?;
+        let reader = match &manifest.reader {
+            None => None,
+            Some(info) => {
+                check_reader_outputs(&manifest, info, dir)?;
+                Some(PixelReader::load(dir, info, device)?)
+            }
+        };
         Ok(Bundle {
             path: dir.to_path_buf(),
             prior,
+            reader,
             manifest,
             autoencoder,
             cinn,
@@ -467,6 +484,24 @@ impl Bundle {
     /// Loads through the process-wide cache (see [`super::cache`]).
     pub fn load_cached(dir: &Path, device: &Device, dtype: DType) -> Result<Arc<Bundle>> {
         super::cache::load_cached(dir, device, dtype)
+    }
+}
+
+/// Refuses a reader whose outputs name unknown domains or are not finite
+/// accuracies (an edited manifest).
+fn check_reader_outputs(manifest: &Manifest, info: &ReaderInfo, dir: &Path) -> Result<()> {
+    let bad = info.outputs.iter().find(|o| {
+        !manifest.domains.contains(&o.domain) || !(0.0..=1.0).contains(&o.held_out_accuracy)
+    });
+    match bad {
+        Some(o) => Err(model_err(
+            &dir.join(MANIFEST_FILE),
+            format!(
+                "the reader's output '{}' of domain '{}' does not belong to this bundle",
+                o.attribute, o.domain
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

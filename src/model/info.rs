@@ -21,6 +21,9 @@ pub struct AttributeInfo {
     pub training_share: Option<f64>,
     /// Whether the bundle has a head that reads it (what the fairness nodes use).
     pub has_head: bool,
+    /// The pixel reader's accuracy on held-out training images, when the
+    /// bundle's reader reads it (the Fair Sampler's check by the pixels).
+    pub reader_accuracy: Option<f64>,
 }
 
 /// One label-free group of a domain (`equifx model groups`).
@@ -110,6 +113,12 @@ impl ModelInfo {
                             name: a.to_string(),
                             training_share: stats.and_then(|s| s.attributes.get(*a).copied()),
                             has_head: heads.contains(a),
+                            reader_accuracy: m.reader.as_ref().and_then(|r| {
+                                r.outputs
+                                    .iter()
+                                    .find(|o| o.domain == *d && o.attribute == *a)
+                                    .map(|o| o.held_out_accuracy)
+                            }),
                         })
                         .collect(),
                 }
@@ -150,7 +159,13 @@ impl ModelInfo {
                     .training_share
                     .map_or("unlabelled".to_string(), |s| format!("{:.1} %", 100.0 * s));
                 let head = if a.has_head { "head" } else { "no head" };
-                out += &format!("      {}: {share} of the training data, {head}\n", a.name);
+                let reader = a.reader_accuracy.map_or(String::new(), |r| {
+                    format!(", pixel reader {:.1} % right", 100.0 * r)
+                });
+                out += &format!(
+                    "      {}: {share} of the training data, {head}{reader}\n",
+                    a.name
+                );
             }
             if !d.groups.is_empty() {
                 let shares: Vec<String> = d

@@ -110,27 +110,68 @@ pub fn encode(bundle: &Bundle, frames: &[Image], domain: usize) -> Result<Vec<Ve
 /// Model-size images of `domain` decoded from fairness-space coordinates
 /// (the inverse of [`encode`]).
 pub fn decode(bundle: &Bundle, vs: &[Vec<f32>], domain: usize) -> Result<Vec<Image>> {
+    let mut out = Vec::with_capacity(vs.len());
+    for chunk in vs.chunks(BATCH) {
+        out.extend(from_model(bundle, &decode_chunk(bundle, chunk, domain)?)?);
+    }
+    Ok(out)
+}
+
+/// Per picture, the pixel reader's probability of each attribute asked for.
+pub type Readings = Vec<Vec<f32>>;
+
+/// Like [`decode`], and each picture as the bundle's pixel reader reads it:
+/// the probability of each of `attributes` (NaN for one the reader does not
+/// read in this domain). `None` for a bundle without a reader.
+pub fn decode_and_read(
+    bundle: &Bundle,
+    vs: &[Vec<f32>],
+    domain: usize,
+    attributes: &[String],
+) -> Result<(Vec<Image>, Option<Readings>)> {
+    let Some(reader) = &bundle.reader else {
+        return Ok((decode(bundle, vs, domain)?, None));
+    };
+    let name = &bundle.manifest.domains[domain];
+    let index: Vec<Option<usize>> = attributes
+        .iter()
+        .map(|a| reader.output_of(name, a))
+        .collect();
+    let (mut images, mut read) = (Vec::with_capacity(vs.len()), Vec::with_capacity(vs.len()));
+    for chunk in vs.chunks(BATCH) {
+        let pictures = decode_chunk(bundle, chunk, domain)?;
+        let p = candle_nn::ops::sigmoid(&reader.logits(&pictures.clamp(0.0, 1.0)?)?)?
+            .to_vec2::<f32>()?;
+        read.extend(p.iter().map(|row| {
+            index
+                .iter()
+                .map(|i| i.map_or(f32::NAN, |i| row[i]))
+                .collect()
+        }));
+        images.extend(from_model(bundle, &pictures)?);
+    }
+    Ok((images, Some(read)))
+}
+
+/// The decoder's pictures (B × 3 × S × S, model encoding) of a chunk of `vs`.
+fn decode_chunk(bundle: &Bundle, chunk: &[Vec<f32>], domain: usize) -> Result<Tensor> {
     let (c, side) = (
         bundle.manifest.architecture.latent_channels,
         bundle.manifest.image_size / super::ModelConfig::STRIDE,
     );
-    let mut out = Vec::with_capacity(vs.len());
-    for chunk in vs.chunks(BATCH) {
-        if let Some(bad) = chunk.iter().find(|v| v.len() != c * side * side) {
-            return Err(Error::InvalidArgument(format!(
-                "a latent of {} values; this model's latent has {}",
-                bad.len(),
-                c * side * side
-            )));
-        }
-        let flat: Vec<f32> = match &bundle.prior {
-            Some(p) => chunk.iter().flat_map(|e| p.colour(domain, e)).collect(),
-            None => chunk.iter().flatten().copied().collect(),
-        };
-        let v = Tensor::from_vec(flat, (chunk.len(), c, side, side), &bundle.device)?;
-        out.extend(from_model(bundle, &bundle.decode_v(&v, domain)?)?);
+    if let Some(bad) = chunk.iter().find(|v| v.len() != c * side * side) {
+        return Err(Error::InvalidArgument(format!(
+            "a latent of {} values; this model's latent has {}",
+            bad.len(),
+            c * side * side
+        )));
     }
-    Ok(out)
+    let flat: Vec<f32> = match &bundle.prior {
+        Some(p) => chunk.iter().flat_map(|e| p.colour(domain, e)).collect(),
+        None => chunk.iter().flatten().copied().collect(),
+    };
+    let v = Tensor::from_vec(flat, (chunk.len(), c, side, side), &bundle.device)?;
+    bundle.decode_v(&v, domain)
 }
 
 /// Scales a model-size square picture to `w × h`, covering the frame and

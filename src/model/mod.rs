@@ -13,6 +13,7 @@ pub mod info;
 pub mod init;
 pub mod latents;
 pub mod prior;
+pub mod reader;
 mod translate;
 
 pub use autoencoder::Autoencoder;
@@ -21,3 +22,4 @@ pub use cinn::Cinn;
 pub use config::ModelConfig;
 pub use info::{GroupInfo, ModelInfo};
 pub use prior::{Prior, PriorOptions};
+pub use reader::{PixelReader, ReaderInfo, ReaderOutput};

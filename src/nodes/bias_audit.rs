@@ -59,6 +59,7 @@ impl Node for BiasAudit {
                     cell: heads.as_ref().map_or(0, |h| h.cell(&v)),
                     scores: heads.as_ref().map_or_else(Vec::new, |h| h.scores(&v)),
                     group,
+                    pixel_check: None,
                 },
             };
             record.write(Path::new(records), req.frame)?;

@@ -5,13 +5,16 @@
 //! is a sampler of its own, seeded from (seed, block), whose cell counts meet
 //! the target exactly. A frame depends only on (model, parameters, seed, f).
 //! With Balance set to groups the classes are the domain's label-free groups
-//! (docs/fairness.md §8) and the heads are not needed.
+//! (docs/fairness.md §8) and the heads are not needed. With attributes and a
+//! bundle that has a pixel reader, each picture is checked by its pixels
+//! ([`crate::fairness::pixel_check`]).
 //!
 //! History: 1.0 — first version.
 
 use crate::error::{Error, Result};
 use crate::fairness::group_sampler::GroupSampler;
 use crate::fairness::group_target::group_target;
+use crate::fairness::pixel_check::{sample_checked, CheckOptions};
 use crate::fairness::{FairSampler as Sampler, HeadSet, SamplerOptions, Target};
 use crate::frame::Image;
 use crate::memory::{ensure_available, image_bytes};
@@ -102,24 +105,29 @@ impl Node for FairSampler {
             format!("scaling the sampled picture to the {w}×{h} frame")
         })?;
         req.ctx.check_abort()?;
-        let point = if by_groups {
+        let picture = if by_groups {
             let shares = p.text("shares")?;
-            group_block_sampler(&bundle, domain, shares, n, seed, block)
+            let point = group_block_sampler(&bundle, domain, shares, n, seed, block)
                 .map_err(|e| Error::InvalidParamValue {
                     param: "shares".into(),
                     reason: e.to_string(),
                 })?
                 .sample_item(item)?
-                .e
+                .e;
+            decode(&bundle, &[point], domain)?.remove(0)
         } else {
             let heads = head_set(&bundle, &bundle.manifest.domains[domain])?;
             let target = Target::Marginals(shares(p, "shares", heads.names())?);
-            block_sampler(heads, &target, n, seed, block)?
-                .sample_item(item)?
-                .v
+            let sampler = block_sampler(heads, &target, n, seed, block)?;
+            let check = CheckOptions {
+                tries: p.int("check_tries")?.clamp(0, 64) as u32,
+                ..CheckOptions::default()
+            };
+            sample_checked(&bundle, &sampler, domain, item..item + 1, check)?
+                .remove(0)
+                .picture
         };
-        let picture = decode(&bundle, &[point], domain)?;
         req.ctx.progress(1.0);
-        Ok(fit_to_frame(&picture[0], req.width, req.height))
+        Ok(fit_to_frame(&picture, req.width, req.height))
     }
 }

@@ -63,7 +63,7 @@ pub(super) fn named_vars(varmap: &VarMap, prefix: &str) -> Result<Vec<(String, c
     Ok(v)
 }
 
-fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+pub(super) fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
     let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
         .map_err(|e| Error::Model(format!("cannot serialise tensors: {e}")))?;
     crate::io::write_bytes_atomic(path, &bytes)

@@ -132,6 +132,7 @@ pub(super) fn export(
         latent_noise: noise_std,
         prior_sha256: None,
         heads: BTreeMap::new(),
+        reader: None,
     };
     crate::io::write_bytes_atomic(&cfg.out.join(WEIGHTS_FILE), &bytes)?;
     let text = toml::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;

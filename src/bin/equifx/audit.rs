@@ -141,6 +141,7 @@ fn classify(
                 cell: heads.map_or(0, |h| h.cell(v)),
                 scores: heads.map_or_else(Vec::new, |h| h.scores(v)),
                 group,
+                pixel_check: None,
             });
         }
     }

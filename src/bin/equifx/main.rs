@@ -56,6 +56,9 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Fit (or refit) a bundle's attribute heads from labelled image folders.
     FitHeads(train::FitHeadsArgs),
+    /// Fits the bundle's pixel reader on labelled folders: the Fair Sampler
+    /// then checks each picture shows its cell (resumable with --resume).
+    FitReader(train::FitReaderArgs),
     /// Generate images with the attribute mix you set (Fair Sampler), with per-image metadata.
     Sample(Box<sample::SampleArgs>),
     /// Plan (and apply) the fewest, smallest edits that bring a batch to a target mix.
@@ -130,6 +133,7 @@ fn main() -> ExitCode {
         Command::ContactSheet(a) => synth::run_contact_sheet(a),
         Command::Train(a) => train::run(*a),
         Command::FitHeads(a) => train::run_fit_heads(a),
+        Command::FitReader(a) => train::run_fit_reader(a),
         Command::Sample(a) => sample::run(*a),
         Command::Rebalance(a) => rebalance::run(*a),
         Command::Audit(a) => audit::run(*a),

@@ -72,6 +72,7 @@ const MIRRORS: &[Mirror] = &[
             MODEL_ARGS[2],
             MODEL_ARGS[3],
             flag("seed", "seed"),
+            flag("check_tries", "check_tries"),
         ],
     },
     Mirror {
@@ -208,6 +209,9 @@ mod tests {
         ("fit-heads", "model", "the bundle to rewrite, required"),
         ("fit-heads", "domain", "NAME=DIR labelled folders"),
         ("fit-heads", "seed", "the held-out split's seed"),
+        ("fit-reader", "model", "the bundle to rewrite, required"),
+        ("fit-reader", "domain", "NAME=DIR labelled folders"),
+        ("fit-reader", "seed", "the reader's training seed"),
         (
             "groups",
             "domain",

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use equifx::fairness::group_sampler::GroupSampler;
+use equifx::fairness::pixel_check::{sample_checked, CheckOptions};
 use equifx::fairness::{FairSampler, FrameMeta, Sidecar};
+use equifx::frame::Image;
 use equifx::io::{write_image, Depth};
 use equifx::model::latents::{decode, fit_to_frame};
 use equifx::nodes::fair_sampler::{block_sampler, group_block_sampler};
@@ -42,6 +44,12 @@ pub struct SampleArgs {
     /// `equifx model groups`.
     #[arg(long, value_name = "uniform|NAME=SHARE,…|S0,S1,…", conflicts_with_all = ["marginals", "joint"])]
     groups: Option<String>,
+    /// Candidates per image for the check by the pixels (bundles with a
+    /// pixel reader; attribute targets): a picture whose reader does not
+    /// see its cell is drawn again from the same cell. 0: no check.
+    // Default and range: the Fair Sampler's `check_tries` (`manifest_args`).
+    #[arg(long)]
+    check_tries: i64,
 }
 
 pub fn run(args: SampleArgs) -> equifx::Result<()> {
@@ -78,28 +86,44 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
     let mut frames = Vec::with_capacity(args.count as usize);
     for start in (0..args.count).step_by(64) {
         let range = start..(start + 64).min(args.count);
-        let (metas, vs): (Vec<FrameMeta>, Vec<Vec<f32>>) = match &draw {
-            Draw::Groups(g) => g
-                .sample_range(range)?
-                .into_iter()
-                .map(|i| {
-                    let meta = FrameMeta {
-                        item: i.item,
-                        seed: args.seed,
-                        cell: heads.as_ref().map_or(0, |h| h.cell(&i.e)),
-                        scores: heads.as_ref().map_or_else(Vec::new, |h| h.scores(&i.e)),
-                        group: Some(i.group),
-                    };
-                    (meta, i.e)
-                })
-                .unzip(),
-            Draw::Attributes(sampler) => sampler
-                .sample_range(range)?
-                .into_iter()
-                .map(|i| (i.meta, i.v))
-                .unzip(),
+        let drawn: Vec<(FrameMeta, Image)> = match &draw {
+            Draw::Groups(g) => {
+                let (metas, es): (Vec<FrameMeta>, Vec<Vec<f32>>) = g
+                    .sample_range(range)?
+                    .into_iter()
+                    .map(|i| {
+                        let meta = FrameMeta {
+                            item: i.item,
+                            seed: args.seed,
+                            cell: heads.as_ref().map_or(0, |h| h.cell(&i.e)),
+                            scores: heads.as_ref().map_or_else(Vec::new, |h| h.scores(&i.e)),
+                            group: Some(i.group),
+                            pixel_check: None,
+                        };
+                        (meta, i.e)
+                    })
+                    .unzip();
+                metas
+                    .into_iter()
+                    .zip(decode(&bundle, &es, domain)?)
+                    .collect()
+            }
+            Draw::Attributes(sampler) => {
+                let check = CheckOptions {
+                    tries: u32::try_from(args.check_tries).unwrap_or(0),
+                    ..CheckOptions::default()
+                };
+                sample_checked(&bundle, sampler, domain, range, check)?
+                    .into_iter()
+                    .map(|c| {
+                        let mut meta = c.item.meta;
+                        meta.pixel_check = c.check;
+                        (meta, c.picture)
+                    })
+                    .collect()
+            }
         };
-        for (meta, img) in metas.into_iter().zip(decode(&bundle, &vs, domain)?) {
+        for (meta, img) in drawn {
             let path = pattern.path(meta.item as i64);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -129,7 +153,19 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
         Draw::Attributes(sampler) => {
             let what = format!("cells {}", sampler.heads().names().join("×"));
             let (counts, target) = (sampler.counts().to_vec(), sampler.target().to_vec());
-            sampler.sidecar(frames).write(&sidecar_path)?;
+            let sidecar = sampler.sidecar(frames);
+            if !sidecar.acceptance.is_empty() {
+                let rates: Vec<String> = sidecar
+                    .acceptance
+                    .iter()
+                    .map(|r| r.map_or("-".into(), |r| format!("{:.0} %", 100.0 * r)))
+                    .collect();
+                eprintln!(
+                    "pixel check: share of candidates that showed their cell, per cell: {}",
+                    rates.join(", ")
+                );
+            }
+            sidecar.write(&sidecar_path)?;
             (what, counts, target)
         }
     };

@@ -252,6 +252,81 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  \
+    equifx fit-reader --model models/default --domain photo=data/photo --domain oil=data/oil --domain anime=data/anime")]
+pub struct FitReaderArgs {
+    /// The bundle that gets the reader (its manifest is rewritten in place, atomically).
+    #[arg(long)]
+    model: PathBuf,
+    /// A domain and its labelled image folder (`labels.csv` beside the images),
+    /// `NAME=DIR`; repeat. Every labelled attribute becomes one reader output.
+    #[arg(long = "domain", value_name = "NAME=DIR", required = true)]
+    domains: Vec<String>,
+    /// Seeds the weights and the epochs' order; the held-out split is the
+    /// heads' (`fit-heads --seed`).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Passes over the training images.
+    #[arg(long, default_value_t = 12)]
+    epochs: usize,
+    /// Use at most this many images per domain.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Continue from the checkpoint of a stopped run with the same settings.
+    #[arg(long)]
+    resume: bool,
+    /// Checkpoint folder (default: ~/.cache/equifx-train/reader-<bundle folder name>).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+}
+
+/// `equifx fit-reader`: fits the pixel reader of an existing bundle.
+pub fn run_fit_reader(args: FitReaderArgs) -> equifx::Result<()> {
+    let manifest = equifx::model::Bundle::read_manifest(&args.model)?;
+    let data = parse_domains(&args.domains)?
+        .iter()
+        .map(|(n, d)| equifx::train::DomainData::load(n, d, args.limit))
+        .collect::<equifx::Result<Vec<_>>>()?;
+    let checkpoint = args.checkpoint.unwrap_or_else(|| {
+        let name = args
+            .model
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "bundle".into());
+        std::env::var_os("HOME")
+            .map_or_else(std::env::temp_dir, PathBuf::from)
+            .join(".cache/equifx-train")
+            .join(format!("reader-{name}"))
+    });
+    if !args.resume && checkpoint.join("reader-state.json").exists() {
+        std::fs::remove_dir_all(&checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
+    }
+    let options = equifx::train::ReaderOptions {
+        epochs: args.epochs,
+        seed: args.seed,
+        checkpoint: Some(checkpoint.clone()),
+        ..Default::default()
+    };
+    let info = equifx::train::fit_reader(&manifest, &data, &options, &args.model)?;
+    for o in &info.outputs {
+        eprintln!(
+            "{}/{}: held-out accuracy {:.2} %",
+            o.domain,
+            o.attribute,
+            100.0 * o.held_out_accuracy
+        );
+    }
+    // Read again: the bundle may have changed while the reader trained.
+    let mut manifest = equifx::model::Bundle::read_manifest(&args.model)?;
+    manifest.reader = Some(info);
+    manifest.write(&args.model)?;
+    let _ = std::fs::remove_dir_all(&checkpoint);
+    eprintln!("wrote the pixel reader into {}", args.model.display());
+    Ok(())
+}
+
 pub fn run(args: TrainArgs) -> equifx::Result<()> {
     let domains = parse_domains(&args.domains)?;
     if domains.len() < 2 {
