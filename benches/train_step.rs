@@ -61,6 +61,7 @@ fn config() -> TrainConfig {
         outline_weight: 0.0,
         attribute_weight: 0.0,
         freeze_encoder: false,
+        reader_epochs: 0,
         prior: PriorOptions::default(),
         command: "benches/train_step.rs".into(),
     }

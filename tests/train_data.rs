@@ -393,11 +393,39 @@ fn equifx_train_on_two_studio_folders_records_shares_scale_and_skipped_files() {
     );
     assert_eq!(m.provenance["sampling"], "crop");
     assert_eq!(m.provenance["scale_jitter"], "0.25");
-    assert!(Bundle::load(&out, &candle_core::Device::Cpu).is_ok());
+    // Labels give the bundle a pixel reader: one output per domain and attribute.
+    let reader = m
+        .reader
+        .as_ref()
+        .expect("a labelled run fits a pixel reader");
+    let mut outputs: Vec<(&str, &str)> = reader
+        .outputs
+        .iter()
+        .map(|o| (o.domain.as_str(), o.attribute.as_str()))
+        .collect();
+    outputs.sort();
+    assert_eq!(
+        outputs,
+        [
+            ("day", "hat"),
+            ("day", "smiling"),
+            ("night", "hat"),
+            ("night", "smiling")
+        ]
+    );
+    assert!(!out.join(".checkpoint-reader").exists());
+    assert!(Bundle::load(&out, &candle_core::Device::Cpu)
+        .unwrap()
+        .reader
+        .is_some());
 
-    // Whole-image resizes record no pixel scale.
+    // Whole-image resizes record no pixel scale; --reader-epochs 0 fits no reader.
     let resized = dir.path().join("resized");
-    let run = train(dir.path(), &resized, &["--sampling", "resize"]);
+    let run = train(
+        dir.path(),
+        &resized,
+        &["--sampling", "resize", "--reader-epochs", "0"],
+    );
     assert!(
         run.status.success(),
         "{}",
@@ -405,6 +433,8 @@ fn equifx_train_on_two_studio_folders_records_shares_scale_and_skipped_files() {
     );
     let m = Bundle::read_manifest(&resized).unwrap();
     assert_eq!(m.pixel_scale, None);
+    assert!(m.reader.is_none());
+    assert!(!resized.join("reader.safetensors").exists());
     assert_eq!(m.provenance["sampling"], "resize");
 
     // Crop options with resize sampling, or out of range, are refused.

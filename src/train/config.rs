@@ -55,6 +55,9 @@ pub struct TrainConfig {
     pub freeze_encoder: bool,
     /// Layout of the fitted prior's components.
     pub prior: crate::model::PriorOptions,
+    /// Epochs of the pixel reader fitted at the end when there are labels
+    /// (see [`super::reader`]); 0 fits none.
+    pub reader_epochs: usize,
     /// Recorded in the manifest's provenance.
     pub command: String,
 }

@@ -78,7 +78,9 @@ fn examples(
 ) -> Result<Examples> {
     let s = manifest.image_size;
     let sampling = Sampling::of_bundle(manifest.pixel_scale);
-    let total: usize = data.iter().map(DomainData::len).sum();
+    // Domains without labels teach the reader nothing.
+    let data: Vec<&DomainData> = data.iter().filter(|d| !d.labels.is_empty()).collect();
+    let total: usize = data.iter().map(|d| d.len()).sum();
     crate::memory::ensure_available((total * 3 * s * s * 4) as u64, &|| {
         format!("holding {total} training pictures of {s}×{s} for the reader")
     })?;
@@ -115,7 +117,8 @@ fn masked_bce(logits: &Tensor, targets: &Tensor, mask: &Tensor) -> candle_core::
 }
 
 /// Fits a reader for every labelled attribute of `data` (the pictures seen
-/// as `manifest`'s networks see them), writes `dir/reader.safetensors` and
+/// as `manifest`'s networks see them; domains without labels are left out),
+/// writes `dir/reader.safetensors` and
 /// returns its manifest record. With a checkpoint in `options`, a run
 /// stopped part-way continues from its last finished epoch.
 pub fn fit_reader(

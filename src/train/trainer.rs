@@ -17,6 +17,9 @@ use crate::model::bundle::Manifest;
 
 /// Trains and writes the bundle. `progress(stage, step, total, loss)` is
 /// called after every step.
+/// The pixel reader's checkpoint inside the output folder while it is fitted.
+const READER_CHECKPOINT_DIR: &str = ".checkpoint-reader";
+
 pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> Result<Manifest> {
     cfg.validate()?;
     let data = cfg
@@ -49,6 +52,8 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     let checkpoint = if cfg.resume {
         read_checkpoint(cfg)?
     } else {
+        // A fresh run must not resume a reader left by another.
+        let _ = std::fs::remove_dir_all(cfg.out.join(READER_CHECKPOINT_DIR));
         None
     };
     let (mut stage, mut start) = (Stage::Autoencoder, 0);
@@ -104,6 +109,16 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     manifest.write_prior(&cfg.out, &prior)?;
     manifest.heads = heads;
     manifest.groups = super::heads::fit_groups(&bundle, &data, &prior, cfg.seed)?;
+    if cfg.reader_epochs > 0 && data.iter().any(|d| !d.labels.is_empty()) {
+        let options = super::ReaderOptions {
+            epochs: cfg.reader_epochs,
+            seed: cfg.seed,
+            checkpoint: Some(cfg.out.join(READER_CHECKPOINT_DIR)),
+            ..super::ReaderOptions::default()
+        };
+        manifest.reader = Some(super::fit_reader(&manifest, &data, &options, &cfg.out)?);
+        let _ = std::fs::remove_dir_all(cfg.out.join(READER_CHECKPOINT_DIR));
+    }
     manifest.write(&cfg.out)?;
     Ok(manifest)
 }

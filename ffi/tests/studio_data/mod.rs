@@ -143,6 +143,8 @@ pub fn train(root: &Path, command: &str) -> (PathBuf, [(f64, f64); 2]) {
             spread: 0.6,
             seed: 3,
         },
+        // A reader, so the Fair Sampler checks its pictures by the studio's names too.
+        reader_epochs: 2,
         command: command.into(),
     };
     equifx::train::train(&cfg, &|_, _, _, _| {}).expect("training the studio bundle");

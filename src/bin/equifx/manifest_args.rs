@@ -72,7 +72,7 @@ const MIRRORS: &[Mirror] = &[
             MODEL_ARGS[2],
             MODEL_ARGS[3],
             flag("seed", "seed"),
-            flag("check_tries", "check_tries"),
+            flag("check-tries", "check_tries"),
         ],
     },
     Mirror {

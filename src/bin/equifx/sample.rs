@@ -48,7 +48,7 @@ pub struct SampleArgs {
     /// pixel reader; attribute targets): a picture whose reader does not
     /// see its cell is drawn again from the same cell. 0: no check.
     // Default and range: the Fair Sampler's `check_tries` (`manifest_args`).
-    #[arg(long)]
+    #[arg(long, id = "check-tries")]
     check_tries: i64,
 }
 

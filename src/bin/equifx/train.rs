@@ -91,6 +91,11 @@ pub struct TrainArgs {
     /// they are, so the cINN and heads trained on them stay valid.
     #[arg(long)]
     freeze_encoder: bool,
+    /// Epochs of the pixel reader fitted at the end when the folders carry
+    /// labels (the Fair Sampler's check by the pixels; `equifx fit-reader`
+    /// refits it alone). 0: no reader.
+    #[arg(long, default_value_t = 12)]
+    reader_epochs: usize,
     #[command(flatten)]
     prior: PriorArgs,
     /// Network size: `small` (the default bundle) or `tiny` (tests).
@@ -377,6 +382,7 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
         outline_weight: args.outline_weight,
         attribute_weight: args.attribute_weight,
         freeze_encoder: args.freeze_encoder,
+        reader_epochs: args.reader_epochs,
         prior: args.prior.options(args.seed),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
