@@ -147,7 +147,7 @@ fn pictures(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     bundle: &equifx::model::Bundle,
 ) {
-    use equifx::fairness::pixel_check::{sample_checked, CheckOptions};
+    use equifx::model::pixel_check::{sample_checked, CheckOptions};
     const PICTURES: u64 = 1000;
     for domain in ["photo", "oil", "anime"] {
         let heads = equifx::model::latents::head_set(bundle, domain).expect("heads");

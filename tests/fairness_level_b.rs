@@ -6,13 +6,13 @@
 
 use equifx::fairness::audit::AttributeInput;
 use equifx::fairness::intervals::ConfusionCounts;
-use equifx::fairness::pixel_check::{sample_checked, CheckOptions};
 use equifx::fairness::{
     audit_attribute, ipf, normal, AuditConfig, FairSampler, HeadSet, SamplerOptions, Target,
 };
 use equifx::frame::Image;
 use equifx::model::bundle::default_bundle_dir;
 use equifx::model::latents::{decode, encode, head_set};
+use equifx::model::pixel_check::{sample_checked, CheckOptions};
 use equifx::model::Bundle;
 use equifx::synth::{object_geometry, render_image, Bias, Scene, Style};
 mod common;

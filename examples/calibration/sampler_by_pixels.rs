@@ -15,10 +15,10 @@
 #[path = "../../tests/common/oracle.rs"]
 mod oracle;
 
-use equifx::fairness::pixel_check::{sample_checked, CheckOptions};
 use equifx::fairness::{FairSampler, HeadSet, SamplerOptions, Target};
 use equifx::model::bundle::default_bundle_dir;
 use equifx::model::latents::head_set;
+use equifx::model::pixel_check::{sample_checked, CheckOptions};
 use equifx::model::Bundle;
 
 /// Oracle cells are warm·2 + round: cool-angular, cool-round, warm-angular, warm-round.

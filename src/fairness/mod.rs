@@ -27,7 +27,6 @@ pub mod metadata;
 pub mod metrics;
 pub mod mixture;
 pub mod normal;
-pub mod pixel_check;
 pub mod rebalance;
 pub mod report;
 pub mod sampler;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod info;
 pub mod init;
 pub mod latents;
+pub mod pixel_check;
 pub mod prior;
 pub mod reader;
 mod translate;

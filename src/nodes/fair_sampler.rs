@@ -7,18 +7,18 @@
 //! With Balance set to groups the classes are the domain's label-free groups
 //! (docs/fairness.md §8) and the heads are not needed. With attributes and a
 //! bundle that has a pixel reader, each picture is checked by its pixels
-//! ([`crate::fairness::pixel_check`]).
+//! ([`crate::model::pixel_check`]).
 //!
 //! History: 1.0 — first version.
 
 use crate::error::{Error, Result};
 use crate::fairness::group_sampler::GroupSampler;
 use crate::fairness::group_target::group_target;
-use crate::fairness::pixel_check::{sample_checked, CheckOptions};
 use crate::fairness::{FairSampler as Sampler, HeadSet, SamplerOptions, Target};
 use crate::frame::Image;
 use crate::memory::{ensure_available, image_bytes};
 use crate::model::latents::{decode, fit_to_frame, head_set};
+use crate::model::pixel_check::{sample_checked, CheckOptions};
 use crate::model::Bundle;
 use crate::node::{Node, RenderRequest};
 use crate::rng::StreamRng;

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use equifx::fairness::group_sampler::GroupSampler;
-use equifx::fairness::pixel_check::{sample_checked, CheckOptions};
 use equifx::fairness::{FairSampler, FrameMeta, Sidecar};
 use equifx::frame::Image;
 use equifx::io::{write_image, Depth};
 use equifx::model::latents::{decode, fit_to_frame};
+use equifx::model::pixel_check::{sample_checked, CheckOptions};
 use equifx::nodes::fair_sampler::{block_sampler, group_block_sampler};
 use equifx::sequence::FramePattern;
 use equifx::Error;

@@ -11,12 +11,12 @@
 
 use std::ops::Range;
 
-use super::metadata::PixelCheck;
-use super::sampler::{FairSampler, SampledItem};
+use super::latents::{decode, decode_and_read};
+use super::Bundle;
 use crate::error::{Error, Result};
+use crate::fairness::metadata::PixelCheck;
+use crate::fairness::sampler::{FairSampler, SampledItem};
 use crate::frame::Image;
-use crate::model::latents::{decode, decode_and_read};
-use crate::model::Bundle;
 use rayon::prelude::*;
 
 /// How hard to check.
