@@ -192,6 +192,7 @@ fn random_flat_bundle(dir: &Path) {
     m.heads = BTreeMap::new();
     m.latent_noise.clear();
     m.prior_sha256 = None;
+    m.reader = None;
     m.weights_sha256 = sha256_hex(&std::fs::read(dir.join(WEIGHTS_FILE)).unwrap());
     m.write(dir).unwrap();
 }
