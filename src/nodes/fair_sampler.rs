@@ -121,7 +121,7 @@ impl Node for FairSampler {
             let sampler = block_sampler(heads, &target, n, seed, block)?;
             let check = CheckOptions {
                 tries: p.int("check_tries")?.clamp(0, 64) as u32,
-                ..CheckOptions::default()
+                threshold: p.float("check_threshold")? as f32,
             };
             sample_checked(&bundle, &sampler, domain, item..item + 1, check)?
                 .remove(0)

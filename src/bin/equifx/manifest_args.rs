@@ -73,6 +73,7 @@ const MIRRORS: &[Mirror] = &[
             MODEL_ARGS[3],
             flag("seed", "seed"),
             flag("check-tries", "check_tries"),
+            flag("check-threshold", "check_threshold"),
         ],
     },
     Mirror {

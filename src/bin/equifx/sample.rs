@@ -50,6 +50,12 @@ pub struct SampleArgs {
     // Default and range: the Fair Sampler's `check_tries` (`manifest_args`).
     #[arg(long, id = "check-tries")]
     check_tries: i64,
+    /// How sure the pixel reader must be that a picture shows each attribute
+    /// of its cell; higher redraws more and, past 0.99, favours the pictures
+    /// easiest to read over the model's own variety.
+    // Default and range: the Fair Sampler's `check_threshold` (`manifest_args`).
+    #[arg(long, id = "check-threshold")]
+    check_threshold: f64,
 }
 
 pub fn run(args: SampleArgs) -> equifx::Result<()> {
@@ -111,7 +117,7 @@ pub fn run(args: SampleArgs) -> equifx::Result<()> {
             Draw::Attributes(sampler) => {
                 let check = CheckOptions {
                     tries: u32::try_from(args.check_tries).unwrap_or(0),
-                    ..CheckOptions::default()
+                    threshold: args.check_threshold as f32,
                 };
                 sample_checked(&bundle, sampler, domain, range, check)?
                     .into_iter()
