@@ -78,14 +78,7 @@ pub(super) fn write_checkpoint(
 ) -> Result<()> {
     let dir = cfg.out.join(CHECKPOINT_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let mut tensors: HashMap<String, Tensor> = HashMap::new();
-    for (k, v) in named_vars(varmap, "")? {
-        tensors.insert(k, v.as_tensor().clone());
-    }
-    for (i, name) in adam.names.iter().enumerate() {
-        tensors.insert(format!("adam.m.{name}"), adam.m[i].clone());
-        tensors.insert(format!("adam.v.{name}"), adam.v[i].clone());
-    }
+    let tensors = optimiser_state(varmap, adam)?;
     let file = format!("state-{stage:?}-{step}.safetensors").to_lowercase();
     save_tensors(&dir.join(&file), &tensors)?;
     let state = CheckpointState {
@@ -112,19 +105,25 @@ pub(super) fn write_checkpoint(
     Ok(())
 }
 
-pub(super) fn read_checkpoint(cfg: &TrainConfig) -> Result<Option<Checkpoint>> {
-    let dir = cfg.out.join(CHECKPOINT_DIR);
-    let json = dir.join("state.json");
-    if !json.exists() {
+/// A checkpoint's JSON state at `path`, or `None` when there is none.
+pub(super) fn read_state<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read(&json).map_err(|e| Error::io(&json, e))?;
-    let state: CheckpointState = serde_json::from_slice(&text).map_err(|e| {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_slice(&text).map(Some).map_err(|e| {
         Error::Model(format!(
             "{}: unreadable checkpoint ({e}); delete it to start over",
-            json.display()
+            path.display()
         ))
-    })?;
+    })
+}
+
+pub(super) fn read_checkpoint(cfg: &TrainConfig) -> Result<Option<Checkpoint>> {
+    let dir = cfg.out.join(CHECKPOINT_DIR);
+    let Some(state) = read_state::<CheckpointState>(&dir.join("state.json"))? else {
+        return Ok(None);
+    };
     if state.seed != cfg.seed || state.arch != cfg.arch {
         return Err(Error::InvalidArgument(format!(
             "{}: the checkpoint was made with another seed or architecture; use the same settings or delete it",
@@ -148,6 +147,31 @@ pub(super) fn read_checkpoint(cfg: &TrainConfig) -> Result<Option<Checkpoint>> {
 /// Puts a checkpoint's weights into `varmap` and its moments into `adam`.
 pub(super) fn restore(varmap: &VarMap, adam: &mut Adam, checkpoint: &Checkpoint) -> Result<()> {
     let (state, tensors) = checkpoint;
+    restore_state(varmap, adam, tensors, state.adam_t)
+}
+
+/// Every variable of `varmap` and `adam`'s moments, by name: what a
+/// checkpoint stores so a resumed run continues bit-identically.
+pub(super) fn optimiser_state(varmap: &VarMap, adam: &Adam) -> Result<HashMap<String, Tensor>> {
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    for (k, v) in named_vars(varmap, "")? {
+        tensors.insert(k, v.as_tensor().clone());
+    }
+    for (i, name) in adam.names.iter().enumerate() {
+        tensors.insert(format!("adam.m.{name}"), adam.m[i].clone());
+        tensors.insert(format!("adam.v.{name}"), adam.v[i].clone());
+    }
+    Ok(tensors)
+}
+
+/// Puts the weights of [`optimiser_state`] into `varmap` and its moments
+/// (where stored) into `adam`, whose step count becomes `adam_t`.
+pub(super) fn restore_state(
+    varmap: &VarMap,
+    adam: &mut Adam,
+    tensors: &HashMap<String, Tensor>,
+    adam_t: usize,
+) -> Result<()> {
     for (k, v) in named_vars(varmap, "")? {
         let t = tensors
             .get(&k)
@@ -163,6 +187,6 @@ pub(super) fn restore(varmap: &VarMap, adam: &mut Adam, checkpoint: &Checkpoint)
             adam.v[i] = v.clone();
         }
     }
-    adam.t = state.adam_t;
+    adam.t = adam_t;
     Ok(())
 }

@@ -17,7 +17,7 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use super::adam::Adam;
-use super::checkpoint::{named_vars, save_tensors};
+use super::checkpoint::{named_vars, optimiser_state, read_state, restore_state, save_tensors};
 use super::data::{DomainData, Sampling};
 use super::heads::is_held_out;
 use crate::error::{Error, Result};
@@ -284,15 +284,7 @@ fn write_checkpoint(
     adam: &Adam,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tensors = HashMap::new();
-    for (name, var) in named_vars(varmap, "")? {
-        tensors.insert(name, var.as_tensor().clone());
-    }
-    for (i, name) in adam.names.iter().enumerate() {
-        tensors.insert(format!("adam.m.{name}"), adam.m[i].clone());
-        tensors.insert(format!("adam.v.{name}"), adam.v[i].clone());
-    }
-    save_tensors(&dir.join(TENSORS_FILE), &tensors)?;
+    save_tensors(&dir.join(TENSORS_FILE), &optimiser_state(varmap, adam)?)?;
     let json = serde_json::to_vec_pretty(state).map_err(|e| Error::Internal(e.to_string()))?;
     crate::io::write_bytes_atomic(&dir.join(STATE_FILE), &json)
 }
@@ -305,17 +297,9 @@ fn read_checkpoint(
     varmap: &VarMap,
     adam: &mut Adam,
 ) -> Result<Option<ReaderCheckpoint>> {
-    let path = dir.join(STATE_FILE);
-    if !path.exists() {
+    let Some(state) = read_state::<ReaderCheckpoint>(&dir.join(STATE_FILE))? else {
         return Ok(None);
-    }
-    let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let state: ReaderCheckpoint = serde_json::from_slice(&text).map_err(|e| {
-        Error::Model(format!(
-            "{}: unreadable checkpoint ({e}); delete it to start over",
-            path.display()
-        ))
-    })?;
+    };
     if state.seed != identity.seed || state.outputs != identity.outputs {
         return Err(Error::InvalidArgument(format!(
             "{}: the checkpoint was made with another seed or other labels; use the same or delete it",
@@ -324,18 +308,6 @@ fn read_checkpoint(
     }
     let tensors = candle_core::safetensors::load(dir.join(TENSORS_FILE), &Device::Cpu)
         .map_err(|e| Error::Model(format!("reader checkpoint in {}: {e}", dir.display())))?;
-    let get = |k: &str| {
-        tensors
-            .get(k)
-            .ok_or_else(|| Error::Model(format!("the reader checkpoint lacks {k}")))
-    };
-    for (name, var) in named_vars(varmap, "")? {
-        var.set(get(&name)?)?;
-    }
-    for (i, name) in adam.names.clone().iter().enumerate() {
-        adam.m[i] = get(&format!("adam.m.{name}"))?.clone();
-        adam.v[i] = get(&format!("adam.v.{name}"))?.clone();
-    }
-    adam.t = state.adam_t;
+    restore_state(varmap, adam, &tensors, state.adam_t)?;
     Ok(Some(state))
 }

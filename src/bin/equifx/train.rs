@@ -195,7 +195,19 @@ fn parse_domains(args: &[String]) -> equifx::Result<Vec<(String, PathBuf)>> {
 #[command(after_help = "Example:\n  \
     equifx fit-heads --model models/default --domain photo=data/photo --domain oil=data/oil --domain anime=data/anime")]
 pub struct FitHeadsArgs {
-    /// The bundle whose manifest gets the heads (rewritten in place, atomically).
+    #[command(flatten)]
+    labelled: LabelledArgs,
+    /// Seed of the held-out split that measures each head's confusion.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    prior: PriorArgs,
+}
+
+/// A bundle to fit something into, and the labelled folders to fit it on.
+#[derive(clap::Args)]
+struct LabelledArgs {
+    /// The bundle whose manifest gets the result (rewritten in place, atomically).
     #[arg(long)]
     model: PathBuf,
     /// A domain and its labelled image folder (`labels.csv` beside the images), `NAME=DIR`;
@@ -203,23 +215,26 @@ pub struct FitHeadsArgs {
     /// pixel scale, or whole images resized.
     #[arg(long = "domain", value_name = "NAME=DIR", required = true)]
     domains: Vec<String>,
-    /// Seed of the held-out split that measures each head's confusion.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
     /// Use at most this many images per domain.
     #[arg(long)]
     limit: Option<usize>,
-    #[command(flatten)]
-    prior: PriorArgs,
+}
+
+impl LabelledArgs {
+    /// The folders, listed (no pixels are read yet).
+    fn data(&self) -> equifx::Result<Vec<equifx::train::DomainData>> {
+        parse_domains(&self.domains)?
+            .iter()
+            .map(|(n, d)| equifx::train::DomainData::load(n, d, self.limit))
+            .collect()
+    }
 }
 
 /// `equifx fit-heads`: (re)fits the prior and the attribute heads of an existing bundle.
 pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
-    let bundle = equifx::model::Bundle::load_without_prior(&args.model, &candle_core::Device::Cpu)?;
-    let data = parse_domains(&args.domains)?
-        .iter()
-        .map(|(n, d)| equifx::train::DomainData::load(n, d, args.limit))
-        .collect::<equifx::Result<Vec<_>>>()?;
+    let model = &args.labelled.model;
+    let bundle = equifx::model::Bundle::load_without_prior(model, &candle_core::Device::Cpu)?;
+    let data = args.labelled.data()?;
     if let Some(d) = data.iter().find(|d| d.labels.is_empty()) {
         return Err(Error::InvalidArgument(format!(
             "domain '{}' has no labels.csv with binary attributes beside its images",
@@ -236,12 +251,12 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
     }
     let mut manifest = bundle.manifest.clone();
     options.record(&mut manifest.provenance);
-    manifest.write_prior(&args.model, &prior)?;
+    manifest.write_prior(model, &prior)?;
     // Heads live in the prior's coordinates: none of the old ones stay valid.
     manifest.heads = heads;
-    manifest.write(&args.model)?;
+    manifest.write(model)?;
     // Natural shares are read against the new prior, so from the bundle as written.
-    let bundle = equifx::model::Bundle::load(&args.model, &candle_core::Device::Cpu)?;
+    let bundle = equifx::model::Bundle::load(model, &candle_core::Device::Cpu)?;
     for (domain, heads) in &bundle.manifest.heads {
         let set = equifx::model::latents::head_set(&bundle, domain)?;
         for (k, head) in heads.iter().enumerate() {
@@ -253,7 +268,7 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
             );
         }
     }
-    eprintln!("wrote the prior and heads into {}", args.model.display());
+    eprintln!("wrote the prior and heads into {}", model.display());
     Ok(())
 }
 
@@ -261,13 +276,9 @@ pub fn run_fit_heads(args: FitHeadsArgs) -> equifx::Result<()> {
 #[command(after_help = "Example:\n  \
     equifx fit-reader --model models/default --domain photo=data/photo --domain oil=data/oil --domain anime=data/anime")]
 pub struct FitReaderArgs {
-    /// The bundle that gets the reader (its manifest is rewritten in place, atomically).
-    #[arg(long)]
-    model: PathBuf,
-    /// A domain and its labelled image folder (`labels.csv` beside the images),
-    /// `NAME=DIR`; repeat. Every labelled attribute becomes one reader output.
-    #[arg(long = "domain", value_name = "NAME=DIR", required = true)]
-    domains: Vec<String>,
+    /// Every labelled attribute of each folder becomes one reader output.
+    #[command(flatten)]
+    labelled: LabelledArgs,
     /// Seeds the weights and the epochs' order; the held-out split is the
     /// heads' (`fit-heads --seed`).
     #[arg(long, default_value_t = 1)]
@@ -275,9 +286,6 @@ pub struct FitReaderArgs {
     /// Passes over the training images.
     #[arg(long, default_value_t = 12)]
     epochs: usize,
-    /// Use at most this many images per domain.
-    #[arg(long)]
-    limit: Option<usize>,
     /// Continue from the checkpoint of a stopped run with the same settings.
     #[arg(long)]
     resume: bool,
@@ -288,14 +296,11 @@ pub struct FitReaderArgs {
 
 /// `equifx fit-reader`: fits the pixel reader of an existing bundle.
 pub fn run_fit_reader(args: FitReaderArgs) -> equifx::Result<()> {
-    let manifest = equifx::model::Bundle::read_manifest(&args.model)?;
-    let data = parse_domains(&args.domains)?
-        .iter()
-        .map(|(n, d)| equifx::train::DomainData::load(n, d, args.limit))
-        .collect::<equifx::Result<Vec<_>>>()?;
+    let model = &args.labelled.model;
+    let manifest = equifx::model::Bundle::read_manifest(model)?;
+    let data = args.labelled.data()?;
     let checkpoint = args.checkpoint.unwrap_or_else(|| {
-        let name = args
-            .model
+        let name = model
             .canonicalize()
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -314,7 +319,7 @@ pub fn run_fit_reader(args: FitReaderArgs) -> equifx::Result<()> {
         checkpoint: Some(checkpoint.clone()),
         ..Default::default()
     };
-    let info = equifx::train::fit_reader(&manifest, &data, &options, &args.model)?;
+    let info = equifx::train::fit_reader(&manifest, &data, &options, model)?;
     for o in &info.outputs {
         eprintln!(
             "{}/{}: held-out accuracy {:.2} %",
@@ -324,11 +329,11 @@ pub fn run_fit_reader(args: FitReaderArgs) -> equifx::Result<()> {
         );
     }
     // Read again: the bundle may have changed while the reader trained.
-    let mut manifest = equifx::model::Bundle::read_manifest(&args.model)?;
+    let mut manifest = equifx::model::Bundle::read_manifest(model)?;
     manifest.reader = Some(info);
-    manifest.write(&args.model)?;
+    manifest.write(model)?;
     let _ = std::fs::remove_dir_all(&checkpoint);
-    eprintln!("wrote the pixel reader into {}", args.model.display());
+    eprintln!("wrote the pixel reader into {}", model.display());
     Ok(())
 }
 
