@@ -63,10 +63,22 @@ pub(super) fn named_vars(varmap: &VarMap, prefix: &str) -> Result<Vec<(String, c
     Ok(v)
 }
 
+/// `tensors` as a safetensors file's bytes; `what` names them in an error.
+pub(super) fn tensor_bytes(tensors: &HashMap<String, Tensor>, what: &str) -> Result<Vec<u8>> {
+    safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
+        .map_err(|e| Error::Model(format!("cannot serialise {what}: {e}")))
+}
+
 pub(super) fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
-        .map_err(|e| Error::Model(format!("cannot serialise tensors: {e}")))?;
-    crate::io::write_bytes_atomic(path, &bytes)
+    crate::io::write_bytes_atomic(path, &tensor_bytes(tensors, "tensors")?)
+}
+
+/// Every variable of `varmap`, by name.
+pub(super) fn weights(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
+    Ok(named_vars(varmap, "")?
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect())
 }
 
 pub(super) fn write_checkpoint(
@@ -153,10 +165,7 @@ pub(super) fn restore(varmap: &VarMap, adam: &mut Adam, checkpoint: &Checkpoint)
 /// Every variable of `varmap` and `adam`'s moments, by name: what a
 /// checkpoint stores so a resumed run continues bit-identically.
 pub(super) fn optimiser_state(varmap: &VarMap, adam: &Adam) -> Result<HashMap<String, Tensor>> {
-    let mut tensors: HashMap<String, Tensor> = HashMap::new();
-    for (k, v) in named_vars(varmap, "")? {
-        tensors.insert(k, v.as_tensor().clone());
-    }
+    let mut tensors = weights(varmap)?;
     for (i, name) in adam.names.iter().enumerate() {
         tensors.insert(format!("adam.m.{name}"), adam.m[i].clone());
         tensors.insert(format!("adam.v.{name}"), adam.v[i].clone());

@@ -47,8 +47,7 @@ pub(super) fn export(
     for (k, t) in cinn.permutation_tensors()? {
         tensors.insert(k, t);
     }
-    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
-        .map_err(|e| Error::Model(format!("cannot serialise the weights: {e}")))?;
+    let bytes = super::checkpoint::tensor_bytes(&tensors, "the weights")?;
     let mut provenance = BTreeMap::new();
     provenance.insert("command".into(), cfg.command.clone());
     provenance.insert("equifx".into(), env!("CARGO_PKG_VERSION").into());

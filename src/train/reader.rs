@@ -9,7 +9,6 @@
 //! from its checkpoint (weights and Adam moments, written after each epoch)
 //! continues bit-identically.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -17,7 +16,9 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use super::adam::Adam;
-use super::checkpoint::{named_vars, optimiser_state, read_state, restore_state, save_tensors};
+use super::checkpoint::{
+    named_vars, optimiser_state, read_state, restore_state, save_tensors, tensor_bytes, weights,
+};
 use super::data::{DomainData, Sampling};
 use super::heads::is_held_out;
 use crate::error::{Error, Result};
@@ -219,12 +220,7 @@ pub fn fit_reader(
     for (o, a) in outputs.iter_mut().zip(accuracy) {
         o.held_out_accuracy = a;
     }
-    let mut tensors = HashMap::new();
-    for (name, var) in named_vars(&varmap, "")? {
-        tensors.insert(name, var.as_tensor().clone());
-    }
-    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
-        .map_err(|e| Error::Model(format!("cannot serialise the reader: {e}")))?;
+    let bytes = tensor_bytes(&weights(&varmap)?, "the reader")?;
     crate::io::write_bytes_atomic(&dir.join(READER_FILE), &bytes)?;
     Ok(ReaderInfo {
         sha256: sha256_hex(&bytes),
