@@ -59,6 +59,7 @@ fn config() -> TrainConfig {
         latent_noise: 0.1,
         texture_weight: 1.0,
         outline_weight: 0.0,
+        adversarial_weight: 0.0,
         attribute_weight: 0.0,
         freeze_encoder: false,
         reader_epochs: 0,

@@ -258,9 +258,12 @@ fn train_cmd(out: &Path) -> Command {
         "5",
         "--seed",
         "3",
-        // The shared attribute directions are trained and checkpointed too.
+        // The shared attribute directions are trained and checkpointed too,
+        // and so is the decoder's discriminator.
         "--attribute-weight",
         "0.5",
+        "--adversarial-weight",
+        "0.1",
         "--out",
     ]);
     c.arg(out);
@@ -288,6 +291,19 @@ fn trained_bundle() -> &'static Path {
 #[test]
 fn training_is_deterministic_and_a_killed_run_resumes_bit_identically() {
     let reference = std::fs::read(trained_bundle().join("weights.safetensors")).unwrap();
+    let names =
+        candle_core::safetensors::load(trained_bundle().join("weights.safetensors"), &Device::Cpu)
+            .unwrap();
+    assert!(
+        names
+            .keys()
+            .all(|k| k.starts_with("ae.") || k.starts_with("cinn.")),
+        "a training-only network reached the bundle: {:?}",
+        names
+            .keys()
+            .filter(|k| !k.starts_with("ae.") && !k.starts_with("cinn."))
+            .collect::<Vec<_>>()
+    );
     let dir = tempfile::tempdir().unwrap();
     // Same command again: identical weights.
     let again = dir.path().join("again");

@@ -81,22 +81,25 @@ pub(super) fn weights(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
         .collect())
 }
 
+/// Writes the stage's checkpoint; `adams` are the stage's optimisers (the
+/// autoencoder's and, with the adversarial term, the discriminator's), which
+/// step together.
 pub(super) fn write_checkpoint(
     cfg: &TrainConfig,
     varmap: &VarMap,
-    adam: &Adam,
+    adams: &[&Adam],
     stage: Stage,
     step: usize,
 ) -> Result<()> {
     let dir = cfg.out.join(CHECKPOINT_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let tensors = optimiser_state(varmap, adam)?;
+    let tensors = optimiser_state(varmap, adams)?;
     let file = format!("state-{stage:?}-{step}.safetensors").to_lowercase();
     save_tensors(&dir.join(&file), &tensors)?;
     let state = CheckpointState {
         stage,
         step,
-        adam_t: adam.t,
+        adam_t: adams.first().map_or(0, |a| a.t),
         seed: cfg.seed,
         arch: cfg.arch.clone(),
         tensors: file.clone(),
@@ -156,46 +159,57 @@ pub(super) fn read_checkpoint(cfg: &TrainConfig) -> Result<Option<Checkpoint>> {
     Ok(Some((state, tensors)))
 }
 
-/// Puts a checkpoint's weights into `varmap` and its moments into `adam`.
-pub(super) fn restore(varmap: &VarMap, adam: &mut Adam, checkpoint: &Checkpoint) -> Result<()> {
+/// Puts a checkpoint's weights into `varmap` and its moments into `adams`.
+pub(super) fn restore(
+    varmap: &VarMap,
+    adams: &mut [&mut Adam],
+    checkpoint: &Checkpoint,
+) -> Result<()> {
     let (state, tensors) = checkpoint;
-    restore_state(varmap, adam, tensors, state.adam_t)
+    restore_state(varmap, adams, tensors, state.adam_t)
 }
 
-/// Every variable of `varmap` and `adam`'s moments, by name: what a
-/// checkpoint stores so a resumed run continues bit-identically.
-pub(super) fn optimiser_state(varmap: &VarMap, adam: &Adam) -> Result<HashMap<String, Tensor>> {
+/// Every variable of `varmap` and the moments of `adams` (whose variables
+/// do not overlap), by name: what a checkpoint stores so a resumed run
+/// continues bit-identically.
+pub(super) fn optimiser_state(varmap: &VarMap, adams: &[&Adam]) -> Result<HashMap<String, Tensor>> {
     let mut tensors = weights(varmap)?;
-    for (i, name) in adam.names.iter().enumerate() {
-        tensors.insert(format!("adam.m.{name}"), adam.m[i].clone());
-        tensors.insert(format!("adam.v.{name}"), adam.v[i].clone());
+    for adam in adams {
+        for (i, name) in adam.names.iter().enumerate() {
+            tensors.insert(format!("adam.m.{name}"), adam.m[i].clone());
+            tensors.insert(format!("adam.v.{name}"), adam.v[i].clone());
+        }
     }
     Ok(tensors)
 }
 
 /// Puts the weights of [`optimiser_state`] into `varmap` and its moments
-/// (where stored) into `adam`, whose step count becomes `adam_t`.
+/// (where stored) into `adams`, whose step counts become `adam_t`.
 pub(super) fn restore_state(
     varmap: &VarMap,
-    adam: &mut Adam,
+    adams: &mut [&mut Adam],
     tensors: &HashMap<String, Tensor>,
     adam_t: usize,
 ) -> Result<()> {
     for (k, v) in named_vars(varmap, "")? {
-        let t = tensors
-            .get(&k)
-            .ok_or_else(|| Error::Model(format!("checkpoint lacks {k}")))?;
+        let t = tensors.get(&k).ok_or_else(|| {
+            Error::Model(format!(
+                "checkpoint lacks {k}: it was written with other settings; use them or delete it"
+            ))
+        })?;
         v.set(t)?;
     }
-    for (i, name) in adam.names.iter().enumerate() {
-        if let (Some(m), Some(v)) = (
-            tensors.get(&format!("adam.m.{name}")),
-            tensors.get(&format!("adam.v.{name}")),
-        ) {
-            adam.m[i] = m.clone();
-            adam.v[i] = v.clone();
+    for adam in adams.iter_mut() {
+        for (i, name) in adam.names.iter().enumerate() {
+            if let (Some(m), Some(v)) = (
+                tensors.get(&format!("adam.m.{name}")),
+                tensors.get(&format!("adam.v.{name}")),
+            ) {
+                adam.m[i] = m.clone();
+                adam.v[i] = v.clone();
+            }
         }
+        adam.t = adam_t;
     }
-    adam.t = adam_t;
     Ok(())
 }

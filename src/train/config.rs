@@ -48,6 +48,9 @@ pub struct TrainConfig {
     /// Weight of the outline term in the autoencoder loss (see
     /// [`super::losses::outline_map`]).
     pub outline_weight: f64,
+    /// Weight of the adversarial term in the autoencoder loss (see
+    /// [`super::discriminator`]); 0 trains without a discriminator.
+    pub adversarial_weight: f64,
     /// Weight of the shared attribute directions term in the cINN loss (see
     /// [`super::alignment`]); 0, or no labels, trains by maximum likelihood alone.
     pub attribute_weight: f64,
@@ -90,6 +93,7 @@ impl TrainConfig {
         for (flag, weight) in [
             ("--texture-weight", self.texture_weight),
             ("--outline-weight", self.outline_weight),
+            ("--adversarial-weight", self.adversarial_weight),
             ("--attribute-weight", self.attribute_weight),
         ] {
             if !(weight.is_finite() && weight >= 0.0) {
@@ -111,6 +115,11 @@ impl TrainConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the autoencoder stage trains against a discriminator.
+    pub(super) fn adversarial(&self) -> bool {
+        self.adversarial_weight > 0.0 && self.ae_steps > 0
     }
 
     /// Elements of one latent: channels × (size / stride)².

@@ -40,7 +40,8 @@ pub(super) fn export(
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for (k, v) in named_vars(varmap, "")? {
-        if !k.starts_with(alignment::PREFIX) {
+        // Training-only networks stay out of the bundle.
+        if !k.starts_with(alignment::PREFIX) && !k.starts_with(super::discriminator::PREFIX) {
             tensors.insert(k, v.as_tensor().clone());
         }
     }
@@ -58,6 +59,10 @@ pub(super) fn export(
     provenance.insert("batch".into(), cfg.batch.to_string());
     provenance.insert("texture_weight".into(), cfg.texture_weight.to_string());
     provenance.insert("outline_weight".into(), cfg.outline_weight.to_string());
+    provenance.insert(
+        "adversarial_weight".into(),
+        cfg.adversarial_weight.to_string(),
+    );
     provenance.insert("attribute_weight".into(), cfg.attribute_weight.to_string());
     if cfg.freeze_encoder {
         provenance.insert("freeze_encoder".into(), "true".into());

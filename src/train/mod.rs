@@ -1,6 +1,6 @@
 //! `equifx train`: builds a model bundle from one folder of images per
 //! domain (searched recursively; pictures are decoded per batch, as random
-//! crops or whole-image resizes, see [`Sampling`]). The autoencoder is trained first (L1 + an edge loss), then the
+//! crops or whole-image resizes, see [`Sampling`]). The autoencoder is trained first (L1 + an edge loss, and optionally an adversarial term), then the
 //! cINN by maximum likelihood on the frozen latents, and last the attribute
 //! heads in v-space when the folders carry labels. Checkpoints hold the
 //! weights *and* the optimiser state, and every batch is drawn from a stream
@@ -11,6 +11,7 @@ mod alignment;
 mod checkpoint;
 mod config;
 mod data;
+mod discriminator;
 mod export;
 mod heads;
 mod init;

@@ -280,7 +280,7 @@ fn write_checkpoint(
     adam: &Adam,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    save_tensors(&dir.join(TENSORS_FILE), &optimiser_state(varmap, adam)?)?;
+    save_tensors(&dir.join(TENSORS_FILE), &optimiser_state(varmap, &[adam])?)?;
     let json = serde_json::to_vec_pretty(state).map_err(|e| Error::Internal(e.to_string()))?;
     crate::io::write_bytes_atomic(&dir.join(STATE_FILE), &json)
 }
@@ -304,6 +304,6 @@ fn read_checkpoint(
     }
     let tensors = candle_core::safetensors::load(dir.join(TENSORS_FILE), &Device::Cpu)
         .map_err(|e| Error::Model(format!("reader checkpoint in {}: {e}", dir.display())))?;
-    restore_state(varmap, adam, &tensors, state.adam_t)?;
+    restore_state(varmap, &mut [adam], &tensors, state.adam_t)?;
     Ok(Some(state))
 }

@@ -12,6 +12,7 @@ use super::alignment::{self, Alignment};
 use super::checkpoint::{named_vars, restore, write_checkpoint, Checkpoint};
 use super::config::{Stage, TrainConfig};
 use super::data::{DomainData, Sampling};
+use super::discriminator::{self, Discriminator};
 use super::init::init_actnorm;
 use super::losses::{ae_loss, flow_nll, TEXTURE_CELL};
 use crate::error::{Error, Result};
@@ -25,6 +26,8 @@ pub(super) struct Run<'a> {
     pub(super) data: &'a [DomainData],
     pub(super) varmap: &'a VarMap,
     pub(super) ae: &'a Autoencoder,
+    /// The decoder's adversary, when the run has an adversarial term.
+    pub(super) discriminator: Option<&'a Discriminator>,
     /// `progress(stage, step, total, loss)`, called after every step.
     pub(super) progress: &'a dyn Fn(Stage, usize, usize, f64),
 }
@@ -54,8 +57,14 @@ pub(super) fn autoencoder(run: &Run, checkpoint: Option<&Checkpoint>, start: usi
         "ae."
     };
     let mut adam = Adam::new(named_vars(run.varmap, trained)?)?;
+    let mut critic_adam = match run.discriminator {
+        Some(_) => Some(Adam::new(named_vars(run.varmap, discriminator::PREFIX)?)?),
+        None => None,
+    };
     if let Some(checkpoint) = checkpoint {
-        restore(run.varmap, &mut adam, checkpoint)?;
+        let mut adams = vec![&mut adam];
+        adams.extend(critic_adam.as_mut());
+        restore(run.varmap, &mut adams, checkpoint)?;
     }
     let mut last = f64::NAN;
     for step in start..cfg.ae_steps {
@@ -68,7 +77,8 @@ pub(super) fn autoencoder(run: &Run, checkpoint: Option<&Checkpoint>, start: usi
             step,
             cfg.batch,
         )?;
-        last = autoencoder_step(cfg, ae, &mut adam, &x, step)?;
+        let critic = run.discriminator.zip(critic_adam.as_mut());
+        last = autoencoder_step(cfg, ae, &mut adam, critic, &x, step)?;
         if !last.is_finite() {
             return Err(Error::Model(format!(
                 "autoencoder loss became {last} at step {step}: lower --ae-lr"
@@ -76,7 +86,9 @@ pub(super) fn autoencoder(run: &Run, checkpoint: Option<&Checkpoint>, start: usi
         }
         (run.progress)(Stage::Autoencoder, step + 1, cfg.ae_steps, last);
         if (step + 1) % cfg.checkpoint_every == 0 && step + 1 < cfg.ae_steps {
-            write_checkpoint(cfg, run.varmap, &adam, Stage::Autoencoder, step + 1)?;
+            let mut adams = vec![&adam];
+            adams.extend(critic_adam.as_ref());
+            write_checkpoint(cfg, run.varmap, &adams, Stage::Autoencoder, step + 1)?;
         }
     }
     Ok(last)
@@ -98,7 +110,7 @@ pub(super) fn cinn(
     cinn_vars.extend(named_vars(run.varmap, alignment::PREFIX)?);
     let mut adam = Adam::new(cinn_vars)?;
     match checkpoint {
-        Some(checkpoint) => restore(run.varmap, &mut adam, checkpoint)?,
+        Some(checkpoint) => restore(run.varmap, &mut [&mut adam], checkpoint)?,
         None if cfg.init_cinn.is_none() => init_actnorm(run.varmap, &latents, &cfg.arch)?,
         None => {}
     }
@@ -133,7 +145,7 @@ pub(super) fn cinn(
         }
         (run.progress)(Stage::Cinn, step + 1, cfg.cinn_steps, nll_final);
         if (step + 1) % cfg.checkpoint_every == 0 && step + 1 < cfg.cinn_steps {
-            write_checkpoint(cfg, run.varmap, &adam, Stage::Cinn, step + 1)?;
+            write_checkpoint(cfg, run.varmap, &[&adam], Stage::Cinn, step + 1)?;
         }
     }
     Ok(CinnOutcome {
@@ -144,11 +156,14 @@ pub(super) fn cinn(
 }
 
 /// One autoencoder step on the pictures `x` (B, 3, S, S): latent noise,
-/// reconstruction loss, backward pass and Adam update. Returns the loss.
+/// reconstruction loss (plus the adversarial term when `critic` is given),
+/// backward pass and Adam update, then the critic's own step on the same
+/// pictures. Returns the autoencoder's loss.
 pub(super) fn autoencoder_step(
     cfg: &TrainConfig,
     ae: &Autoencoder,
     adam: &mut Adam,
+    critic: Option<(&Discriminator, &mut Adam)>,
     x: &Tensor,
     step: usize,
 ) -> Result<f64> {
@@ -170,9 +185,20 @@ pub(super) fn autoencoder_step(
         (r.next_u64() % cell) as usize,
         (r.next_u64() % cell) as usize,
     );
-    let loss = ae_loss(&xh, x, cfg.texture_weight, cfg.outline_weight, phase)?;
+    let mut loss = ae_loss(&xh, x, cfg.texture_weight, cfg.outline_weight, phase)?;
+    if let Some((critic, _)) = &critic {
+        let fooled = discriminator::decoder_loss(&critic.forward(&xh)?)?;
+        loss = (loss + (fooled * cfg.adversarial_weight)?)?;
+    }
+    // The critic's variables get gradients here too; only `adam`'s own are stepped.
     let grads = loss.backward()?;
-    adam.step(&grads, cosine_lr(cfg.ae_lr, step, cfg.ae_steps))?;
+    let lr = cosine_lr(cfg.ae_lr, step, cfg.ae_steps);
+    adam.step(&grads, lr)?;
+    if let Some((critic, critic_adam)) = critic {
+        let judged =
+            discriminator::discriminator_loss(&critic.forward(x)?, &critic.forward(&xh.detach())?)?;
+        critic_adam.step(&judged.backward()?, lr)?;
+    }
     Ok(f64::from(loss.to_scalar::<f32>()?))
 }
 

@@ -9,15 +9,23 @@ use candle_nn::{VarBuilder, VarMap};
 use super::adam::Adam;
 use super::checkpoint::named_vars;
 use super::config::TrainConfig;
+use super::discriminator::{self, Discriminator};
 use super::init::init_actnorm;
 use super::stages::{autoencoder_step, channel_std, cinn_step, CinnBatch};
 use crate::error::Result;
 use crate::model::cinn::{Cinn, Permutations};
 use crate::model::Autoencoder;
 
-/// The autoencoder and cINN of `cfg`, with their variables in `varmap`,
-/// initialised from `cfg.seed`.
-pub(super) fn build_networks(cfg: &TrainConfig, varmap: &VarMap) -> Result<(Autoencoder, Cinn)> {
+/// The networks a run trains.
+pub(super) struct Networks {
+    pub(super) ae: Autoencoder,
+    pub(super) cinn: Cinn,
+    /// Only when the run has an adversarial term.
+    pub(super) discriminator: Option<Discriminator>,
+}
+
+/// The networks of `cfg`, with their variables in `varmap`, initialised from `cfg.seed`.
+pub(super) fn build_networks(cfg: &TrainConfig, varmap: &VarMap) -> Result<Networks> {
     let dev = Device::Cpu;
     let vb = VarBuilder::from_varmap(varmap, DType::F32, &dev);
     let ae = Autoencoder::new(&cfg.arch, vb.pp("ae"))?;
@@ -27,8 +35,19 @@ pub(super) fn build_networks(cfg: &TrainConfig, varmap: &VarMap) -> Result<(Auto
         Permutations::Seeded(cfg.seed),
         &dev,
     )?;
+    let discriminator = if cfg.adversarial() {
+        Some(Discriminator::new(
+            vb.pp(discriminator::PREFIX.trim_end_matches('.')),
+        )?)
+    } else {
+        None
+    };
     crate::model::init::reseed(varmap, cfg.seed)?;
-    Ok((ae, cinn))
+    Ok(Networks {
+        ae,
+        cinn,
+        discriminator,
+    })
 }
 
 /// Fresh networks of a training configuration with their optimisers.
@@ -37,6 +56,7 @@ pub struct Stepper {
     varmap: VarMap,
     ae: Autoencoder,
     cinn: Cinn,
+    critic: Option<(Discriminator, Adam)>,
     ae_adam: Adam,
     cinn_adam: Adam,
     latent_std: Option<Tensor>,
@@ -47,14 +67,23 @@ impl Stepper {
     /// data is read), initialised as `equifx train` initialises them.
     pub fn new(cfg: &TrainConfig) -> Result<Self> {
         let varmap = VarMap::new();
-        let (ae, cinn) = build_networks(cfg, &varmap)?;
+        let Networks {
+            ae,
+            cinn,
+            discriminator,
+        } = build_networks(cfg, &varmap)?;
         let ae_adam = Adam::new(named_vars(&varmap, "ae.")?)?;
         let cinn_adam = Adam::new(named_vars(&varmap, "cinn.")?)?;
+        let critic = match discriminator {
+            Some(d) => Some((d, Adam::new(named_vars(&varmap, discriminator::PREFIX)?)?)),
+            None => None,
+        };
         Ok(Stepper {
             cfg: cfg.clone(),
             varmap,
             ae,
             cinn,
+            critic,
             ae_adam,
             cinn_adam,
             latent_std: None,
@@ -63,7 +92,8 @@ impl Stepper {
 
     /// One autoencoder step on pictures (B, 3, S, S) in 0 … 1; returns the loss.
     pub fn autoencoder_step(&mut self, x: &Tensor, step: usize) -> Result<f64> {
-        autoencoder_step(&self.cfg, &self.ae, &mut self.ae_adam, x, step)
+        let critic = self.critic.as_mut().map(|(d, adam)| (&*d, adam));
+        autoencoder_step(&self.cfg, &self.ae, &mut self.ae_adam, critic, x, step)
     }
 
     /// The encoder's latents of pictures (B, 3, S, S), without gradients.

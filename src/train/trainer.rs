@@ -35,7 +35,8 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     );
 
     let varmap = VarMap::new();
-    let (ae, cinn) = build_networks(cfg, &varmap)?;
+    let networks = build_networks(cfg, &varmap)?;
+    let (ae, cinn) = (&networks.ae, &networks.cinn);
     let alignment = if cfg.attribute_weight > 0.0 && cfg.cinn_steps > 0 {
         Alignment::new(&varmap, &data, cfg.latent_dim(), cfg.seed)?
     } else {
@@ -46,7 +47,7 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     }
     if let Some(dir) = &cfg.init_cinn {
         load_weights(&varmap, dir, &cfg.arch, "cinn.")?;
-        check_permutations(&cinn, dir)?;
+        check_permutations(cinn, dir)?;
     }
 
     let checkpoint = if cfg.resume {
@@ -66,7 +67,8 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
         cfg,
         data: &data,
         varmap: &varmap,
-        ae: &ae,
+        ae,
+        discriminator: networks.discriminator.as_ref(),
         progress,
     };
     let mut ae_final = f64::NAN;
@@ -77,7 +79,7 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
     let cinn_checkpoint = checkpoint
         .as_ref()
         .filter(|(state, _)| state.stage == Stage::Cinn);
-    let trained = stages::cinn(&run, &cinn, alignment.as_ref(), cinn_checkpoint, start)?;
+    let trained = stages::cinn(&run, cinn, alignment.as_ref(), cinn_checkpoint, start)?;
 
     // The noise the cINN was trained with: a cINN taken over untrained keeps its own.
     let inherited = match (&cfg.init_cinn, cfg.cinn_steps) {
@@ -102,7 +104,7 @@ pub fn train(cfg: &TrainConfig, progress: &dyn Fn(Stage, usize, usize, f64)) -> 
         cinn_nll_per_dim: trained.nll_per_dim,
         attribute: trained.attribute,
     };
-    let mut manifest = export(cfg, &varmap, &cinn, &data, losses, noise_std)?;
+    let mut manifest = export(cfg, &varmap, cinn, &data, losses, noise_std)?;
     let _ = std::fs::remove_dir_all(cfg.out.join(CHECKPOINT_DIR));
     let bundle = crate::model::Bundle::load(&cfg.out, &Device::Cpu)?;
     let (prior, heads) = super::heads::fit_heads(&bundle, &data, cfg.seed, &cfg.prior)?;

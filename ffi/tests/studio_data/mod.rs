@@ -136,6 +136,7 @@ pub fn train(root: &Path, command: &str) -> (PathBuf, [(f64, f64); 2]) {
         latent_noise: 0.1,
         texture_weight: 1.0,
         outline_weight: 0.0,
+        adversarial_weight: 0.0,
         attribute_weight: 0.0,
         freeze_encoder: false,
         prior: equifx::model::PriorOptions {

@@ -82,6 +82,11 @@ pub struct TrainArgs {
     /// picture's edges are, so corners and silhouettes are not rounded off.
     #[arg(long, default_value_t = 0.0)]
     outline_weight: f64,
+    /// Weight of the autoencoder's adversarial term: a patch discriminator,
+    /// trained alongside and never stored, penalises the soft, rounded edges
+    /// L1 alone leaves where the latent is unsure. 0 turns it off.
+    #[arg(long, default_value_t = 0.0)]
+    adversarial_weight: f64,
     /// Weight of the cINN's shared attribute directions (from labels.csv):
     /// one direction per attribute for every domain, so a translation keeps
     /// the object's attributes up to each domain's own prior. 0 turns it off.
@@ -385,6 +390,7 @@ pub fn run(args: TrainArgs) -> equifx::Result<()> {
         latent_noise: args.latent_noise,
         texture_weight: args.texture_weight,
         outline_weight: args.outline_weight,
+        adversarial_weight: args.adversarial_weight,
         attribute_weight: args.attribute_weight,
         freeze_encoder: args.freeze_encoder,
         reader_epochs: args.reader_epochs,
