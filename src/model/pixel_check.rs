@@ -26,8 +26,9 @@ pub struct CheckOptions {
     /// still read and reported). 0 turns the check off.
     pub tries: u32,
     /// The reader's probability every attribute of the cell must reach.
-    /// Higher is more faithful to the cell and redraws more; past 0.99 it
-    /// favours the pictures easiest to read (Level B (4) sees it at 0.999).
+    /// Higher is more faithful to the cell and redraws more; well above the
+    /// default it favours the pictures easiest to read (Level B (4) sees it
+    /// at 0.999).
     pub threshold: f32,
 }
 
@@ -35,7 +36,7 @@ impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
             tries: 16,
-            threshold: 0.99,
+            threshold: 0.95,
         }
     }
 }

@@ -131,3 +131,26 @@ impl Node for FairSampler {
         Ok(fit_to_frame(&picture, req.width, req.height))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::ParamKind;
+
+    /// The library's [`CheckOptions::default`] is what the node (and so the
+    /// CLI's flags) start from: one set of defaults, declared in the manifest.
+    #[test]
+    fn the_check_defaults_are_the_nodes() {
+        let node = crate::manifest::node(ID).unwrap();
+        let default = |id: &str| node.param(id).map(|p| p.kind.clone());
+        let d = CheckOptions::default();
+        match default("check_tries") {
+            Some(ParamKind::Int { default, .. }) => assert_eq!(default, i64::from(d.tries)),
+            other => panic!("check_tries: {other:?}"),
+        }
+        match default("check_threshold") {
+            Some(ParamKind::Float { default, .. }) => assert_eq!(default as f32, d.threshold),
+            other => panic!("check_threshold: {other:?}"),
+        }
+    }
+}

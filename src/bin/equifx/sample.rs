@@ -51,8 +51,8 @@ pub struct SampleArgs {
     #[arg(long, id = "check-tries")]
     check_tries: i64,
     /// How sure the pixel reader must be that a picture shows each attribute
-    /// of its cell; higher redraws more and, past 0.99, favours the pictures
-    /// easiest to read over the model's own variety.
+    /// of its cell; higher redraws more and, well above the default, favours
+    /// the pictures easiest to read over the model's own variety.
     // Default and range: the Fair Sampler's `check_threshold` (`manifest_args`).
     #[arg(long, id = "check-threshold")]
     check_threshold: f64,
